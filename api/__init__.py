@@ -1,0 +1,1 @@
+"""The governance service: FastAPI app, auth, routers and the Kafka consumer beside it."""

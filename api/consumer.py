@@ -1,0 +1,101 @@
+"""The governance consumer: findings, decisions and dead letters from Kafka into the store.
+
+It reads batches, writes each batch in one transaction (idempotent upserts by id) and commits the
+Kafka offsets only after the database commit: a crash between the two re-delivers the batch, which
+the upserts absorb. A record that cannot be parsed is logged and skipped (it was produced by Warden
+itself, so this means a version mismatch, not user input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from api import metrics
+from detectors.finding import Finding
+from policies.decision import Decision
+from store.repository import persist_batch
+from streams import topics
+from streams.codec import DeadLetter
+
+log = logging.getLogger("warden.governance")
+
+_PARSERS: dict[str, Any] = {
+    topics.FINDINGS: Finding.model_validate_json,
+    topics.DECISIONS: Decision.model_validate_json,
+    topics.DLQ: DeadLetter.model_validate_json,
+}
+
+
+class GovernanceConsumer:
+    """Consumes the stream's outputs and persists them; ``run()`` until ``stop()``."""
+
+    def __init__(self, bootstrap: str, group: str, engine: Engine, *, session_timeout_s: float = 10.0) -> None:
+        self.engine = engine
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "group_id": group,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": int(session_timeout_s * 1000),
+            "heartbeat_interval_ms": int(min(3.0, session_timeout_s / 3) * 1000),
+            "max_poll_records": 2000,
+        }
+        self.consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self.connected = False
+        self.last_batch_at: float | None = None
+
+    async def run(self) -> None:
+        """Consume until stopped; reconnects after broker errors."""
+        while not self._stopping.is_set():
+            self.consumer = AIOKafkaConsumer(*_PARSERS, **self._config)
+            try:
+                await self.consumer.start()
+                self.connected = True
+                await self._loop(self.consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep the service alive; the broker may come back
+                log.exception("governance consumer failed; retrying")
+                self.connected = False
+                await asyncio.sleep(2.0)
+            finally:
+                self.connected = False
+                await self.consumer.stop()
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            if not batches:
+                continue
+            findings: list[Finding] = []
+            decisions: list[Decision] = []
+            dead: list[DeadLetter] = []
+            sink = {topics.FINDINGS: findings, topics.DECISIONS: decisions, topics.DLQ: dead}
+            for tp, messages in batches.items():
+                parse = _PARSERS[tp.topic]
+                for msg in messages:
+                    try:
+                        sink[tp.topic].append(parse(msg.value))
+                    except (ValidationError, ValueError, TypeError):
+                        metrics.RECORDS_SKIPPED.labels(topic=tp.topic).inc()
+                        log.error("unparseable governance record skipped",
+                                  extra={"topic": tp.topic, "partition": tp.partition, "offset": msg.offset})
+            started = time.perf_counter()
+            result = await asyncio.to_thread(persist_batch, self.engine, findings, decisions, dead)
+            metrics.PERSIST_SECONDS.observe(time.perf_counter() - started)
+            metrics.PERSISTED.labels(kind="finding").inc(result.findings)
+            metrics.PERSISTED.labels(kind="decision").inc(result.decisions)
+            metrics.PERSISTED.labels(kind="dead_letter").inc(result.dead_letters)
+            await consumer.commit()
+            self.last_batch_at = time.time()
+
+    def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,111 @@
+"""Read endpoints: findings, alerts and dead letters, newest first, with cursor pagination."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from sqlmodel import SQLModel
+
+from api.auth import Principal, require_key
+from detectors.finding import Severity
+from store.models import AlertRow, DeadLetterRow, FindingRow
+from store.repository import Page, page
+
+router = APIRouter(prefix="/v1", tags=["records"])
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _dump(row: SQLModel) -> dict[str, Any]:
+    data = {k: _utc(v) for k, v in row.model_dump().items()}
+    if "severity" in data and isinstance(data["severity"], int):
+        data["severity"] = Severity(data["severity"]).name
+    return data
+
+
+async def _page(request: Request, model: Any, time_col: str, key_col: str, filters: list[Any],
+                cursor: str | None, limit: int) -> dict[str, Any]:
+    try:
+        result: Page = await asyncio.to_thread(
+            page, request.app.state.engine, model, time_col=time_col, key_col=key_col,
+            filters=filters, cursor=cursor, limit=limit,
+        )
+    except ValueError as exc:
+        raise HTTPException(400, {"error": "bad_cursor", "detail": str(exc)}) from exc
+    return {"items": [_dump(r) for r in result.items], "next_cursor": result.next_cursor}
+
+
+@router.get("/findings")
+async def list_findings(
+    request: Request,
+    event_id: str | None = None,
+    detector: str | None = None,
+    model: str | None = None,
+    tenant: str | None = None,
+    since: datetime | None = Query(None, description="occurred_at ≥ since (ISO 8601)"),
+    until: datetime | None = Query(None, description="occurred_at < until (ISO 8601)"),
+    cursor: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    _: Principal = Depends(require_key),
+) -> dict[str, Any]:
+    """Findings, filtered by event id, detector, model, tenant and time range."""
+    filters: list[Any] = []
+    if event_id:
+        filters.append(FindingRow.event_id == event_id)
+    if detector:
+        filters.append(FindingRow.detector == detector)
+    if model:
+        filters.append(FindingRow.model == model)
+    if tenant:
+        filters.append(FindingRow.tenant == tenant)
+    if since:
+        filters.append(FindingRow.occurred_at >= since)
+    if until:
+        filters.append(FindingRow.occurred_at < until)
+    return await _page(request, FindingRow, "occurred_at", "finding_id", filters, cursor, limit)
+
+
+@router.get("/alerts")
+async def list_alerts(
+    request: Request,
+    tenant: str | None = None,
+    model: str | None = None,
+    status: str | None = Query(None, pattern="^(triggered|acknowledged|resolved)$"),
+    cursor: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    _: Principal = Depends(require_key),
+) -> dict[str, Any]:
+    """Alerts (one per dedup key and tenant), most recently seen first."""
+    filters: list[Any] = []
+    if tenant:
+        filters.append(AlertRow.tenant == tenant)
+    if model:
+        filters.append(AlertRow.model == model)
+    if status:
+        filters.append(AlertRow.status == status)
+    return await _page(request, AlertRow, "last_seen", "alert_id", filters, cursor, limit)
+
+
+@router.get("/dlq")
+async def list_dead_letters(
+    request: Request,
+    code: str | None = None,
+    source_topic: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    _: Principal = Depends(require_key),
+) -> dict[str, Any]:
+    """Payloads the stream refused, with the reason; the original bytes stay on ``warden.dlq``."""
+    filters: list[Any] = []
+    if code:
+        filters.append(DeadLetterRow.code == code)
+    if source_topic:
+        filters.append(DeadLetterRow.source_topic == source_topic)
+    return await _page(request, DeadLetterRow, "received_at", "dlq_id", filters, cursor, limit)

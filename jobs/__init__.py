@@ -1,0 +1,1 @@
+"""Job workers: retraining, evaluation and rollback (issue 9)."""

@@ -1,0 +1,1 @@
+"""The governance store: SQLModel tables, engine/session helpers and idempotent writes."""

@@ -1,0 +1,1 @@
+"""Event contract, topic catalogue and the faust stream worker."""

@@ -1,0 +1,96 @@
+"""The faust stream worker: input topics → pipeline → findings, decisions and dead letters.
+
+At-least-once: faust commits an input offset only after the agent has finished the event and
+the producer has flushed what the agent sent (see ``Consumer._commit_offsets``), so a killed worker
+re-processes from the last commit. Effects are idempotent because every output carries an id
+derived from its input (event id, or topic/partition/offset for dead letters).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from streams import topics
+from streams.pipeline import Pipeline, PipelineConfig
+from detectors.rules import RuleConfig
+from warden.settings import Settings
+
+log = logging.getLogger("warden.worker")
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    """Map settings onto the pipeline's configuration."""
+    return PipelineConfig(
+        max_event_bytes=settings.max_event_bytes,
+        rules=RuleConfig(latency_slo_ms=settings.latency_slo_ms),
+        alert_min_severity=settings.alert_min_severity,
+    )
+
+
+def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
+    """Build the faust app with its agent; nothing connects until the worker starts."""
+    app = faust.App(
+        settings.consumer_group,
+        broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        broker_rebalance_timeout=max(30.0, settings.session_timeout_s * 3),
+        broker_commit_interval=1.0,
+        broker_request_timeout=40.0,
+        producer_acks=-1,
+        producer_linger=0.005,
+        web_enabled=False,
+        web_port=settings.worker_web_port,
+        stream_wait_empty=False,
+        logging_config=None,
+    )
+    pipe = pipeline or Pipeline(pipeline_config(settings))
+    source = app.topic(*topics.INPUT_TOPICS.values(), key_type=bytes, value_type=bytes)
+    findings = app.topic(topics.FINDINGS, key_type=bytes, value_type=bytes)
+    decisions = app.topic(topics.DECISIONS, key_type=bytes, value_type=bytes)
+    dlq = app.topic(topics.DLQ, key_type=bytes, value_type=bytes)
+    counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0}
+    app.warden_counters = counters  # type: ignore[attr-defined]
+
+    @app.agent(source, name="warden.process")
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            raw = event.value if isinstance(event.value, (bytes, bytearray)) else bytes(event.value or b"")
+            out = pipe.process(
+                bytes(raw), topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key
+            )
+            counters["events"] += 1
+            if out.dead_letter is not None:
+                counters["dead_letters"] += 1
+                log.warning(
+                    "event rejected",
+                    extra={"code": out.dead_letter.code, "reason": out.dead_letter.reason,
+                           "topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
+                )
+                await dlq.send(key=msg.key, value=out.dead_letter.model_dump_json().encode())
+                continue
+            for finding in out.findings:
+                counters["findings"] += 1
+                key = f"{finding.subject.tenant}/{finding.subject.model}".encode()
+                await findings.send(key=key, value=finding.model_dump_json().encode())
+            for decision in out.decisions:
+                counters["decisions"] += 1
+                key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
+                await decisions.send(key=key, value=decision.model_dump_json().encode())
+
+    @app.timer(interval=30.0)
+    async def report() -> None:
+        log.info("worker progress", extra=dict(counters))
+
+    return app

@@ -1,0 +1,57 @@
+"""Entry points of Warden's long-running roles (one process each): worker, api."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from streams.topics import TopicSpec, ensure_topics
+from warden.logs import configure_logging
+from warden.settings import Settings
+
+log = logging.getLogger("warden")
+
+
+def prepare_topics(settings: Settings) -> None:
+    """Create the topic catalogue (waits for the broker to come up)."""
+    created = asyncio.run(
+        ensure_topics(settings.bootstrap, TopicSpec(settings.topic_partitions, settings.topic_replication))
+    )
+    if created:
+        log.info("created topics", extra={"topics": created})
+
+
+def run_worker(settings: Settings) -> None:
+    """Run the faust stream worker until SIGINT/SIGTERM."""
+    import faust
+
+    from streams.app import create_app
+
+    configure_logging("worker", settings.log_level, settings.log_json)
+    prepare_topics(settings)
+    app = create_app(settings)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,
+    )
+    worker.execute_from_commandline()
+
+
+def run_api(settings: Settings) -> None:
+    """Run the governance service (FastAPI + its Kafka consumer) until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from api.app import create_app
+
+    configure_logging("api", settings.log_level, settings.log_json)
+    prepare_topics(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
