@@ -1,0 +1,115 @@
+"""Throughput of the streaming anomaly detector and of the in-stream ops-metrics stage (single core).
+
+usage: python -m bench.anomaly [--points 2000000] [--repeats 5]
+
+Prints medians over repeats: points/s of ``AnomalyDetector.update_many`` (compiled batch path), of the
+per-point ``update()`` path, of the same kernel run as plain Python (the baseline measured in this run,
+for the speed-up ratio), and events/s plus metric points/s of ``OpsMetricsMonitor.observe``. The last
+line is the headline: batch points/s per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from detectors import anomaly_kernel as K
+from detectors.anomaly import AnomalyConfig, AnomalyDetector
+from detectors.finding import Subject
+from detectors.opsmetrics import METRICS, OpsMetricsMonitor
+
+
+def _series(n: int, seed: int = 11) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    x = 100 + 20 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 3, n)
+    x[rng.integers(0, n, n // 5000)] += 80
+    return x
+
+
+def _median_rate(fn, n: int, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return n / statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--points", type=int, default=2_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    a = ap.parse_args(argv)
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    except (AttributeError, OSError):
+        pass
+    x = _series(a.points)
+    ts = 1.7e9 + 300.0 * np.arange(len(x))  # 5-minute points
+    AnomalyDetector().update_many(ts[:1000], x[:1000])  # compile / load the kernel cache outside the timing
+
+    batch = _median_rate(lambda: AnomalyDetector().update_many(ts, x), len(x), a.repeats)
+
+    m = min(len(x), 100_000)
+    xs = x[:m].tolist()
+    tl = ts[:m].tolist()
+
+    def per_point() -> None:
+        det = AnomalyDetector()
+        up = det.update
+        for t, v in zip(tl, xs):
+            up(t, v)
+
+    single = _median_rate(per_point, m, a.repeats)
+
+    mp = min(len(x), 20_000)
+    p = AnomalyConfig().as_params()
+
+    def plain_python() -> None:
+        fn = K.run_kernel.py_func if K.HAVE_NUMBA else K.run_kernel
+        fn(ts[:mp], x[:mp], np.zeros(mp), np.zeros(K.N_STATE), np.zeros(K.TAB_SIZE), p)
+
+    baseline = _median_rate(plain_python, mp, max(1, a.repeats // 2))
+
+    # ops-metrics stage: 20 (tenant, model) subjects, 20 events per subject-minute, 6 metrics per closed minute
+    subjects = [Subject(tenant=f"t{i % 4}", model=f"m{i}") for i in range(20)]
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    r = random.Random(5)
+    events = []
+    minutes = 240
+    for k in range(minutes * 20):
+        ts = t0 + timedelta(seconds=k * 3)
+        for s in subjects:
+            events.append((s, ts, r.gauss(120, 10), r.random() < 0.01, 150, 0.002))
+
+    closed = {}
+
+    def ops() -> None:
+        mon = OpsMetricsMonitor()
+        obs = mon.observe
+        for ev in events:
+            obs(*ev)
+        closed["n"] = mon.closed_intervals
+
+    ev_rate = _median_rate(ops, len(events), max(1, a.repeats // 2))
+    metric_points = closed["n"] * len(METRICS)
+    metric_rate = ev_rate * metric_points / len(events)
+
+    print(f"numba={K.HAVE_NUMBA} points={len(x)} repeats={a.repeats} (medians, one core)")
+    print(f"plain-python kernel (baseline): {baseline:,.0f} points/s")
+    print(f"per-point update():             {single:,.0f} points/s  ({single / baseline:.1f}x baseline)")
+    print(f"ops-metrics observe():          {ev_rate:,.0f} events/s, {metric_rate:,.0f} metric points/s")
+    print(f"batch update_many():            {batch:,.0f} points/s  ({batch / baseline:.1f}x baseline)")
+    print(f"detector points/s per core: {batch:,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""Tests of the streaming univariate anomaly detector (detectors.anomaly)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from detectors import anomaly_kernel as K
+from detectors.anomaly import AnomalyConfig, AnomalyDetector
+
+
+def _series(n: int = 3000, seed: int = 7, spike_at: int | None = 2000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    x = 50.0 + 10.0 * np.sin(2 * np.pi * t / 288) + rng.normal(0.0, 1.0, n)
+    if spike_at is not None and spike_at < n:
+        x[spike_at] += 60.0
+    return x
+
+
+def test_scores_are_in_unit_interval_and_zero_during_warmup() -> None:
+    det = AnomalyDetector(AnomalyConfig(warmup=50))
+    s = det.update_many(None, _series())
+    assert s.shape == (3000,)
+    assert np.all((s >= 0.0) & (s <= 1.0))
+    assert np.all(s[:50] == 0.0)
+    assert det.n == 3000
+
+
+def test_spike_is_flagged_and_quiet_stretch_is_not() -> None:
+    cfg = AnomalyConfig()
+    det = AnomalyDetector(cfg)
+    s = det.update_many(None, _series())
+    assert s[2000] >= cfg.alarm
+    # after the learning period the clean, periodic part raises at most a couple of alarms
+    assert int(np.sum(s[600:1990] >= cfg.alarm)) <= 2
+
+
+def test_level_shift_is_flagged() -> None:
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(10.0, 0.5, 1500), rng.normal(16.0, 0.5, 300)])
+    s = AnomalyDetector().update_many(None, x)
+    assert s[1500:1510].max() >= AnomalyConfig().alarm
+
+
+def test_refractory_period_damps_repeated_alarms() -> None:
+    cfg = AnomalyConfig(refractory=50, damp=0.0)
+    x = _series(spike_at=None)
+    x[2000:2005] += 80.0
+    s = AnomalyDetector(cfg).update_many(None, x)
+    first = int(np.argmax(s >= cfg.alarm))
+    assert 2000 <= first <= 2004
+    assert np.all(s[first + 1 : first + 51] == 0.0)
+
+
+def _stamps(n: int, step_s: float = 300.0) -> np.ndarray:
+    return 1_700_000_000.0 + step_s * np.arange(n)
+
+
+def test_update_and_update_many_give_identical_scores() -> None:
+    x = _series(1500)
+    ts = _stamps(1500)
+    batch = AnomalyDetector().update_many(ts, x)
+    one = AnomalyDetector()
+    single = np.array([one.update(float(t), v) for t, v in zip(ts, x)])
+    assert np.array_equal(batch, single)
+    chunked = AnomalyDetector()
+    parts = [chunked.update_many(t, c) for t, c in zip(np.array_split(ts, 7), np.array_split(x, 7))]
+    assert np.array_equal(batch, np.concatenate(parts))
+    # datetimes (aware, or naive taken as UTC) and datetime64 give the same scores as epoch seconds
+    aware = [datetime.fromtimestamp(t, tz=timezone.utc) for t in ts]
+    assert np.array_equal(AnomalyDetector().update_many(aware, x), batch)
+    naive = [d.replace(tzinfo=None) for d in aware]
+    per_naive = AnomalyDetector()
+    assert np.array_equal(np.array([per_naive.update(d, v) for d, v in zip(naive, x)]), batch)
+    dt64 = (ts * 1e9).astype("int64").astype("datetime64[ns]")
+    assert np.array_equal(AnomalyDetector().update_many(dt64, x), batch)
+
+
+def test_without_timestamps_the_seasonal_component_stays_neutral() -> None:
+    x = _series(1500)
+    no_ts = AnomalyDetector().update_many(None, x)
+    no_seasonal = AnomalyDetector(AnomalyConfig(w_seasonal=0.0)).update_many(_stamps(1500), x)
+    assert np.array_equal(no_ts, no_seasonal)
+
+
+def _daily_square(days: int = 14, per_day: int = 288) -> np.ndarray:
+    t = np.arange(days * per_day)
+    return np.where((t % per_day) < per_day // 2, 20.0, 80.0)
+
+
+def test_perfectly_periodic_series_raises_no_alarm() -> None:
+    # a daily square wave: every level change is part of the rhythm, none is an anomaly
+    x = _daily_square()
+    rng = np.random.default_rng(4)
+    for series in (x, x + rng.normal(0.0, 0.5, x.shape[0])):
+        s = AnomalyDetector().update_many(_stamps(x.shape[0]), series)
+        assert int(np.sum(s[600:] >= AnomalyConfig().alarm)) == 0
+
+
+def test_broken_daily_rhythm_is_flagged_with_timestamps() -> None:
+    # the high half of day 10 never comes: only a time-of-day model can tell
+    x = _daily_square()
+    rng = np.random.default_rng(5)
+    x = x + rng.normal(0.0, 1.0, x.shape[0])
+    start = 10 * 288 + 144
+    x[start : start + 144] = 20.0 + rng.normal(0.0, 1.0, 144)
+    ts = _stamps(x.shape[0])
+    cfg = AnomalyConfig()
+    s = AnomalyDetector(cfg).update_many(ts, x)
+    assert s[start : start + 144].max() >= cfg.alarm
+    assert int(np.sum(s[600:start] >= cfg.alarm)) == 0
+    blind = AnomalyDetector(cfg).update_many(None, x)
+    assert blind[start : start + 144].max() < s[start : start + 144].max()
+
+
+@pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
+def test_compiled_kernel_matches_plain_python_kernel() -> None:
+    x = _series(1200)
+    p = AnomalyConfig().as_params()
+    outs = []
+    for fn in (K.run_kernel, K.run_kernel.py_func):
+        out = np.zeros_like(x)
+        fn(_stamps(x.shape[0]), x, out, np.zeros(K.N_STATE), np.zeros(K.TAB_SIZE), p)
+        outs.append(out)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=1e-12)
+
+
+def test_snapshot_restore_continues_identically_and_is_json() -> None:
+    x = _series()
+    ts = _stamps(x.shape[0])
+    ref = AnomalyDetector().update_many(ts, x)
+    det = AnomalyDetector()
+    det.update_many(ts[:1700], x[:1700])
+    snap = json.loads(json.dumps(det.snapshot()))
+    again = AnomalyDetector.restore(snap)
+    assert again.n == 1700
+    assert again.last_timestamp == ts[1699]
+    assert np.array_equal(again.update_many(ts[1700:], x[1700:]), ref[1700:])
+
+
+def test_state_is_bounded() -> None:
+    det = AnomalyDetector()
+    det.update_many(None, _series(500))
+    size_small = len(det.snapshot()["state"])
+    det.update_many(None, _series(20000, seed=1))
+    snap = det.snapshot()
+    assert len(snap["state"]) == size_small
+    assert len(snap["table_index"]) <= K.TAB_SIZE
+
+
+def test_non_finite_values_score_zero_and_leave_state_unchanged() -> None:
+    det = AnomalyDetector()
+    det.update_many(None, _series(800))
+    before = det.snapshot()
+    assert det.update(None, math.nan) == 0.0
+    assert det.update(None, math.inf) == 0.0
+    assert det.snapshot()["state"] == before["state"]
+
+
+def test_expected_range_brackets_normal_values() -> None:
+    det = AnomalyDetector()
+    assert all(math.isnan(v) for v in det.expected_range())
+    x = _series(1000, spike_at=None)
+    det.update_many(None, x)
+    low, high = det.expected_range()
+    assert low < x[-1] < high
+    assert high - low < 30.0
+
+
+def test_flat_series_raises_no_alarm() -> None:
+    s = AnomalyDetector().update_many(None, np.full(3000, 5.0))
+    assert s.max() < AnomalyConfig().alarm
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError):
+        AnomalyConfig(bins=1)
+    with pytest.raises(ValueError):
+        AnomalyConfig.from_dict({"nope": 1})
+    with pytest.raises(ValueError):
+        AnomalyDetector.restore({"version": 99})
+    with pytest.raises(ValueError):
+        AnomalyConfig(seasonal_slots=K.MAX_SLOTS + 1)
+    with pytest.raises(ValueError):
+        AnomalyDetector().update_many([0.0, 1.0], [1.0, 2.0, 3.0])
