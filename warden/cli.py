@@ -50,6 +50,14 @@ def api() -> None:
 
 
 @app.command()
+def jobs() -> None:
+    """Run a job worker (retrain, evaluate, rollback; a consumer group on warden.jobs — one per GPU)."""
+    from jobs.runner import run_worker as run_jobs
+
+    run_jobs(_settings())
+
+
+@app.command()
 def demo(
     rate: float = typer.Option(20.0, help="events per second (0 = as fast as possible)"),
     duration: Optional[float] = typer.Option(None, help="seconds to run (default: until stopped)"),

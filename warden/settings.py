@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     latency_slo_ms: float = Field(default=5000.0, description="rule detector: latency above this is a finding")
     alert_min_severity: str = Field(default="high", description="minimal policy: alert at or above this")
 
+    artifact_root: Path | None = Field(default=None, description="job artifacts; unset → <data_dir>/artifacts")
+
     log_level: str = "INFO"
     log_json: bool = True
 

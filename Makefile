@@ -1,0 +1,45 @@
+# Warden — the two commands of the README:
+#   make run    install everything into .venv and start the embedded service with demo traffic
+#   make test   install what the tests need (PostgreSQL server, Apache Kafka jars) and run the whole suite
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test install test-deps postgres-server kafka-jars bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/warden up --demo
+
+# PostgreSQL server binaries from Debian's packages (the suite starts its own throwaway cluster).
+postgres-server:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing PostgreSQL (Debian package postgresql)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+# Apache Kafka's jars, resolved through Maven into ~/.cache/warden (outside the repository).
+kafka-jars: install
+	$(PY) -c "from tests.support.kafka import kafka_libs; print('kafka jars:', kafka_libs())"
+
+test-deps: install postgres-server kafka-jars
+
+test: test-deps
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench.throughput
+
+clean:
+	rm -rf $(VENV) .warden .pytest_cache
