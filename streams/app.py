@@ -14,8 +14,11 @@ from typing import Any
 import faust
 
 from streams import topics
-from streams.pipeline import Pipeline, PipelineConfig
+from detectors.bias import FairnessConfig
+from detectors.opsmetrics import OpsMetricsConfig
+from detectors.pii import PiiConfig
 from detectors.rules import RuleConfig
+from streams.pipeline import Pipeline, PipelineConfig, RawItem
 from warden.settings import Settings
 
 log = logging.getLogger("warden.worker")
@@ -26,8 +29,20 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     return PipelineConfig(
         max_event_bytes=settings.max_event_bytes,
         rules=RuleConfig(latency_slo_ms=settings.latency_slo_ms),
-        alert_min_severity=settings.alert_min_severity,
+        pii=PiiConfig(redaction=settings.pii_redaction, hmac_key=settings.pii_key)
+        if settings.pii_enabled else None,
+        ops=OpsMetricsConfig(interval_s=settings.anomaly_interval_s),
+        fairness=FairnessConfig(protected_attributes=tuple(settings.protected_attributes))
+        if settings.protected_attributes else None,
     )
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """The pipeline with the configured policies (the built-in pack unless policy files are set)."""
+    from policies import PolicyEngine, load_pack, load_policies
+
+    policies = load_policies([str(p) for p in settings.policy_files]) if settings.policy_files else load_pack()
+    return Pipeline(pipeline_config(settings), PolicyEngine(policies))
 
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
@@ -54,7 +69,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         stream_wait_empty=False,
         logging_config=None,
     )
-    pipe = pipeline or Pipeline(pipeline_config(settings))
+    pipe = pipeline or build_pipeline(settings)
     source = app.topic(*topics.INPUT_TOPICS.values(), key_type=bytes, value_type=bytes)
     findings = app.topic(topics.FINDINGS, key_type=bytes, value_type=bytes)
     decisions = app.topic(topics.DECISIONS, key_type=bytes, value_type=bytes)
@@ -64,30 +79,30 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
 
     @app.agent(source, name="warden.process")
     async def process(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            raw = event.value if isinstance(event.value, (bytes, bytearray)) else bytes(event.value or b"")
-            out = pipe.process(
-                bytes(raw), topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key
-            )
-            counters["events"] += 1
-            if out.dead_letter is not None:
-                counters["dead_letters"] += 1
-                log.warning(
-                    "event rejected",
-                    extra={"code": out.dead_letter.code, "reason": out.dead_letter.reason,
-                           "topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
-                )
-                await dlq.send(key=msg.key, value=out.dead_letter.model_dump_json().encode())
-                continue
-            for finding in out.findings:
-                counters["findings"] += 1
-                key = f"{finding.subject.tenant}/{finding.subject.model}".encode()
-                await findings.send(key=key, value=finding.model_dump_json().encode())
-            for decision in out.decisions:
-                counters["decisions"] += 1
-                key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
-                await decisions.send(key=key, value=decision.model_dump_json().encode())
+        # Batches amortise faust's per-event overhead; take_events acks the batch only after
+        # this body has handled it (and sent its outputs), so at-least-once is kept.
+        async for batch in stream.take_events(settings.worker_batch_max, within=settings.worker_batch_within_s):
+            items = [RawItem(bytes(e.value or b""), e.message.topic, e.message.partition, e.message.offset,
+                             e.message.key) for e in batch]
+            for item, out in zip(items, pipe.process_batch(items)):
+                counters["events"] += 1
+                if out.dead_letter is not None:
+                    counters["dead_letters"] += 1
+                    log.warning(
+                        "event rejected",
+                        extra={"code": out.dead_letter.code, "reason": out.dead_letter.reason,
+                               "topic": item.topic, "partition": item.partition, "offset": item.offset},
+                    )
+                    await dlq.send(key=item.key, value=out.dead_letter.model_dump_json().encode())
+                    continue
+                for finding in out.findings:
+                    counters["findings"] += 1
+                    key = f"{finding.subject.tenant}/{finding.subject.model}".encode()
+                    await findings.send(key=key, value=finding.model_dump_json().encode())
+                for decision in out.decisions:
+                    counters["decisions"] += 1
+                    key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
+                    await decisions.send(key=key, value=decision.model_dump_json().encode())
 
     @app.timer(interval=30.0)
     async def report() -> None:

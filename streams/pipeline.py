@@ -1,18 +1,31 @@
-"""What the stream worker does to one payload, free of Kafka: decode → detectors → policies.
+"""What the stream worker does to a batch of payloads, free of Kafka.
 
-The faust agents (``streams.app``) feed raw bytes in and publish what comes out; keeping this pure
-makes it testable without a broker and lets the benchmark measure it alone.
+    decode ──bad──► dead letter
+      │
+    PII: every message and the response are analysed (batched); the event is replaced by a
+         redacted copy, so no later stage — detector, finding, topic — sees a raw value
+      │
+    detectors: rules (per event), ops metrics → anomaly (per interval), cohort fairness (per window)
+      │
+    policies → decisions
+
+The faust agent (``streams.app``) feeds raw bytes in and publishes what comes out; keeping this
+pure makes it testable without a broker and lets the benchmark measure it alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from detectors.bias import CohortFairnessMonitor, FairnessConfig
+from detectors.bias_outcomes import protected_groups, refusal_outcome
 from detectors.finding import Finding, Subject
+from detectors.opsmetrics import OpsMetricsConfig, OpsMetricsMonitor
+from detectors.pii import PiiConfig, PiiDetector, PiiResult, pii_finding
 from detectors.rules import RuleConfig, RuleDetector
 from policies.decision import Decision
-from policies.threshold import SeverityThresholdPolicy
 from streams.codec import DeadLetter, Rejection, decode_event
 from streams.schemas import Event, InferenceEvent
 
@@ -25,7 +38,7 @@ class Policy(Protocol):
 
 @dataclass(slots=True)
 class Outcome:
-    """The result of processing one payload."""
+    """The result of processing one payload. ``event`` is the redacted event."""
 
     event: Event | None = None
     dead_letter: DeadLetter | None = None
@@ -34,54 +47,137 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class RawItem:
+    """One payload and where it came from."""
+
+    value: bytes
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+    key: bytes | None = None
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Knobs of the stream pipeline (mapped from :class:`warden.settings.Settings`)."""
 
     max_event_bytes: int = 1024 * 1024
     rules: RuleConfig = RuleConfig()
-    alert_min_severity: str = "high"
+    pii: PiiConfig | None = field(default_factory=PiiConfig)  # None: PII stage off (tests of other stages)
+    ops: OpsMetricsConfig | None = field(default_factory=OpsMetricsConfig)
+    fairness: FairnessConfig | None = field(
+        default_factory=lambda: FairnessConfig(protected_attributes=("age_band", "gender"))
+    )
+
+
+def _subject(event: Event) -> Subject:
+    return Subject(tenant=event.tenant, model=event.model.name, version=event.model.version)
+
+
+def redact_inference(event: InferenceEvent, results: Sequence[PiiResult]) -> InferenceEvent:
+    """A copy of the event whose message and response texts are the redacted ones.
+
+    ``results`` holds one result per message, then one for the response (if any).
+    """
+    body = event.inference
+    messages = [m.model_copy(update={"content": r.redacted}) for m, r in zip(body.messages, results)]
+    update: dict[str, object] = {"messages": messages}
+    if body.response is not None and len(results) > len(body.messages):
+        update["response"] = body.response.model_copy(update={"content": results[len(body.messages)].redacted})
+    return event.model_copy(update={"inference": body.model_copy(update=update)})
 
 
 class Pipeline:
-    """Runs every detector and policy on each event of one worker."""
+    """Runs every detector and policy on the events of one worker."""
 
     def __init__(self, config: PipelineConfig | None = None, policy: Policy | None = None) -> None:
+        from policies import PolicyEngine, load_pack
+
         self.config = config or PipelineConfig()
         self.rules = RuleDetector(self.config.rules)
-        self.policy: Policy = policy or SeverityThresholdPolicy(self.config.alert_min_severity)
+        self.pii = PiiDetector(self.config.pii) if self.config.pii is not None else None
+        self.ops = OpsMetricsMonitor(self.config.ops) if self.config.ops is not None else None
+        self.fairness = CohortFairnessMonitor(self.config.fairness) if self.config.fairness is not None else None
+        self.policy: Policy = policy or PolicyEngine(load_pack())
 
-    def process(
-        self,
-        raw: bytes,
-        *,
-        topic: str,
-        partition: int | None = None,
-        offset: int | None = None,
-        key: bytes | None = None,
-    ) -> Outcome:
-        """Decode, detect and decide for one payload; never raises on bad input."""
-        decoded = decode_event(raw, self.config.max_event_bytes)
-        if isinstance(decoded, Rejection):
-            return Outcome(
-                dead_letter=DeadLetter.build(
-                    decoded, raw, source_topic=topic, partition=partition, offset=offset, key=key
-                )
-            )
-        findings = self.detect(decoded)
-        decisions = [d for f in findings for d in self.policy.evaluate(f)]
-        return Outcome(event=decoded, findings=findings, decisions=decisions)
+    def warm_up(self) -> None:
+        """Load the expensive models (Presidio, spaCy) before the first event."""
+        if self.pii is not None:
+            self.pii.warm_up()
+
+    def process(self, raw: bytes, *, topic: str, partition: int | None = None, offset: int | None = None,
+                key: bytes | None = None) -> Outcome:
+        """Process one payload (see :meth:`process_batch`)."""
+        return self.process_batch([RawItem(raw, topic, partition, offset, key)])[0]
+
+    def process_batch(self, items: Sequence[RawItem]) -> list[Outcome]:
+        """Decode, redact, detect and decide for a batch; never raises on bad input."""
+        outcomes: list[Outcome] = []
+        for item in items:
+            decoded = decode_event(item.value, self.config.max_event_bytes)
+            if isinstance(decoded, Rejection):
+                outcomes.append(Outcome(dead_letter=DeadLetter.build(
+                    decoded, item.value, source_topic=item.topic, partition=item.partition,
+                    offset=item.offset, key=item.key)))
+            else:
+                outcomes.append(Outcome(event=decoded))
+        if self.pii is not None:
+            self._redact(outcomes)
+        for out in outcomes:
+            if out.event is not None:
+                out.findings.extend(self.detect(out.event))
+                out.decisions.extend(self.decide(out.event, out.findings))
+        return outcomes
+
+    def _redact(self, outcomes: list[Outcome]) -> None:
+        assert self.pii is not None
+        texts: list[str] = []
+        spans: list[tuple[Outcome, int, int]] = []
+        for out in outcomes:
+            if isinstance(out.event, InferenceEvent):
+                body = out.event.inference
+                start = len(texts)
+                texts.extend(m.text for m in body.messages)
+                if body.response is not None:
+                    texts.append(body.response_text)
+                spans.append((out, start, len(texts)))
+        if not texts:
+            return
+        results = self.pii.analyze_batch(texts)
+        for out, start, end in spans:
+            event = out.event
+            assert isinstance(event, InferenceEvent)
+            mine = results[start:end]
+            names = [f"messages[{i}]" for i in range(len(event.inference.messages))] + ["response"]
+            finding = pii_finding(_subject(event), event.event_id, dict(zip(names, mine)), event.occurred_at)
+            if finding is not None:
+                out.findings.append(finding)
+            out.event = redact_inference(event, mine)
 
     def detect(self, event: Event) -> list[Finding]:
-        """Run the detectors that apply to the event's type."""
-        subject = Subject(tenant=event.tenant, model=event.model.name, version=event.model.version)
-        if isinstance(event, InferenceEvent):
-            body = event.inference
-            return self.rules.update(
-                subject=subject,
-                event_id=event.event_id,
-                occurred_at=event.occurred_at,
-                status=body.status,
-                latency_ms=body.latency_ms,
-                error=body.error,
-            )
-        return []
+        """Run the per-event detectors that apply to the event's type (on the redacted event)."""
+        if not isinstance(event, InferenceEvent):
+            return []
+        subject = _subject(event)
+        body = event.inference
+        findings = self.rules.update(subject=subject, event_id=event.event_id, occurred_at=event.occurred_at,
+                                     status=body.status, latency_ms=body.latency_ms, error=body.error)
+        if self.ops is not None:
+            tokens = None
+            if body.usage is not None and (body.usage.input_tokens is not None or body.usage.output_tokens is not None):
+                tokens = (body.usage.input_tokens or 0) + (body.usage.output_tokens or 0)
+            findings += self.ops.observe(Subject(tenant=event.tenant, model=event.model.name), event.occurred_at,
+                                         body.latency_ms, body.status == "error", tokens, body.cost_usd)
+        if self.fairness is not None and body.user is not None:
+            groups = protected_groups(body.user.attributes, self.fairness.config.protected_attributes)
+            outcome = refusal_outcome(body.response_text) if body.status == "ok" else None
+            if groups and outcome is not None:
+                findings += self.fairness.update(subject, event.occurred_at, groups, outcome, kind="refusal")
+        return findings
+
+    def decide(self, event: Event, findings: list[Finding]) -> list[Decision]:
+        """Policy decisions for an event's findings (inference events also feed ratio denominators)."""
+        observe = getattr(self.policy, "observe_event", None)
+        if observe is not None and isinstance(event, InferenceEvent):
+            observe(_subject(event), event.occurred_at)
+        return [d for f in findings for d in self.policy.evaluate(f)]

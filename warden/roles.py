@@ -25,11 +25,13 @@ def run_worker(settings: Settings) -> None:
     """Run the faust stream worker until SIGINT/SIGTERM."""
     import faust
 
-    from streams.app import create_app
+    from streams.app import build_pipeline, create_app
 
     configure_logging("worker", settings.log_level, settings.log_json)
     prepare_topics(settings)
-    app = create_app(settings)
+    pipeline = build_pipeline(settings)
+    pipeline.warm_up()  # load Presidio/spaCy before joining the group, not on the first batch
+    app = create_app(settings, pipeline)
     worker = faust.Worker(
         app,
         loglevel=settings.log_level,

@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     admin_key: str | None = Field(default=None, description="the first admin API key (Bearer)")
+    pii_key: str | None = Field(
+        default=None, description="secret for keyed hashes (HMAC-SHA256): user ids in the store, and the 'hash' PII redaction"
+    )
+    retention_findings_days: int | None = Field(default=90, ge=1, description="default retention of findings")
+    retention_decisions_days: int | None = Field(default=90, ge=1, description="default retention of decisions")
+    retention_alerts_days: int | None = Field(default=365, ge=1, description="default retention of alerts")
+    retention_dead_letters_days: int | None = Field(default=30, ge=1, description="default retention of DLQ records")
 
     embedded_broker_port: int = 9092
     topic_partitions: int = Field(default=4, ge=1)
@@ -35,9 +42,16 @@ class Settings(BaseSettings):
     governance_group: str = "warden-governance"
     session_timeout_s: float = Field(default=10.0, description="Kafka consumer-group session timeout")
     worker_web_port: int = 6066
+    worker_batch_max: int = Field(default=500, ge=1, description="events a worker handles per batch")
+    worker_batch_within_s: float = Field(default=0.05, gt=0, description="longest wait to fill a batch")
 
     latency_slo_ms: float = Field(default=5000.0, description="rule detector: latency above this is a finding")
-    alert_min_severity: str = Field(default="high", description="minimal policy: alert at or above this")
+    pii_enabled: bool = Field(default=True, description="analyse and redact every prompt and response")
+    pii_redaction: str = Field(default="replace", pattern="^(replace|mask|hash|drop)$")
+    protected_attributes: list[str] = Field(default_factory=lambda: ["age_band", "gender"],
+                                            description="user.attributes watched for cohort fairness")
+    anomaly_interval_s: float = Field(default=60.0, gt=0, description="ops-metrics aggregation interval")
+    policy_files: list[Path] = Field(default_factory=list, description="policy YAML files; empty → built-in pack")
 
     artifact_root: Path | None = Field(default=None, description="job artifacts; unset → <data_dir>/artifacts")
 

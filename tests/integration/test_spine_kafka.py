@@ -180,3 +180,52 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(stack: Stack) -
     per_event = Counter(f["event_id"] for f in findings)
     assert set(per_event) == errors
     assert set(per_event.values()) == {1}
+
+
+PLANTED = ["marguerite.oyelaran@example.org", "+1 415 555 0134", "4111 1111 1111 1111", "536-22-8014",
+           "David Miller", "sk-proj-Zx81Qa7Lm2Wc9Rt4Yu6Io0PpAs3Df5Gh", "10.31.7.122"]
+
+
+def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: Stack, postgres: str) -> None:
+    tenant = f"p-{uuid.uuid4().hex[:8]}"
+    prompt = (f"Hi, I'm {PLANTED[4]}. Reach me at {PLANTED[0]} or {PLANTED[1]}; card {PLANTED[2]}, SSN "
+              f"{PLANTED[3]}. My key is {PLANTED[5]} and the server is {PLANTED[6]}.")
+    events = [inference(f"{tenant}-{i}", tenant=tenant, status="error" if i % 2 else "ok",
+                        messages=[{"role": "user", "content": prompt}],
+                        response={"content": f"Thanks {PLANTED[4]}, I emailed {PLANTED[0]}.", "finish_reason": "stop"})
+              for i in range(6)]
+    _produce(stack.kafka.bootstrap, [(b"support-bot", raw(e)) for e in events])
+    findings = poll(lambda: [f for f in stack.all_findings(tenant=tenant) if f["detector"] == "pii"], 90,
+                    what="pii findings")
+    poll(lambda: len([f for f in stack.all_findings(tenant=tenant) if f["detector"] == "pii"]) == 6, 60,
+         what="all pii findings")
+    assert {"EMAIL_ADDRESS", "CREDIT_CARD", "US_SSN", "PHONE_NUMBER"} <= set(findings[0]["evidence"]["entity_types"])
+    alerts = poll(lambda: stack.get("/v1/alerts", tenant=tenant).json()["items"], 30, what="alerts")
+    # every place a value could land: API answers, database tables, logs, and the stream's output topics
+    places = {"api": json.dumps([stack.all_findings(tenant=tenant), alerts,
+                                  stack.get("/v1/dlq", limit=1000).json()])}
+    import psycopg
+
+    with psycopg.connect(postgres) as conn:
+        for table in ("findings", "decisions", "alerts", "dead_letters"):
+            rows = conn.execute(f"SELECT t::text FROM {table} t").fetchall()  # noqa: S608 - fixed names
+            places[f"db.{table}"] = "\n".join(r[0] for r in rows)
+    for log in stack.logs.glob("*.log"):
+        places[f"log.{log.name}"] = log.read_text(errors="replace")
+    consumer = Consumer({"bootstrap.servers": stack.kafka.bootstrap, "group.id": uuid.uuid4().hex,
+                         "auto.offset.reset": "earliest", "enable.partition.eof": True})
+    consumer.subscribe(["warden.findings", "warden.decisions"])
+    chunks: list[bytes] = []
+    idle = 0
+    while idle < 5:
+        msg = consumer.poll(1.0)
+        if msg is None:
+            idle += 1
+        elif not msg.error():
+            chunks.append(msg.value())
+    consumer.close()
+    places["topics"] = b"\n".join(chunks).decode()
+    assert tenant in places["topics"] and tenant in places["db.findings"]
+    for where, text in places.items():
+        for value in PLANTED:
+            assert value not in text, f"{value!r} leaked into {where}"

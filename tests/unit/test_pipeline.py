@@ -1,54 +1,90 @@
-"""The stream pipeline without Kafka: rule detector, minimal policy, dead letters, stable ids."""
+"""The stream pipeline without Kafka: PII redaction, rule detector, policies, dead letters, stable ids."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from detectors.finding import Severity
-from streams.pipeline import Pipeline, PipelineConfig
 from detectors.rules import RuleConfig
+from streams.pipeline import Pipeline, PipelineConfig, RawItem
 from tests.events import BAD_INPUTS, inference, raw
 
+PLANTED = {
+    "email": "marguerite.oyelaran@example.org",
+    "phone": "(415) 555-0134",
+    "card": "4111 1111 1111 1111",
+    "ssn": "536-22-8014",
+    "name": "David Miller",
+}
 
-def make() -> Pipeline:
-    return Pipeline(PipelineConfig(rules=RuleConfig(latency_slo_ms=2000), alert_min_severity="high"))
+
+@pytest.fixture(scope="module")
+def pipe() -> Pipeline:
+    p = Pipeline(PipelineConfig(rules=RuleConfig(latency_slo_ms=2000)))
+    p.warm_up()
+    return p
 
 
-def test_healthy_call_yields_nothing() -> None:
-    out = make().process(raw(inference("e1")), topic="warden.inference", partition=0, offset=1)
+def test_healthy_call_yields_nothing(pipe: Pipeline) -> None:
+    out = pipe.process(raw(inference("e1")), topic="warden.inference", partition=0, offset=1)
     assert out.event is not None and out.dead_letter is None
     assert out.findings == [] and out.decisions == []
 
 
-def test_error_call_yields_a_finding_and_an_alert_decision() -> None:
-    out = make().process(raw(inference("e2", status="error")), topic="warden.inference", partition=0, offset=2)
+def test_error_call_yields_a_finding_and_an_alert_decision(pipe: Pipeline) -> None:
+    out = pipe.process(raw(inference("e2", status="error")), topic="warden.inference", partition=0, offset=2)
     assert [(f.detector, f.kind, f.severity) for f in out.findings] == [("rule", "error_status", Severity.high)]
     assert out.findings[0].event_id == "e2"
-    assert len(out.decisions) == 1
-    d = out.decisions[0]
-    assert d.action.value == "alert" and d.finding_ids == [out.findings[0].finding_id]
-    assert d.policy_id and d.policy_version == 1
+    alerts = [d for d in out.decisions if d.action.value == "alert"]
+    assert len(alerts) == 1
+    assert alerts[0].finding_ids == [out.findings[0].finding_id]
+    assert alerts[0].policy_id == "rule-error-status" and alerts[0].policy_version >= 1
+    assert alerts[0].dedup_key == "rule:acme:support-bot:error_status"
 
 
-def test_latency_above_slo_is_medium_then_high() -> None:
-    p = make()
-    slow = p.process(raw(inference("e3", latency_ms=3000)), topic="t").findings
-    very = p.process(raw(inference("e4", latency_ms=9000)), topic="t").findings
+def test_latency_above_slo_is_medium_then_high(pipe: Pipeline) -> None:
+    slow = pipe.process(raw(inference("e3", latency_ms=3000)), topic="t").findings
+    very = pipe.process(raw(inference("e4", latency_ms=9000)), topic="t").findings
     assert [(f.kind, f.severity) for f in slow] == [("latency_slo", Severity.medium)]
     assert [(f.kind, f.severity) for f in very] == [("latency_slo", Severity.high)]
-    assert p.process(raw(inference("e5", latency_ms=2000)), topic="t").findings == []
+    assert pipe.process(raw(inference("e5", latency_ms=2000)), topic="t").findings == []
 
 
 def test_reprocessing_gives_identical_ids() -> None:
     payload = raw(inference("e6", status="error", latency_ms=10_000))
-    a = make().process(payload, topic="t", partition=1, offset=7)
-    b = make().process(payload, topic="t", partition=1, offset=9)
+    config = PipelineConfig(rules=RuleConfig(latency_slo_ms=2000), pii=None)
+    a = Pipeline(config).process(payload, topic="t", partition=1, offset=7)
+    b = Pipeline(config).process(payload, topic="t", partition=1, offset=9)
     assert [f.finding_id for f in a.findings] == [f.finding_id for f in b.findings]
     assert len({f.finding_id for f in a.findings}) == 2
     assert [d.decision_id for d in a.decisions] == [d.decision_id for d in b.decisions]
 
 
-def test_every_bad_input_becomes_a_dead_letter_without_raising() -> None:
-    p = make()
-    for i, (payload, code) in enumerate(BAD_INPUTS.values()):
-        out = p.process(payload, topic="warden.inference", partition=0, offset=i)
+def test_every_bad_input_becomes_a_dead_letter_without_raising(pipe: Pipeline) -> None:
+    items = [RawItem(payload, "warden.inference", 0, i) for i, (payload, _) in enumerate(BAD_INPUTS.values())]
+    outs = pipe.process_batch(items)
+    for i, (out, (_, code)) in enumerate(zip(outs, BAD_INPUTS.values())):
         assert out.dead_letter is not None and out.dead_letter.code == code
         assert out.dead_letter.offset == i and out.findings == []
+
+
+def test_pii_is_redacted_before_any_later_stage(pipe: Pipeline) -> None:
+    text = (f"Hi, I'm {PLANTED['name']}; mail me at {PLANTED['email']} or call {PLANTED['phone']}. "
+            f"My card is {PLANTED['card']} and SSN {PLANTED['ssn']}.")
+    ev = inference("e7", status="error", messages=[{"role": "user", "content": text}],
+                   response={"content": f"Thanks {PLANTED['name']}, I have noted {PLANTED['email']}.",
+                             "finish_reason": "stop"})
+    out = pipe.process(raw(ev), topic="warden.inference", partition=0, offset=70)
+    pii = [f for f in out.findings if f.detector == "pii"]
+    assert len(pii) == 1
+    assert {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "PERSON"} <= set(pii[0].evidence["entity_types"])
+    assert pii[0].severity == Severity.high
+    redacted = out.event.inference
+    assert "<EMAIL_ADDRESS>" in redacted.messages[0].text and "<CREDIT_CARD>" in redacted.messages[0].text
+    emitted = json.dumps([out.event.model_dump(mode="json")] + [f.model_dump(mode="json") for f in out.findings]
+                         + [d.model_dump(mode="json") for d in out.decisions])
+    for kind, value in PLANTED.items():
+        assert value not in emitted, kind
+    assert any(d.policy_id.startswith("pii-") for d in out.decisions)
