@@ -104,5 +104,10 @@ def topics_cmd() -> None:
     typer.echo("topics ready")
 
 
+from warden.policy_cli import app as policy_app  # noqa: E402
+
+app.add_typer(policy_app, name="policy")
+
+
 def main() -> None:
     app()
