@@ -89,6 +89,8 @@ _APOLOGY = re.compile(
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
 _LEAD_SENTENCES = 2
 _LEAD_MAX_CHARS = 400
+_PHRASE_MARGIN = 200  # a refusal phrase that starts in the lead ends within this many characters
+_LATER_SCORE = 0.35  # a refusal phrase only after the lead scores this (below the default threshold)
 
 
 def _normalise(text: str) -> str:
@@ -145,29 +147,35 @@ class RefusalDetector:
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
 
-    def classify(self, response: str | None) -> RefusalResult:
-        """Classify one response text."""
+    def classify(self, response: str | None, *, lead_only: bool = False) -> RefusalResult:
+        """Classify one response text.
+
+        ``lead_only`` scans only the lead of the response (plus a margin for phrases that start
+        in it): the verdict is the same whenever ``threshold`` is above the 0.35 a later phrase
+        scores, and long answers cost a fraction of a full scan.
+        """
         if not response or not response.strip():
             return RefusalResult(False, 0.0)
         t = _mask_quotes(_normalise(response))
         lead = _lead_end(t)
+        scan = t[: lead + _PHRASE_MARGIN] if lead_only else t
         in_lead: list[str] = []
         later: list[str] = []
         for name, rx in _PATTERNS:
-            for m in rx.finditer(t):
+            for m in rx.finditer(scan):
                 (in_lead if m.start() < lead else later).append(name)
                 break
         if in_lead:
             score = 0.97 if _APOLOGY.search(t) else 0.9
             reasons = tuple(dict.fromkeys(in_lead + later))
         elif later:
-            score, reasons = 0.35, tuple(dict.fromkeys(later))
+            score, reasons = _LATER_SCORE, tuple(dict.fromkeys(later))
         else:
             score, reasons = (0.1 if _APOLOGY.search(t) else 0.0), ()
         return RefusalResult(score >= self.threshold, score, reasons)
 
     def __call__(self, response: str | None) -> bool:
-        return self.classify(response).is_refusal
+        return self.classify(response, lead_only=self.threshold > _LATER_SCORE).is_refusal
 
 
 _DEFAULT = RefusalDetector()
