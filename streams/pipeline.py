@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from collections import OrderedDict
+
 from detectors.bias import CohortFairnessMonitor, FairnessConfig
+from detectors.bias_bbq import BbqRegressionDetector
+from detectors.eval_regression import EvalRegressionDetector, EvalResult
+from detectors.training import TrainingRunMonitor
 from detectors.bias_outcomes import protected_groups, refusal_outcome
 from detectors.finding import Finding, Subject
 from detectors.opsmetrics import OpsMetricsConfig, OpsMetricsMonitor
@@ -27,7 +32,10 @@ from detectors.pii import PiiConfig, PiiDetector, PiiResult, pii_finding
 from detectors.rules import RuleConfig, RuleDetector
 from policies.decision import Decision
 from streams.codec import DeadLetter, Rejection, decode_event
-from streams.schemas import Event, InferenceEvent
+from streams.schemas import DeploymentEvent, Event, InferenceEvent, TrainingEvent
+
+#: training runs whose monitors a worker keeps (least recently updated dropped first)
+MAX_TRAINING_RUNS = 1000
 
 
 class Policy(Protocol):
@@ -99,6 +107,9 @@ class Pipeline:
         self.ops = OpsMetricsMonitor(self.config.ops) if self.config.ops is not None else None
         self.fairness = CohortFairnessMonitor(self.config.fairness) if self.config.fairness is not None else None
         self.policy: Policy = policy or PolicyEngine(load_pack())
+        self.training_runs: OrderedDict[str, TrainingRunMonitor] = OrderedDict()
+        self.eval_regression = EvalRegressionDetector()
+        self.bbq = BbqRegressionDetector()
 
     def warm_up(self) -> None:
         """Load the expensive models (Presidio, spaCy) before the first event."""
@@ -156,6 +167,12 @@ class Pipeline:
 
     def detect(self, event: Event) -> list[Finding]:
         """Run the per-event detectors that apply to the event's type (on the redacted event)."""
+        if isinstance(event, TrainingEvent):
+            return self._training(event)
+        if isinstance(event, DeploymentEvent):
+            if event.deployment.alias == "production":
+                self.eval_regression.set_production(event.tenant, event.model.name, event.model.version)
+            return []
         if not isinstance(event, InferenceEvent):
             return []
         subject = _subject(event)
@@ -174,6 +191,40 @@ class Pipeline:
             if groups and outcome is not None:
                 findings += self.fairness.update(subject, event.occurred_at, groups, outcome, kind="refusal")
         return findings
+
+    def _training(self, event: TrainingEvent) -> list[Finding]:
+        body = event.training
+        subject = _subject(event)
+        if body.phase == "step" and body.step is not None:
+            run = f"{event.tenant}/{event.model.name}/{body.run_id}"
+            monitor = self.training_runs.pop(run, None) or TrainingRunMonitor(
+                body.run_id, Subject(tenant=event.tenant, model=event.model.name,
+                                     version=body.base_version or event.model.version))
+            self.training_runs[run] = monitor
+            while len(self.training_runs) > MAX_TRAINING_RUNS:
+                self.training_runs.popitem(last=False)
+            return monitor.update(body.step, body.metrics, event.occurred_at, event_id=event.event_id)
+        if body.phase == "evaluation":
+            findings: list[Finding] = []
+            if body.items and "context_condition" in body.items[0]:
+                findings += self.bbq.evaluate(subject, body.items, eval_id=event.event_id)
+            per_item = {str(i["id"]): float(i["score"] if i.get("score") is not None else bool(i.get("correct")))
+                        for i in body.items if "id" in i and (i.get("score") is not None or i.get("correct") is not None)}
+            values = {k: v for k, v in body.metrics.items() if v is not None}
+            for metric, value in values.items():
+                result = EvalResult(metric, value, body.eval_dataset or body.dataset or "", body.split or "",
+                                    items=per_item if len(values) == 1 and per_item else None)
+                findings += self.eval_regression.update(subject, result, event.occurred_at, event_id=event.event_id)
+            return findings
+        if body.phase == "data_sample" and self.pii is not None:
+            texts = [str(v) for item in body.items for k, v in item.items() if k in ("text", "completion", "prompt")
+                     and isinstance(v, str)]
+            results = self.pii.analyze_batch(texts) if texts else []
+            by_field = {f"items[{n}]": r for n, r in enumerate(results)}
+            finding = pii_finding(subject, event.event_id, by_field, event.occurred_at)
+            if finding is not None:
+                return [finding.model_copy(update={"kind": "pii_in_training_data"})]
+        return []
 
     def decide(self, event: Event, findings: list[Finding]) -> list[Decision]:
         """Policy decisions for an event's findings (inference events also feed ratio denominators)."""

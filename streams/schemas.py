@@ -188,17 +188,42 @@ class InferenceBody(_Model):
         return (self.response.content or "") if self.response else ""
 
 
+class EvalItem(_Model):
+    """One item of an evaluation: a per-item score or correctness, optionally the texts."""
+
+    model_config = ConfigDict(extra="allow")  # BBQ and other benchmark fields pass through
+
+    id: _Id
+    score: float | None = None
+    correct: bool | None = None
+    prediction: str | None = None
+    references: list[str] = Field(default_factory=list)
+
+
 class TrainingBody(_Model):
-    """A training-run event (started, step metrics, evaluation, finished, data sample)."""
+    """A training-run event.
+
+    * ``run_started``: ``base_version``, ``dataset`` (reference) and ``dataset_hash``, ``params``
+    * ``step``: ``step`` and ``metrics`` (loss, learning_rate, grad_norm, throughput…)
+    * ``evaluation``: ``metrics`` ({name: value}) on ``eval_dataset``/``split``, optional per-item ``items``
+    * ``run_finished``: ``status``, ``output_version`` (the version the run produced)
+    * ``data_sample``: ``items`` — a sample of training rows (``{"text": …}`` or chat ``messages``)
+    """
 
     run_id: _Id
     phase: Literal["run_started", "step", "evaluation", "run_finished", "data_sample"]
     base_version: str | None = None
     dataset: str | None = None
+    dataset_hash: str | None = None
     step: int | None = Field(default=None, ge=0)
     metrics: dict[str, float | None] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     items: list[dict[str, Any]] = Field(default_factory=list)
+    eval_dataset: str | None = None
+    split: str | None = None
+    output_version: str | None = None
+    status: Literal["succeeded", "failed", "cancelled"] | None = None
+    error: str | None = Field(default=None, max_length=10_000)
 
 
 class FeedbackBody(_Model):

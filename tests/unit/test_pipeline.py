@@ -88,3 +88,33 @@ def test_pii_is_redacted_before_any_later_stage(pipe: Pipeline) -> None:
     for kind, value in PLANTED.items():
         assert value not in emitted, kind
     assert any(d.policy_id.startswith("pii-") for d in out.decisions)
+
+
+def _training(event_id: str, **body: object) -> bytes:
+    ev = {"schema_version": "1", "event_id": event_id, "type": "training", "occurred_at": "2026-11-26T12:00:00Z",
+          "tenant": "acme", "model": {"name": "summarizer", "version": "8"}, "training": {"run_id": "r1", **body}}
+    return json.dumps(ev).encode()
+
+
+def test_training_events_flag_divergence_regressions_and_pii(pipe: Pipeline) -> None:
+    findings = []
+    for step in range(60):
+        loss = 2.0 - step * 0.01 if step < 50 else 9.0
+        findings += pipe.process(_training(f"s{step}", phase="step", step=step, metrics={"loss": loss}),
+                                 topic="warden.training").findings
+    divergence = [f for f in findings if f.kind == "loss_divergence"]
+    assert divergence and divergence[0].detector == "training"
+    deploy = {"schema_version": "1", "event_id": "dep-1", "type": "deployment", "occurred_at": "2026-11-26T11:00:00Z",
+              "tenant": "acme", "model": {"name": "summarizer", "version": "7"}, "deployment": {"alias": "production"}}
+    assert pipe.process(json.dumps(deploy).encode(), topic="warden.deployments").findings == []
+    prod = _training("ev-7", phase="evaluation", metrics={"rougeL": 0.42}, eval_dataset="cnn", split="test")
+    prod = prod.replace(b'"version": "8"', b'"version": "7"')
+    pipe.process(prod, topic="warden.training")
+    worse = pipe.process(_training("ev-8", phase="evaluation", metrics={"rougeL": 0.30}, eval_dataset="cnn",
+                                   split="test"), topic="warden.training").findings
+    assert [f.kind for f in worse] == ["eval_regression"]
+    sample = pipe.process(_training("ds-1", phase="data_sample",
+                                    items=[{"text": f"Contact {PLANTED['email']} about the invoice"}]),
+                          topic="warden.training")
+    assert [f.kind for f in sample.findings] == ["pii_in_training_data"]
+    assert PLANTED["email"] not in sample.findings[0].model_dump_json()
