@@ -1,0 +1,313 @@
+"""Drift benchmark: calibration, detection delay, cost per window against Evidently, embedding speed.
+
+    python -m bench.drift [--replays 100] [--quick]
+
+Uses the synthetic corpora of ``bench/data/drift_*.jsonl`` (regenerate with
+``python bench/data/drift_make.py``). Prints:
+
+1. feature-stage events/s and MiniLM texts/s on ONE thread for fp32 / bf16 / dynamic-int8 and
+   128 / 64 max tokens (median of 3 runs over the same texts);
+2. false alarms over shuffled same-distribution replays (reference and current drawn from one pool);
+3. detection rate and events-to-first-alarm for verbosity, terseness, model change, topic shift
+   (and topic shift with embeddings only);
+4. per-window cost of Warden's decision (tabular only, and tabular + two MMD embedding tests) next to
+   Evidently's DataDriftPreset on the same windows, with both decisions side by side.
+
+The last line is the headline: Evidently's median seconds per window over Warden's (tabular + MMD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.drift_eval import embed_records, read_jsonl, replay
+from detectors.drift import DriftConfig, DriftMonitor
+from detectors.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, features_from_record
+
+DATA = Path(__file__).resolve().parent / "data"
+SHIFTS = ("verbose", "terse", "mild", "model_b", "topic")
+CHANGE_AT = 150
+
+
+def _median_time(fn: Callable[[], Any], repeats: int = 3, clock: Callable[[], float] = time.perf_counter) -> float:
+    times = []
+    for _ in range(repeats):
+        t = clock()
+        fn()
+        times.append(clock() - t)
+    return statistics.median(times)
+
+
+def bench_embeddings(texts: list[str], quick: bool) -> dict[str, float]:
+    """Texts/s on one thread for several precisions / truncations (median of 3)."""
+    import torch
+
+    from detectors.embeddings import EmbedderConfig, MiniLMEmbedder
+
+    torch.set_num_threads(1)
+    variants = [("fp32", dict(max_tokens=128)), ("int8", dict(max_tokens=128, quantize_int8=True)),
+                ("int8", dict(max_tokens=64, quantize_int8=True)), ("fp32", dict(max_tokens=64))]
+    if not quick:
+        variants.insert(1, ("bf16", dict(max_tokens=128, dtype="bfloat16")))
+    out = {}
+    for name, kw in variants:
+        emb = MiniLMEmbedder(EmbedderConfig(threads=1, **kw))
+        emb.embed(texts[:16])
+        walls, cpus = [], []
+        for _ in range(1 if quick else 3):
+            w, c = time.perf_counter(), time.process_time()
+            emb.embed(texts)
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+        wall, cpu = statistics.median(walls), statistics.median(cpus)
+        key = f"{name}@{kw['max_tokens']}tok"
+        out[key] = len(texts) / cpu
+        print(f"  embeddings {key:>14}: {len(texts) / cpu:7.1f} texts per CPU-second on 1 thread "
+              f"({len(texts) / wall:6.1f} texts/s wall on this shared machine; batch 32, length-sorted)", flush=True)
+    return out
+
+
+CACHE_DIR = Path(os.environ.get("WARDEN_BENCH_CACHE", "/tmp/warden-bench-cache"))
+
+
+def cached_embeddings(corpora: dict[str, list[dict[str, Any]]], config: Any) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Prompt/response embeddings of every corpus, cached on disk per corpus content hash (float16)."""
+    from detectors.embeddings import MiniLMEmbedder
+
+    embedder = None
+    out = {}
+    for name, recs in corpora.items():
+        key = hashlib.sha256(json.dumps([recs, repr(config)], sort_keys=True).encode()).hexdigest()[:16]
+        path = CACHE_DIR / f"drift-emb-{key}.npz"
+        if path.exists():
+            z = np.load(path)
+            out[name] = [{"prompt": p.astype(np.float32), "response": q.astype(np.float32)}
+                         for p, q in zip(z["p"], z["r"])]
+            continue
+        embedder = embedder or MiniLMEmbedder(config)
+        out[name] = embed_records(recs, embedder)
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        np.savez(path, p=np.stack([e["prompt"] for e in out[name]]).astype(np.float16),
+                 r=np.stack([e["response"] for e in out[name]]).astype(np.float16))
+    return out
+
+
+def evidently_window(ref_rows: list[dict[str, Any]], cur_rows: list[dict[str, Any]]) -> tuple[bool, float, float]:
+    """Evidently DataDriftPreset on the same tabular features: (dataset drift?, drifted share, seconds).
+
+    Evidently's dataset-level decision: drifted-column share ≥ 0.5 (its default ``drift_share``).
+    """
+    import warnings
+
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # evidently divides by zero on constant columns
+    t = time.perf_counter()
+    ref, cur = pd.DataFrame(ref_rows), pd.DataFrame(cur_rows)
+    num = [c for c in NUMERIC_FEATURES if ref[c].notna().any() and cur[c].notna().any()]
+    cat = list(CATEGORICAL_FEATURES)
+    dd = DataDefinition(numerical_columns=num, categorical_columns=cat)
+    snap = Report([DataDriftPreset()]).run(Dataset.from_pandas(cur[num + cat], data_definition=dd),
+                                           Dataset.from_pandas(ref[num + cat], data_definition=dd))
+    data = snap.dict()
+    sec = time.perf_counter() - t
+    share = 0.0
+    for m in data.get("metrics", []):
+        if "DriftedColumnsCount" in str(m.get("metric_id", m.get("metric_name", ""))):
+            share = float(m["value"]["share"])
+    return share >= 0.5, share, sec
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.drift")
+    ap.add_argument("--replays", type=int, default=100, help="shuffled same-distribution replays")
+    ap.add_argument("--shift-replays", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, smaller samples")
+    ap.add_argument("--no-evidently", action="store_true")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core means one core: no tokenizer thread pool
+
+    corpora = {k: read_jsonl(DATA / f"drift_{k}.jsonl") for k in ("ref", "same", *SHIFTS)}
+    pool = corpora["ref"] + corpora["same"]
+    print(f"corpora: pool {len(pool)} same-distribution records; shifts "
+          + ", ".join(f"{k} {len(corpora[k])}" for k in SHIFTS), flush=True)
+
+    # 1. feature and embedding stages
+    every = [r for recs in corpora.values() for r in recs]
+    sec = _median_time(lambda: [features_from_record(r) for r in every])
+    print(f"feature stage: {len(every) / sec:,.0f} events/s (pure Python, 1 thread)", flush=True)
+    sample = [r["response"] for r in every[:: max(1, len(every) // (128 if args.quick else 256))]]
+    speeds = bench_embeddings(sample, args.quick)
+
+    import torch
+
+    from detectors.embeddings import EmbedderConfig
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1)))
+    t = time.perf_counter()
+    embs = cached_embeddings(corpora, EmbedderConfig(max_tokens=128, quantize_int8=True))
+    n_texts = 2 * sum(len(v) for v in corpora.values())
+    print(f"embeddings of {n_texts} texts (int8, 128 tok, {torch.get_num_threads()} threads, cached in "
+          f"{CACHE_DIR}) ready in {time.perf_counter() - t:.1f}s", flush=True)
+    feats = {k: [features_from_record(r) for r in v] for k, v in corpora.items()}
+    pool_f, pool_e = feats["ref"] + feats["same"], embs["ref"] + embs["same"]
+
+    cfg = DriftConfig()
+    n_ref = len(corpora["ref"])
+
+    def split(seed: int) -> tuple[list[int], list[int]]:
+        idx = list(range(len(pool)))
+        random.Random(seed).shuffle(idx)
+        return idx[:n_ref], idx[n_ref:]
+
+    # 2. calibration: shuffled same-distribution replays
+    t = time.perf_counter()
+    null_alarms = null_windows = 0
+    for s in range(args.replays):
+        r_idx, c_idx = split(s)
+        out = replay(replace(cfg, seed=s), [pool_f[i] for i in r_idx], [pool_e[i] for i in r_idx],
+                     [pool_f[i] for i in c_idx], [pool_e[i] for i in c_idx])
+        null_alarms += out.first_alarm_at is not None
+        null_windows += out.windows
+    print(f"same-distribution: {null_alarms} of {args.replays} shuffled replays alarmed "
+          f"({null_windows} windows, window alpha {cfg.window_alpha:g}, {time.perf_counter() - t:.1f}s)", flush=True)
+
+    # 2b. the MMD tail on real MiniLM embeddings of same-distribution data
+    from scipy import stats as st
+
+    from detectors.drift_mmd import mmd_test
+
+    trials = 200 if args.quick else 1000
+    for field in ("prompt", "response"):
+        X = np.stack([e[field] for e in pool_e])
+        rng = np.random.default_rng(7)
+        ours, moment = [], []
+        for i in range(trials):
+            idx = rng.permutation(len(X))
+            r = mmd_test(field, X[idx[:300]], X[idx[300:500]], n_perm=cfg.n_permutations, seed=i % 5)
+            mu, sd = r.extra["null_mean"], r.extra["null_sd"]
+            beyond = r.extra["p_permutation"] <= 1 / (cfg.n_permutations + 1)
+            g = st.gamma.sf(r.statistic, mu * mu / sd**2, scale=sd**2 / mu) if beyond else 1.0
+            ours.append(r.p_value)
+            moment.append(min(g, r.extra["p_permutation"]))
+        o, m = np.array(ours), np.array(moment)
+        print(f"MMD null tail, {field} embeddings, {trials} same-distribution windows (300 vs 200): "
+              f"p<1e-3 in {np.mean(o < 1e-3):.2%} with the max-weight tail (min p {o.min():.1e}) vs "
+              f"{np.mean(m < 1e-3):.2%} with a moment-matched gamma (min p {m.min():.1e}); nominal 0.10%", flush=True)
+
+    # 3. detection: (a) the whole current stream changed; (b) a change point after CHANGE_AT normal events
+    detection: dict[str, dict[str, Any]] = {}
+    for shift in (*SHIFTS, "topic(embeddings only)"):
+        base = shift.split("(")[0]
+        c = cfg if base == shift else replace(cfg, numeric_features=(), categorical_features=())
+        hits, delays, cp_hits, cp_delays, cp_early = 0, [], 0, [], 0
+        for s in range(args.shift_replays):
+            r_idx, c_idx = split(1000 + s)
+            order = list(range(len(feats[base])))
+            random.Random(s).shuffle(order)
+            ref_f, ref_e = [pool_f[i] for i in r_idx], [pool_e[i] for i in r_idx]
+            out = replay(replace(c, seed=s), ref_f, ref_e, [feats[base][i] for i in order],
+                         [embs[base][i] for i in order], stop_at_first=True)
+            if out.first_alarm_at is not None:
+                hits += 1
+                delays.append(out.first_alarm_at + 1)
+            head = c_idx[:CHANGE_AT]
+            cp_f = [pool_f[i] for i in head] + [feats[base][i] for i in order]
+            cp_e = [pool_e[i] for i in head] + [embs[base][i] for i in order]
+            out = replay(replace(c, seed=s), ref_f, ref_e, cp_f, cp_e, stop_at_first=True)
+            if out.first_alarm_at is not None:
+                if out.first_alarm_at < CHANGE_AT:
+                    cp_early += 1
+                else:
+                    cp_hits += 1
+                    cp_delays.append(out.first_alarm_at + 1 - CHANGE_AT)
+        detection[shift] = {
+            "flagged": hits, "of": args.shift_replays,
+            "median_events": statistics.median(delays) if delays else None, "max_events": max(delays, default=None),
+            "changepoint_flagged": cp_hits, "changepoint_median_events_after_change":
+                statistics.median(cp_delays) if cp_delays else None,
+            "changepoint_max_events_after_change": max(cp_delays, default=None), "alarms_before_change": cp_early,
+        }
+        print(f"shift {shift:>24}: flagged {hits}/{args.shift_replays}, events to first alarm median "
+              f"{detection[shift]['median_events']}, max {detection[shift]['max_events']} | change after "
+              f"{CHANGE_AT} normal events: flagged {cp_hits}/{args.shift_replays}, events after change median "
+              f"{detection[shift]['changepoint_median_events_after_change']}, max "
+              f"{detection[shift]['changepoint_max_events_after_change']}, alarms before change {cp_early}",
+              flush=True)
+
+    # 4. cost per window and decisions side by side
+    windows: list[tuple[str, list[int] | None, str]] = []
+    for s in range(3 if args.quick else 5):
+        windows.append(("same", None, f"null{s}"))
+    for shift in SHIFTS:
+        windows.append((shift, None, shift))
+    r_idx, c_idx = split(4242)
+    ref_f, ref_e = [pool_f[i] for i in r_idx], [pool_e[i] for i in r_idx]
+    rows = []
+    ours_tab, ours_all, evid = [], [], []
+    for w, (kind, _, label) in enumerate(windows):
+        if kind == "same":
+            sel = c_idx[(w * 80) % 200: (w * 80) % 200 + cfg.window_size]
+            cur_f, cur_e = [pool_f[i] for i in sel], [pool_e[i] for i in sel]
+        else:
+            cur_f, cur_e = feats[kind][: cfg.window_size], embs[kind][: cfg.window_size]
+        res = {}
+        for mode, c in (("tab", replace(cfg, step=10**9)), ("all", replace(cfg, step=10**9))):
+            mon = DriftMonitor(c)
+            mon.pin_reference(ref_f, ref_e if mode == "all" else None, ts=0)
+            for i, f in enumerate(cur_f):
+                mon.update(f, cur_e[i] if mode == "all" else None, ts=1 + i)
+            t = time.perf_counter()
+            mon.flush()
+            res[mode] = (time.perf_counter() - t, mon.last_result)
+        ours_tab.append(res["tab"][0])
+        ours_all.append(res["all"][0])
+        ev = evidently_window(ref_f, cur_f) if not args.no_evidently else (None, float("nan"), float("nan"))
+        evid.append(ev[2])
+        r = res["all"][1]
+        rows.append((label, r.drift, ",".join(r.drifted[:3]) + ("…" if len(r.drifted) > 3 else ""),
+                     res["tab"][1].drift, ev[0], ev[1], res["tab"][0], res["all"][0], ev[2]))
+    print("window        truth  warden(tab+emb) warden(tab) evidently(share)  ms: tab  tab+emb  evidently")
+    for label, d_all, which, d_tab, d_ev, share, t_tab, t_all, t_ev in rows:
+        truth = "drift" if not label.startswith("null") else "same"
+        print(f"{label:<12} {truth:<6} {str(d_all):<15} {str(d_tab):<11} {str(d_ev)}({share:.2f})"
+              f"{'':<6} {1e3 * t_tab:7.1f} {1e3 * t_all:8.1f} {1e3 * t_ev:10.1f}   {which}")
+    any_col = sum(1 for r in rows if (r[5] > 0) == (not r[0].startswith("null")))
+    if not args.no_evidently:
+        print(f"evidently 'any column drifted' (share > 0) would be correct on {any_col}/{len(rows)} windows")
+    agree = sum(1 for r in rows if r[1] == r[4])
+    correct_w = sum(1 for r in rows if r[1] == (not r[0].startswith("null")))
+    correct_e = sum(1 for r in rows if r[4] == (not r[0].startswith("null")))
+    med_tab, med_all, med_ev = (statistics.median(x) for x in (ours_tab, ours_all, evid))
+    print(f"decisions: warden correct {correct_w}/{len(rows)}, evidently correct {correct_e}/{len(rows)}, "
+          f"agree {agree}/{len(rows)}")
+    print(f"median per window: warden tabular {1e3 * med_tab:.1f} ms, warden tabular+2xMMD {1e3 * med_all:.1f} ms, "
+          f"evidently {1e3 * med_ev:.1f} ms")
+    summary = {
+        "null_replays": args.replays, "null_replays_alarmed": null_alarms,
+        "detection": detection,
+        "embed_texts_per_s_1thread": {k: round(v, 1) for k, v in speeds.items()},
+        "ms_per_window": {"warden_tabular": round(1e3 * med_tab, 2), "warden_tabular_mmd": round(1e3 * med_all, 2),
+                          "evidently": round(1e3 * med_ev, 2)},
+    }
+    print("summary " + json.dumps(summary))
+    print(f"evidently/warden cost per window: {med_ev / med_tab:.1f}x (tabular), "
+          f"{med_ev / med_all:.1f}x (tabular + 2 MMD embedding tests)")
+
+
+if __name__ == "__main__":
+    main()
