@@ -16,6 +16,7 @@ import argparse
 import json
 import random
 import string
+import unicodedata
 from pathlib import Path
 
 from faker import Faker
@@ -72,6 +73,28 @@ _FILLER = [
     "Use a window of 7 days and a threshold of 0.85 for the alert.",
 ]
 
+_HARD_NEGATIVES = [
+    "I'm Happy to help with the migration plan.",
+    "Thanks Team, great work on the release!",
+    "Hi All, the standup moves to 10:15 tomorrow.",
+    "Dear Customer, your ticket has been updated.",
+    "This is Important: back up the database first.",
+    "Thank you Everyone for the quick feedback.",
+    "Best Practices for Docker images are in the wiki.",
+    "Monday Morning Sync notes are attached below.",
+    "Hello World in Rust prints a greeting to stdout.",
+    "Call me Maybe has been stuck in my head all day.",
+    "Max Retries should be set to 5 in the Settings panel.",
+    "Hey There, quick question about the Pro plan.",
+    "Thanks Google Cloud support for the quick fix.",
+    "I am Stuck on step 4 of the Terraform tutorial.",
+    "Dear Sir or Madam, I would like to cancel my subscription.",
+    "Regards,\nThe Support Team",
+    "Cheers,\nThe Platform Team",
+    "Customer Success reviewed the renewal on Friday.",
+]
+"""Capitalised phrases after name cues that are *not* names (precision guards; also filler)."""
+
 _PII_TEMPLATES: list[tuple[str, str]] = [
     ("Hi, my name is {v} and I need help with my account.", "PERSON"),
     ("Please forward this to {v}, she handles billing.", "PERSON"),
@@ -115,6 +138,48 @@ _PII_TEMPLATES: list[tuple[str, str]] = [
     ("Is this key safe to share?\n{v}", "PRIVATE_KEY"),
 ]
 
+_NAME_TEMPLATES: list[tuple[str, str]] = [
+    ("Hi, I'm {v} and I'm new to this.", "NAME"),
+    ("My name is {v} and I need help.", "NAME"),
+    ("Thanks {v}, noted.", "NAME"),
+    ("Thank you {v}! That fixed it.", "NAME"),
+    ("Dear {v},\nplease find the signed contract attached.", "NAME"),
+    ("Hello {v}, welcome to the team.", "NAME"),
+    ("Hey {v}, could you review my pull request?", "NAME"),
+    ("This is {v} from the accounts team.", "NAME"),
+    ("I am {v}, the new project lead.", "NAME"),
+    ("Call me {v}, everyone does.", "NAME"),
+    ("Best,\n{v}", "NAME"),
+    ("Cheers,\n{v}", "NAME"),
+    ("Kind regards,\n{v}", "NAME"),
+    ("The contract was signed by {v} last week.", "NAME"),
+    ("The customer {v} asked for a refund.", "NAME"),
+    ("Please ask Dr. {v} to review the scan.", "NAME"),
+    ("Ms. {v} will join the call at noon.", "NAME"),
+    ("Can you help {v} with her visa application?", "NAME"),
+    ("{v} will present the results on Thursday.", "NAME"),
+    ("I had lunch with {v} and we talked about the launch.", "NAME"),
+]
+"""Names in self-introductions, address forms, sign-offs and plain mentions (diverse, non-US names)."""
+
+_NAME_LOCALES = [
+    "en_GB", "en_IN", "en_IE", "yo_NG", "ig_NG", "vi_VN", "es_ES", "es_MX", "fr_FR", "de_DE", "it_IT", "pt_BR",
+    "pl_PL", "tr_TR", "zu_ZA", "sw", "id_ID", "nl_NL", "ja_JP", "en_US",
+]
+
+_HELD_OUT_NAMES = [
+    "Marguerite Oyelaran", "Chidinma Okafor-Nwosu", "Thandeka Mthembu", "Oluwaseun Adeyemi-Bakare",
+    "Tupac Quispe Mamani", "Aroha Te Whatu", "Kealoha Kahananui", "Bartholomew Featherstonehaugh",
+    "Sigríður Jónsdóttir", "Dagny Østergaard", "Zofia Wróblewska-Kania", "Mehmet Karakoç", "Anahí Coaquira",
+    "Kofi Boateng-Asante", "Yerlan Nurlanuly", "Altantsetseg Batbayar", "Tevita Fifita", "Lwazi Ngcobo",
+    "Xiadani Tzompantzi", "Priyanka Venkataraghavan", "Siddharth Raghunathan", "Hoang Thi Thu", "Phan Minh Khoi",
+    "Mirela Dumitrescu", "Tamar Abuladze", "Nino Beridze", "Aylin Çelikkaya", "Youssef Ben Amor",
+    "Wanjiku Kamau", "Mwangi Njoroge", "Eitan Ben-David", "Noa Shalev", "Ilse van der Berg", "Pieter de Vries",
+    "Joaquín de la Cruz", "Saoirse Ní Bhriain", "Cormac O'Flaherty", "Gaurav Chaturvedi", "Ekaterina Vasilyeva",
+    "Bogdan Ciobanu", "Fatima-Zahra Idrissi", "Amani Wanjiru", "Sefa Tuilagi", "Ngaio Whitinui",
+]
+"""Hand-written names, not drawn from Faker (whose lists also feed the detector's gazetteer)."""
+
 _PHONE_LOCALES = ["en_US"] * 6 + ["en_GB", "en_CA", "de_DE", "fr_FR", "en_AU", "it_IT", "es_ES", "en_IN"]
 
 
@@ -124,7 +189,7 @@ class _Values:
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
         self.fakers: dict[str, Faker] = {}
-        for i, loc in enumerate(sorted(set(_PHONE_LOCALES) | {"en_US"})):
+        for i, loc in enumerate(sorted(set(_PHONE_LOCALES) | set(_NAME_LOCALES) | {"en_US"})):
             f = Faker(loc)
             f.seed_instance(seed * 1000 + i)
             self.fakers[loc] = f
@@ -133,11 +198,40 @@ class _Values:
     def _alnum(self, n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
         return "".join(self.rng.choice(alphabet) for _ in range(n))
 
+    def name(self) -> str:
+        """A diverse person name: hand-written held-out names or Faker names from many locales."""
+        r = self.rng
+        if r.random() < 0.35:
+            full = r.choice(_HELD_OUT_NAMES)
+            return full.split()[0] if r.random() < 0.1 else full
+        loc = r.choice(_NAME_LOCALES)
+        f = self.fakers[loc]
+        if loc == "ja_JP":
+            first, last = f.first_romanized_name(), f.last_romanized_name()
+        elif loc == "vi_VN":
+            first = f.first_name_female() if r.random() < 0.5 else f.first_name_male()
+            last = f"{f.last_name()} {f.middle_name()}"
+        else:
+            first, last = f.first_name(), f.last_name()
+        if loc in ("es_ES", "es_MX") and r.random() < 0.4:
+            last = f"{last}-{f.last_name()}"
+        if r.random() < 0.15:
+            out = first
+        elif loc == "vi_VN":
+            out = f"{last} {first}"  # family, middle, given
+        else:
+            out = f"{first} {last}"
+        if r.random() < 0.2:
+            out = "".join(c for c in unicodedata.normalize("NFKD", out) if not unicodedata.combining(c))
+        return out
+
     def make(self, kind: str) -> tuple[str, str]:
         """A (value, label type) for a template kind."""
         r, us = self.rng, self.us
         if kind == "PERSON":
             return (us.name() if r.random() < 0.7 else us.first_name()), "PERSON"
+        if kind == "NAME":
+            return self.name(), "PERSON"
         if kind == "PHONE_NUMBER":
             return self.fakers[r.choice(_PHONE_LOCALES)].phone_number(), "PHONE_NUMBER"
         if kind == "EMAIL_ADDRESS":
@@ -203,12 +297,12 @@ def _build(rng: random.Random, values: _Values, n_pii: int, min_len: int, max_le
     i = 0
     while length < target or pii_slots:
         if pii_slots and (pii_slots[0] <= i or length >= target):
-            tmpl, kind = rng.choice(_PII_TEMPLATES)
+            tmpl, kind = rng.choice(_NAME_TEMPLATES if rng.random() < 0.15 else _PII_TEMPLATES)
             pii_slots.pop(0)
             parts.append((tmpl, kind, None))
             length += len(tmpl) + 15
         else:
-            s = rng.choice(_FILLER)
+            s = rng.choice(_HARD_NEGATIVES if rng.random() < 0.08 else _FILLER)
             if length + len(s) > max_len and length >= min_len:
                 break
             parts.append((s, None, None))

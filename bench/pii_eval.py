@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 
 from detectors.pii import DEFAULT_ENTITIES, PiiConfig, PiiDetector
 
-__all__ = ["score", "format_report", "main"]
+__all__ = ["score", "format_report", "main", "with_values"]
 
 
 def _covered(span: tuple[int, int], others: Iterable[tuple[int, int]]) -> int:
@@ -38,14 +38,30 @@ def _covered(span: tuple[int, int], others: Iterable[tuple[int, int]]) -> int:
     return sum(marks)
 
 
+def _leaks(value: str, span: tuple[int, int], preds: Iterable[tuple[int, int]]) -> bool:
+    s, _e = span
+    covered = bytearray(len(value))
+    for ps, pe in preds:
+        for k in range(max(s, ps) - s, min(s + len(value), pe) - s):
+            covered[k] = 1
+    return any(c.isalnum() and not covered[k] for k, c in enumerate(value))
+
+
+def with_values(rows: Sequence[dict]) -> list[list[dict]]:
+    """Gold spans of labelled rows with their ``text`` value attached (enables the leak count)."""
+    return [[dict(g, text=r["text"][g["start"] : g["end"]]) for g in r["spans"]] for r in rows]
+
+
 def score(gold: Sequence[Sequence[dict]], pred: Sequence[Sequence[dict]], types: Iterable[str] | None = None) -> dict[str, Any]:
     """Span metrics over aligned lists of gold and predicted spans per text.
 
-    Returns ``{"any_recall", "n_gold", "per_type": {type: {"tp", "fn", "fp", "precision", "recall", "f1"}}}``.
+    Returns ``{"any_recall", "n_gold", "per_type": {type: {"tp", "fn", "fp", "precision", "recall", "f1", "leaked"}}}``;
+    ``leaked`` counts gold spans with a letter or digit left uncovered by every prediction
+    (part of the value would stay in clear text, as in "Priya <PERSON>").
     ``types`` restricts which predicted types count (gold types are always all counted).
     """
     keep = set(types) if types is not None else None
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"tp": 0, "fn": 0, "fp": 0, "pred_tp": 0})
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"tp": 0, "fn": 0, "fp": 0, "pred_tp": 0, "leaked": 0})
     found = total = 0
     for g_spans, p_spans in zip(gold, pred):
         p_spans = [p for p in p_spans if keep is None or p["type"] in keep]
@@ -56,6 +72,8 @@ def score(gold: Sequence[Sequence[dict]], pred: Sequence[Sequence[dict]], types:
             glen = max(1, span[1] - span[0])
             if _covered(span, p_all) * 2 >= glen:
                 found += 1
+            if g.get("text") is not None and _leaks(g["text"], span, p_all):
+                counts[g["type"]]["leaked"] += 1
             same = [(p["start"], p["end"]) for p in p_spans if p["type"] == g["type"]]
             c = counts[g["type"]]
             if _covered(span, same) * 2 >= glen:
@@ -78,7 +96,7 @@ def score(gold: Sequence[Sequence[dict]], pred: Sequence[Sequence[dict]], types:
         precision = c["pred_tp"] / n_pred if n_pred else None
         f1 = 2 * precision * recall / (precision + recall) if precision and recall else (0.0 if n_gold else None)
         per_type[t] = {"n_gold": n_gold, "n_pred": n_pred, "tp": c["tp"], "fn": c["fn"], "fp": c["fp"],
-                       "precision": precision, "recall": recall, "f1": f1}
+                       "precision": precision, "recall": recall, "f1": f1, "leaked": c["leaked"]}
     return {"any_recall": found / total if total else None, "n_gold": total, "per_type": per_type}
 
 
@@ -90,9 +108,10 @@ def format_report(metrics: dict[str, Any], title: str = "") -> str:
     """Human-readable table of :func:`score` output."""
     lines = [title] if title else []
     lines.append(f"labelled spans found (any type): {_fmt(metrics['any_recall'])} of {metrics['n_gold']}")
-    lines.append(f"{'type':<20}{'gold':>6}{'pred':>6}{'prec':>8}{'recall':>8}{'f1':>8}")
+    lines.append(f"{'type':<20}{'gold':>6}{'pred':>6}{'prec':>8}{'recall':>8}{'f1':>8}{'leaked':>8}")
     for t, m in metrics["per_type"].items():
-        lines.append(f"{t:<20}{m['n_gold']:>6}{m['n_pred']:>6}{_fmt(m['precision']):>8}{_fmt(m['recall']):>8}{_fmt(m['f1']):>8}")
+        lines.append(f"{t:<20}{m['n_gold']:>6}{m['n_pred']:>6}{_fmt(m['precision']):>8}{_fmt(m['recall']):>8}{_fmt(m['f1']):>8}"
+                     f"{m.get('leaked', 0):>8}")
     return "\n".join(lines)
 
 
@@ -124,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         for row, ents in zip(rows, preds):
             fh.write(json.dumps({"id": row.get("id"), "entities": ents}) + "\n")
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
-    gold_rows = [(r["spans"], p) for r, p in zip(rows, preds) if "spans" in r]
+    labelled = [(r, p) for r, p in zip(rows, preds) if "spans" in r]
+    gold_rows = list(zip(with_values([r for r, _ in labelled]), [p for _, p in labelled]))
     if gold_rows and not args.no_score:
         print(format_report(score([g for g, _ in gold_rows], [p for _, p in gold_rows]), f"scored {len(gold_rows)} labelled rows"))
     return 0

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from detectors.finding import Finding, Severity, Subject
+from detectors.pii_names import NameScanner, expand_person_spans
 from detectors.pii_patterns import SCANNERS, SECRET_TYPES
 from detectors.pii_prefilter import DEFAULT_ALLOW_TERMS, BenignTermMemory, Prefilter
 from detectors.pii_redaction import RedactionMode, redact_with_offsets, resolve_overlaps
@@ -117,6 +118,8 @@ class PiiConfig(BaseModel):
     allow_terms: tuple[str, ...] = Field(
         default=tuple(sorted(DEFAULT_ALLOW_TERMS)), description="capitalised terms never treated as names/places"
     )
+    name_gazetteer: bool = Field(True, description="use the first/last-name gazetteer as a PERSON signal")
+    expand_names: bool = Field(True, description="grow PERSON spans over adjacent capitalised name tokens")
 
     @field_validator("entities")
     @classmethod
@@ -194,7 +197,10 @@ class PiiDetector:
         entities = set(cfg.entities)
         self._ner_entities = entities & NER_TYPES
         self._allow = frozenset(cfg.allow_terms)
-        self._prefilter = Prefilter(entities & set(SCANNERS), self._ner_entities, self.memory, cfg.ner_radius, self._allow)
+        probe = NameScanner(self._allow, gazetteer=cfg.name_gazetteer).cued if "PERSON" in entities else None
+        self._prefilter = Prefilter(
+            entities & set(SCANNERS), self._ner_entities, self.memory, cfg.ner_radius, self._allow, person_probe=probe
+        )
         self._cache: OrderedDict[bytes, PiiResult] = OrderedDict()
         self._lock = threading.RLock()
         self._analyzer: Any = None
@@ -214,6 +220,7 @@ class PiiDetector:
                 radius=self.config.ner_radius,
                 batch_size=self.config.batch_size,
                 allow=self._allow,
+                gazetteer=self.config.name_gazetteer,
             )
         assert self._nlp_engine is not None
         return self._analyzer, self._nlp_engine
@@ -303,10 +310,27 @@ class PiiDetector:
             ents.append(ent)
         if not ents:
             return PiiResult(text)
+        if cfg.expand_names and any(e.type == "PERSON" for e in ents):
+            ents = self._expand_names(text, ents, from_ner)
         # a validated pattern (address, phone, card) beats an overlapping NER guess
         kept = resolve_overlaps(ents, priority=lambda e: 0 if id(e) in from_ner else 1)
         redacted, offsets = redact_with_offsets(text, kept, cfg.redaction, self._hmac_key, cfg.mask_char)
         return PiiResult(redacted, tuple(kept), tuple(offsets))
+
+    def _expand_names(self, text: str, ents: list[PiiEntity], from_ner: set[int]) -> list[PiiEntity]:
+        """PERSON spans grown over adjacent name tokens (so "Priya <PERSON>" cannot happen)."""
+        persons = [e for e in ents if e.type == "PERSON"]
+        grown = expand_person_spans(text, [(e.start, e.end) for e in persons], self._allow, self.config.name_gazetteer)
+        out = [e for e in ents if e.type != "PERSON"]
+        for e, (s, t) in zip(persons, grown):
+            if (s, t) == (e.start, e.end):
+                out.append(e)
+                continue
+            new = PiiEntity("PERSON", s, t, e.score)
+            if id(e) in from_ner:
+                from_ner.add(id(new))
+            out.append(new)
+        return out
 
     def _store(self, key: bytes, idxs: list[int], result: PiiResult, out: list[PiiResult | None]) -> None:
         for i in idxs:

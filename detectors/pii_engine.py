@@ -34,6 +34,7 @@ from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
+from detectors.pii_names import NameScanner, clean_person_span, is_gazetteer_name
 from detectors.pii_patterns import SCANNERS, Span
 from detectors.pii_prefilter import DEFAULT_ALLOW_TERMS, BenignTermMemory, ner_windows
 
@@ -121,7 +122,9 @@ class _NerSpan:
         self.end_char = end
 
 
-def _clean_ner_span(text: str, start: int, end: int, label: str, allow: frozenset[str] = frozenset()) -> tuple[int, int] | None:
+def _clean_ner_span(
+    text: str, start: int, end: int, label: str, allow: frozenset[str] = frozenset(), gazetteer: bool = True
+) -> tuple[int, int] | None:
     """Trim possessives/articles/punctuation from an NER span; drop implausible ones."""
     while end > start and text[end - 1] in " .,;:!?)'\"’":
         end -= 1
@@ -138,6 +141,8 @@ def _clean_ner_span(text: str, start: int, end: int, label: str, allow: frozense
         return None
     if allow and all(w in allow or w.lower() in _ARTICLES for w in span.split()):
         return None
+    if label == "PERSON":
+        return clean_person_span(text, start, end, allow, gazetteer)
     return start, end
 
 
@@ -164,8 +169,10 @@ class WindowedSpacyNlpEngine(NlpEngine):
         batch_size: int = 256,
         radius: int = 60,
         allow: frozenset[str] = DEFAULT_ALLOW_TERMS,
+        gazetteer: bool = True,
     ):
         self.allow = allow
+        self.gazetteer = gazetteer
         self.models = dict(models)
         self.ner_entities = frozenset(ner_entities)
         self.memory = memory
@@ -242,7 +249,7 @@ class WindowedSpacyNlpEngine(NlpEngine):
                     label = NER_LABELS.get(ent.label_)
                     if label is None or label not in self.ner_entities:
                         continue
-                    cleaned = _clean_ner_span(text, s + ent.start_char, s + ent.end_char, label, self.allow)
+                    cleaned = _clean_ner_span(text, s + ent.start_char, s + ent.end_char, label, self.allow, self.gazetteer)
                     if cleaned is not None:
                         spans[i].append(_NerSpan(label, *cleaned))
         memory = memory if memory is not None else self.memory
@@ -250,7 +257,10 @@ class WindowedSpacyNlpEngine(NlpEngine):
             for i, cands in enumerate(candidates):
                 ents = spans[i]
                 for cs, ce in cands:
-                    hit = any(sp.start_char < ce and cs < sp.end_char for sp in ents)
+                    # a known first/last name is never learnt as benign: NER missing it is NER's miss
+                    hit = any(sp.start_char < ce and cs < sp.end_char for sp in ents) or (
+                        self.gazetteer and is_gazetteer_name(texts[i][cs:ce])
+                    )
                     memory.observe(texts[i][cs:ce], hit)
         return [self.make_artifacts(ents, language) for ents in spans]
 
@@ -309,15 +319,23 @@ def build_analyzer(
     radius: int = 60,
     batch_size: int = 256,
     allow: frozenset[str] = DEFAULT_ALLOW_TERMS,
+    gazetteer: bool = True,
 ) -> tuple[AnalyzerEngine, WindowedSpacyNlpEngine]:
-    """Presidio ``AnalyzerEngine`` with Warden's scanners and windowed spaCy NER for ``languages``."""
+    """Presidio ``AnalyzerEngine`` with Warden's scanners and windowed spaCy NER for ``languages``.
+
+    PERSON's scanner is a :class:`~detectors.pii_names.NameScanner` (context cues, titles and,
+    when ``gazetteer``, known first/last names) configured with ``allow``.
+    """
     entities = set(entities)
     ner_entities = entities & NER_ENTITY_TYPES
     nlp_engine = WindowedSpacyNlpEngine(
-        {lang: models[lang] for lang in languages}, ner_entities, memory, radius=radius, batch_size=batch_size, allow=allow
+        {lang: models[lang] for lang in languages}, ner_entities, memory, radius=radius, batch_size=batch_size, allow=allow,
+        gazetteer=gazetteer,
     )
+    scanners: dict[str, Callable[[str], list[Span]]] = dict(SCANNERS)
+    scanners["PERSON"] = NameScanner(allow, gazetteer=gazetteer)
     by_scanner: dict[Callable[[str], list[Span]], list[str]] = {}
-    for etype, fn in SCANNERS.items():
+    for etype, fn in scanners.items():
         if etype in entities:
             by_scanner.setdefault(fn, []).append(etype)
     recognizers: list = []

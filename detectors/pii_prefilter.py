@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Callable
 
 __all__ = ["DEFAULT_ALLOW_TERMS", "BenignTermMemory", "Prefilter", "Triage", "ner_windows", "pattern_triggers"]
 
@@ -36,14 +37,15 @@ _SECRET_LITERALS = (
 )
 _SECRET_WORDS = ("password", "passw", "pwd", "passcode", "passphrase", "pass phrase", "secret", "token", "api key", "api_key", "apikey", "api-key", "bearer")
 _TWILIO = re.compile(r"(?:SK|AC)[0-9a-f]{32}")
-_TITLES = ("Mr", "Ms", "Mx", "Dr", "Prof", "Sir", "Miss", "Dame", "Madam")
 _MILITARY = ("FPO", "APO", "DPO", "Box", "BOX", "box")
 
 _DIGIT_TYPES = ("PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "US_ITIN")
 
 
 def pattern_triggers(text: str, lower: str | None = None) -> set[str]:
-    """Entity types whose recognizer could match ``text`` (a superset; cheap literal and prefix checks)."""
+    """Entity types whose recognizer could match ``text`` (a superset; cheap literal and prefix checks).
+
+    PERSON is not among them: :class:`Prefilter` asks its ``person_probe`` (the cue scanner) instead."""
     out: set[str] = set()
     if lower is None:
         lower = text.lower()
@@ -68,14 +70,14 @@ def pattern_triggers(text: str, lower: str | None = None) -> set[str]:
         out.update(("API_KEY", "JWT", "PRIVATE_KEY", "PASSWORD"))
     if _ADDRESSISH.search(text) or any(w in text for w in _MILITARY):
         out.add("LOCATION")
-    if any(t in text for t in _TITLES):
-        out.add("PERSON")
     return out
 
 
 # ------------------------------------------------------------------ NER candidates
 
-_CAP_TOKEN = re.compile(r"[A-Z][a-zà-öø-ÿ]+(?:[A-Z][a-zà-öø-ÿ]+)?(?:['’-][A-Za-zà-öø-ÿ]+)?")
+_CAP_TOKEN = re.compile(r"[^\W\d_a-zß-öø-ÿ][^\W\d_]+(?:['’-][^\W\d_]+)*")
+"""A word starting with a letter that is not ASCII/Latin-1 lower case; :func:`ner_windows` checks it is
+upper case and not ALL CAPS (``Nguyễn``, ``Łukasz``, ``O'Brien``, ``García-López``, ``McKay``)."""
 _SENT_END = re.compile(r"[.!?\n:;]")
 _WORDCHAR_BEFORE = re.compile(r"[\w'’/@.#-]")
 
@@ -210,6 +212,8 @@ def ner_windows(
         if e < n and (text[e].isalnum() or text[e] in "_@/"):
             continue  # part of CamelCase identifiers, paths, handles
         word = m.group()
+        if not word[0].isupper() or word.isupper():
+            continue  # caseless scripts, acronyms
         low = word.lower()
         if low in _BENIGN or word in allow:
             continue
@@ -262,7 +266,10 @@ class Triage:
 
 
 class Prefilter:
-    """Decides per text which recognizers and which NER windows are needed."""
+    """Decides per text which recognizers and which NER windows are needed.
+
+    ``person_probe`` (e.g. :class:`detectors.pii_names.NameScanner`) is run on every text; when it
+    finds a name, the PERSON scanner runs in Presidio even if NER has nothing to look at."""
 
     def __init__(
         self,
@@ -271,8 +278,10 @@ class Prefilter:
         memory: BenignTermMemory | None,
         radius: int = 60,
         allow: frozenset[str] = DEFAULT_ALLOW_TERMS,
+        person_probe: Callable[[str], list] | None = None,
     ):
         self.allow = allow
+        self.person_probe = person_probe
         self.pattern_entities = frozenset(pattern_entities)
         self.ner_entities = frozenset(ner_entities)
         self.memory = memory
@@ -285,4 +294,6 @@ class Prefilter:
             windows, cands = ner_windows(text, self.memory, self.radius, self.allow)
         else:
             windows, cands = [], []
+        if not windows and "PERSON" in self.pattern_entities and self.person_probe is not None and self.person_probe(text):
+            types.add("PERSON")  # a cue with a name after it (e.g. one NER keeps missing): the cue scanner runs
         return Triage(frozenset(types), tuple(windows), tuple(cands))

@@ -37,3 +37,14 @@ def test_cli_writes_predictions(tmp_path: Path) -> None:
     assert [line["id"] for line in lines] == ["a", "b"]
     assert lines[0]["entities"] == [{"start": 11, "end": 25, "type": "EMAIL_ADDRESS", "score": 1.0}]
     assert lines[1]["entities"] == []
+
+
+def test_score_counts_leaked_name_parts() -> None:
+    from bench.pii_eval import with_values
+
+    rows = [{"text": "Thanks Priya Natarajan, noted.", "spans": [{"start": 7, "end": 22, "type": "PERSON"}]}]
+    partial = [[{"start": 13, "end": 22, "type": "PERSON"}]]  # "Thanks Priya <PERSON>"
+    full = [[{"start": 7, "end": 22, "type": "PERSON"}]]
+    assert score(with_values(rows), partial)["per_type"]["PERSON"]["leaked"] == 1
+    assert score(with_values(rows), partial)["per_type"]["PERSON"]["recall"] == 1.0  # half-coverage recall hides it
+    assert score(with_values(rows), full)["per_type"]["PERSON"]["leaked"] == 0
