@@ -15,6 +15,8 @@ import faust
 
 from streams import topics
 from detectors.bias import FairnessConfig
+from detectors.drift import DriftConfig
+from detectors.embeddings import EmbedderConfig
 from detectors.opsmetrics import OpsMetricsConfig
 from detectors.pii import PiiConfig
 from detectors.rules import RuleConfig
@@ -34,6 +36,10 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         ops=OpsMetricsConfig(interval_s=settings.anomaly_interval_s),
         fairness=FairnessConfig(protected_attributes=tuple(settings.protected_attributes))
         if settings.protected_attributes else None,
+        drift=DriftConfig(reference_size=settings.drift_reference_size, window_size=settings.drift_window,
+                          step=max(1, settings.drift_window // 2))
+        if settings.drift_enabled else None,
+        embeddings=EmbedderConfig.fast_cpu() if settings.drift_enabled and settings.drift_embeddings else None,
     )
 
 

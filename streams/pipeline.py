@@ -19,10 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from collections import OrderedDict
 
 from detectors.bias import CohortFairnessMonitor, FairnessConfig
 from detectors.bias_bbq import BbqRegressionDetector
+from detectors.drift import DriftConfig, DriftMonitor
+from detectors.embeddings import EmbedderConfig, MiniLMEmbedder
+from detectors.features import extract_features
 from detectors.eval_regression import EvalRegressionDetector, EvalResult
 from detectors.training import TrainingRunMonitor
 from detectors.bias_outcomes import protected_groups, refusal_outcome
@@ -36,6 +41,10 @@ from streams.schemas import DeploymentEvent, Event, InferenceEvent, TrainingEven
 
 #: training runs whose monitors a worker keeps (least recently updated dropped first)
 MAX_TRAINING_RUNS = 1000
+#: drift monitors (tenant, model, version) a worker keeps; each holds its reference and window samples
+MAX_DRIFT_MONITORS = 200
+#: embeddings of recent texts kept (system prompts and templates repeat)
+EMBEDDING_CACHE = 20_000
 
 
 class Policy(Protocol):
@@ -76,6 +85,8 @@ class PipelineConfig:
     fairness: FairnessConfig | None = field(
         default_factory=lambda: FairnessConfig(protected_attributes=("age_band", "gender"))
     )
+    drift: DriftConfig | None = field(default_factory=DriftConfig)
+    embeddings: EmbedderConfig | None = None  # None: drift on tabular features only
 
 
 def _subject(event: Event) -> Subject:
@@ -110,11 +121,16 @@ class Pipeline:
         self.training_runs: OrderedDict[str, TrainingRunMonitor] = OrderedDict()
         self.eval_regression = EvalRegressionDetector()
         self.bbq = BbqRegressionDetector()
+        self.drift: OrderedDict[tuple[str, str, str], DriftMonitor] = OrderedDict()
+        self.embedder = MiniLMEmbedder(self.config.embeddings) if self.config.embeddings is not None else None
+        self._embedding_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def warm_up(self) -> None:
         """Load the expensive models (Presidio, spaCy) before the first event."""
         if self.pii is not None:
             self.pii.warm_up()
+        if self.embedder is not None:
+            self.embedder.embed(["warm-up"])
 
     def process(self, raw: bytes, *, topic: str, partition: int | None = None, offset: int | None = None,
                 key: bytes | None = None) -> Outcome:
@@ -134,11 +150,29 @@ class Pipeline:
                 outcomes.append(Outcome(event=decoded))
         if self.pii is not None:
             self._redact(outcomes)
-        for out in outcomes:
+        vectors = self._embed(outcomes)
+        for i, out in enumerate(outcomes):
             if out.event is not None:
-                out.findings.extend(self.detect(out.event))
+                out.findings.extend(self.detect(out.event, vectors.get(i)))
                 out.decisions.extend(self.decide(out.event, out.findings))
         return outcomes
+
+    def _embed(self, outcomes: list[Outcome]) -> dict[int, dict[str, np.ndarray]]:
+        """Prompt and response embeddings of the batch's (redacted) inference events, batched and cached."""
+        if self.embedder is None or self.config.drift is None:
+            return {}
+        wanted: dict[int, tuple[str, str]] = {
+            i: (o.event.inference.prompt_text, o.event.inference.response_text)
+            for i, o in enumerate(outcomes) if isinstance(o.event, InferenceEvent)
+        }
+        cache = self._embedding_cache
+        missing = list(dict.fromkeys(t for pair in wanted.values() for t in pair if t not in cache))
+        if missing:
+            for text, vec in zip(missing, self.embedder.embed(missing)):
+                cache[text] = vec
+            while len(cache) > EMBEDDING_CACHE:
+                cache.popitem(last=False)
+        return {i: {"prompt": cache[p], "response": cache[r]} for i, (p, r) in wanted.items()}
 
     def _redact(self, outcomes: list[Outcome]) -> None:
         assert self.pii is not None
@@ -165,13 +199,16 @@ class Pipeline:
                 out.findings.append(finding)
             out.event = redact_inference(event, mine)
 
-    def detect(self, event: Event) -> list[Finding]:
+    def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None) -> list[Finding]:
         """Run the per-event detectors that apply to the event's type (on the redacted event)."""
         if isinstance(event, TrainingEvent):
             return self._training(event)
         if isinstance(event, DeploymentEvent):
             if event.deployment.alias == "production":
                 self.eval_regression.set_production(event.tenant, event.model.name, event.model.version)
+                monitor = self.drift.get((event.tenant, event.model.name, event.model.version))
+                if monitor is not None:
+                    monitor.start_collecting()  # a (re)deployment pins a fresh reference
             return []
         if not isinstance(event, InferenceEvent):
             return []
@@ -185,12 +222,33 @@ class Pipeline:
                 tokens = (body.usage.input_tokens or 0) + (body.usage.output_tokens or 0)
             findings += self.ops.observe(Subject(tenant=event.tenant, model=event.model.name), event.occurred_at,
                                          body.latency_ms, body.status == "error", tokens, body.cost_usd)
+        if self.config.drift is not None:
+            findings += self._drift(event, subject, embeddings)
         if self.fairness is not None and body.user is not None:
             groups = protected_groups(body.user.attributes, self.fairness.config.protected_attributes)
             outcome = refusal_outcome(body.response_text) if body.status == "ok" else None
             if groups and outcome is not None:
                 findings += self.fairness.update(subject, event.occurred_at, groups, outcome, kind="refusal")
         return findings
+
+    def _drift(self, event: InferenceEvent, subject: Subject,
+               embeddings: dict[str, np.ndarray] | None) -> list[Finding]:
+        assert self.config.drift is not None
+        key = (event.tenant, event.model.name, event.model.version)
+        monitor = self.drift.pop(key, None) or DriftMonitor(self.config.drift, subject)
+        self.drift[key] = monitor
+        while len(self.drift) > MAX_DRIFT_MONITORS:
+            self.drift.popitem(last=False)
+        body = event.inference
+        usage = body.usage
+        features = extract_features(
+            body.prompt_text, body.response_text,
+            prompt_tokens=usage.input_tokens if usage else None,
+            completion_tokens=usage.output_tokens if usage else None,
+            latency_ms=body.latency_ms, cost_usd=body.cost_usd,
+            finish_reason=body.response.finish_reason if body.response else None,
+        )
+        return monitor.update(features, embeddings, event.occurred_at)
 
     def _training(self, event: TrainingEvent) -> list[Finding]:
         body = event.training

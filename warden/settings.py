@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     protected_attributes: list[str] = Field(default_factory=lambda: ["age_band", "gender"],
                                             description="user.attributes watched for cohort fairness")
     anomaly_interval_s: float = Field(default=60.0, gt=0, description="ops-metrics aggregation interval")
+    drift_enabled: bool = Field(default=True, description="per-model drift against a pinned reference")
+    drift_embeddings: bool = Field(default=True, description="also test MiniLM prompt/response embeddings (MMD)")
+    drift_reference_size: int = Field(default=500, ge=50, description="first events of a version pinned as reference")
+    drift_window: int = Field(default=200, ge=50, description="events per current window")
     policy_files: list[Path] = Field(default_factory=list, description="policy YAML files; empty → built-in pack")
 
     artifact_root: Path | None = Field(default=None, description="job artifacts; unset → <data_dir>/artifacts")

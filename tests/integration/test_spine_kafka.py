@@ -183,7 +183,7 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(stack: Stack) -
 
 
 PLANTED = ["marguerite.oyelaran@example.org", "+1 415 555 0134", "4111 1111 1111 1111", "536-22-8014",
-           "David Miller", "sk-proj-Zx81Qa7Lm2Wc9Rt4Yu6Io0PpAs3Df5Gh", "10.31.7.122"]
+           "Marguerite Oyelaran", "sk-proj-Zx81Qa7Lm2Wc9Rt4Yu6Io0PpAs3Df5Gh", "10.31.7.122"]
 
 
 def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: Stack, postgres: str) -> None:

@@ -16,7 +16,7 @@ PLANTED = {
     "phone": "(415) 555-0134",
     "card": "4111 1111 1111 1111",
     "ssn": "536-22-8014",
-    "name": "David Miller",
+    "name": "Marguerite Oyelaran",
 }
 
 
@@ -118,3 +118,26 @@ def test_training_events_flag_divergence_regressions_and_pii(pipe: Pipeline) -> 
                           topic="warden.training")
     assert [f.kind for f in sample.findings] == ["pii_in_training_data"]
     assert PLANTED["email"] not in sample.findings[0].model_dump_json()
+
+
+def test_drift_is_flagged_when_responses_get_verbose() -> None:
+    from detectors.drift import DriftConfig
+
+    p = Pipeline(PipelineConfig(pii=None, drift=DriftConfig(reference_size=200, window_size=100, step=50)))
+    import random
+
+    rng = random.Random(7)
+
+    def ev(i: int, words: int) -> bytes:
+        answer = " ".join(rng.choice(["the", "order", "ships", "soon", "refund", "policy", "thanks"])
+                          for _ in range(words))
+        return raw(inference(f"dr-{i}", response={"content": answer, "finish_reason": "stop"},
+                             usage={"input_tokens": 12, "output_tokens": words}))
+
+    quiet = [f for i in range(400) for f in p.process(ev(i, rng.randint(20, 40)), topic="t").findings
+             if f.detector == "drift"]
+    assert quiet == [], "same-distribution traffic must not alarm"
+    loud = [f for i in range(400, 700) for f in p.process(ev(i, rng.randint(120, 200)), topic="t").findings
+            if f.detector == "drift" and f.kind == "distribution_drift"]
+    assert loud, "a 5x verbosity change must be flagged within 300 events"
+    assert loud[0].subject.model == "support-bot" and loud[0].subject.version == "3"
