@@ -163,6 +163,7 @@ def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
     sup = Supervisor(env)
     sup.add("worker", "worker")
     sup.add("api", "api")
+    sup.add("jobs", "jobs")
     if demo:
         sup.add("demo", "demo", "--rate", str(rate), restart=False)
     base = f"http://{settings.api_host}:{settings.api_port}"

@@ -53,6 +53,7 @@ def test_warden_up_demo_serves_findings_and_dead_letters(tmp_path: Path) -> None
         dlq = poll(lambda: [d for d in httpx.get(f"{base}/v1/dlq", params={"limit": 1000}, headers=auth)
                             .json()["items"] if d["code"] == "malformed_json"], 60, what="dead letters")
         assert dlq[0]["source_topic"] == "warden.inference"
+        assert "exited; restarting" not in log.read_text(), "a role (worker, api, jobs) crashed under warden up"
     finally:
         up.send_signal(signal.SIGINT)
         try:
