@@ -26,7 +26,11 @@ deviation has a floor, so a surprise that is almost constant, e.g. on a perfectl
 does not turn its tiny wiggles into alarms); the largest standardised
 surprise becomes a tail probability, mapped to a log-likelihood score in [0, 1]. A value well outside
 the (very slowly contracting) range seen so far scores at least ``spatial_score`` (as in Numenta's NAB
-HTM detector). Habituation lowers scores by a fraction of the recent alarm level, so recurring
+HTM detector). A recurrence memory keeps, per time-of-day slot (15 min by default), the largest
+score seen there, fading over a few days; a later score near that time of day, on a later day, is
+lowered by a fraction of it, so a spike that comes back every day (a nightly batch job, a cron
+backup) alarms once and then becomes expected, while the same spike at a new time still alarms.
+Habituation lowers scores by a fraction of the recent alarm level, so recurring
 incidents of one size stop alarming; after an alarm (score >= ``alarm``) the output is damped for
 ``refractory`` points, so one incident raises one alarm.
 """
@@ -87,10 +91,15 @@ P_SEAS_ALPHA = 29  # per-visit EWMA weight of a slot's mean and mean absolute de
 P_SEAS_MIN = 30  # visits of a slot before its profile is trusted
 P_SEAS_PERIOD = 31  # period of the profile in seconds (a day)
 P_SD_FLOOR = 32  # floor of the long-run standard deviation of each surprise (in the surprise's units)
-N_PARAMS = 33
+P_REC_SLOTS = 33  # time-of-day slots of the recurrence memory (<= MAX_REC_SLOTS); 0 disables it
+P_REC_W = 34  # scores are lowered by this fraction of the score remembered near this time of day
+P_REC_TAU = 35  # seconds over which a remembered score fades (e-folding time)
+P_REC_MIN = 36  # smallest (pre-discount) score the recurrence memory records
+N_PARAMS = 37
 
 MAX_BINS = 16
 MAX_SLOTS = 96
+MAX_REC_SLOTS = 288
 
 # ---- scalar state layout (fs) ----------------------------------------------------------------------
 S_N = 0
@@ -119,7 +128,9 @@ CTX_SIZE = MAX_BINS * MAX_BINS * MAX_BINS + MAX_BINS * MAX_BINS  # counts + row 
 T_SEAS_MEAN = CTX_SIZE  # per-slot mean, mean absolute deviation, visits
 T_SEAS_DEV = T_SEAS_MEAN + MAX_SLOTS
 T_SEAS_CNT = T_SEAS_DEV + MAX_SLOTS
-TAB_SIZE = T_SEAS_CNT + MAX_SLOTS
+T_REC_VAL = T_SEAS_CNT + MAX_SLOTS  # recurrence memory: per time-of-day slot, the remembered score ...
+T_REC_TIME = T_REC_VAL + MAX_REC_SLOTS  # ... and the timestamp (seconds) at which it was recorded
+TAB_SIZE = T_REC_TIME + MAX_REC_SLOTS
 
 _LOG_EPS = math.log(1e-10)
 
@@ -269,9 +280,29 @@ def run_kernel(
         fs[S_SMAX] = x if x > smax else smax
         fs[S_SMIN] = x if x < smin else smin
 
+        # -- recurrence memory: a surprise like one seen at about this time of day on an earlier day
+        #    (this slot or a neighbour, recorded at least half a period ago) is partly expected
+        s_raw = s
+        rslots = int(p[P_REC_SLOTS])
+        rslot = -1
+        if rslots > 0 and math.isfinite(tt):
+            rph = tt / period
+            rslot = int((rph - math.floor(rph)) * rslots)
+            if rslot >= rslots:
+                rslot = rslots - 1
+            rec = 0.0
+            for k in range(-1, 2):
+                j = (rslot + k) % rslots
+                m = tab[T_REC_VAL + j]
+                age = tt - tab[T_REC_TIME + j]
+                if m > 0.0 and age > 0.5 * period:
+                    m = m * math.exp(-age / p[P_REC_TAU])
+                    if m > rec:
+                        rec = m
+            s = s - p[P_REC_W] * rec
+
         # -- habituation (recurring alarms of one size become expected) and alarm suppression
         hab = fs[S_HAB]
-        s_raw = s
         s = s - p[P_HAB_W] * hab
         if s < 0.0:
             s = 0.0
@@ -286,6 +317,16 @@ def run_kernel(
                 hab = s_raw
         fs[S_HAB] = hab * (1.0 - p[P_HAB_DECAY])
         out[t] = s
+
+        # -- remember a large surprise at this time of day (the larger of it and the faded memory)
+        if rslot >= 0 and n >= warm and s_raw >= p[P_REC_MIN]:
+            m = tab[T_REC_VAL + rslot]
+            age = tt - tab[T_REC_TIME + rslot]
+            if m > 0.0 and age > 0.0:
+                m = m * math.exp(-age / p[P_REC_TAU])
+            if s_raw > m:
+                tab[T_REC_VAL + rslot] = s_raw
+                tab[T_REC_TIME + rslot] = tt
 
         # -- learn
         fs[S_FAST] += a_fast * (x - fs[S_FAST])

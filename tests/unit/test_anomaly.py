@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -187,4 +188,54 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError):
         AnomalyConfig(seasonal_slots=K.MAX_SLOTS + 1)
     with pytest.raises(ValueError):
+        AnomalyConfig(recurrence_slots=K.MAX_REC_SLOTS + 1)
+    with pytest.raises(ValueError):
+        AnomalyConfig(recurrence_tau_s=0.0)
+    with pytest.raises(ValueError):
         AnomalyDetector().update_many([0.0, 1.0], [1.0, 2.0, 3.0])
+
+
+def _daily_spikes(days: int = 14, per_day: int = 288, seed: int = 11) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = 10.0 + rng.normal(0.0, 0.5, days * per_day)
+    x[per_day * np.arange(days) + 40] += 15.0  # a nightly job: the same spike at the same time every day
+    return x
+
+
+def test_recurring_daily_spike_stops_alarming_but_a_new_one_still_alarms() -> None:
+    per_day = 288
+    x = _daily_spikes(per_day=per_day)
+    new_at = 12 * per_day + 200  # the same spike at a time of day never seen before
+    x[new_at] += 15.0
+    ts = _stamps(x.shape[0])
+    # habituation and the refractory period off, so the recurrence memory alone makes the difference
+    cfg = AnomalyConfig(habituation=0.0, refractory=0)
+    late_days = per_day * np.arange(8, 14) + 40
+    s = AnomalyDetector(cfg).update_many(ts, x)
+    forgetful = AnomalyDetector(replace(cfg, recurrence_weight=0.0)).update_many(ts, x)
+    assert int(np.sum(forgetful[late_days] >= cfg.alarm)) >= 4
+    assert int(np.sum(s[late_days] >= cfg.alarm)) == 0
+    assert np.all(s[late_days] < forgetful[late_days] - 0.1)
+    # nothing was remembered near the new spike's time of day: it scores as without the memory
+    assert s[new_at] == forgetful[new_at]
+    assert s[new_at] >= cfg.alarm
+    # without timestamps there is no time of day to remember: the memory stays out of it
+    blind = AnomalyDetector(cfg).update_many(None, x)
+    blind_forgetful = AnomalyDetector(replace(cfg, recurrence_weight=0.0)).update_many(None, x)
+    assert np.array_equal(blind, blind_forgetful)
+
+
+def test_version_2_snapshot_restores_with_an_empty_recurrence_memory() -> None:
+    x = _daily_spikes(days=3)
+    ts = _stamps(x.shape[0])
+    det = AnomalyDetector(AnomalyConfig(recurrence_weight=0.0))
+    det.update_many(ts[:500], x[:500])
+    snap = json.loads(json.dumps(det.snapshot()))
+    snap["version"] = 2
+    for key in ("recurrence_slots", "recurrence_weight", "recurrence_tau_s", "recurrence_min"):
+        del snap["config"][key]
+    old = AnomalyDetector.restore(snap)
+    assert old.config == AnomalyConfig()
+    assert old.n == 500
+    assert np.all(old._tab[K.T_REC_VAL : K.T_REC_VAL + K.MAX_REC_SLOTS] == 0.0)
+    assert np.all((old.update_many(ts[500:], x[500:]) >= 0.0))
