@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
-from store import models  # noqa: F401 - registers the tables
+from store import audit  # noqa: F401 - installs the append-only guard on every engine
+from store import alerting, jobs, models  # noqa: F401 - registers the tables
+
+ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
+SPINE_REVISION = "0001_spine"
+_MIGRATION_LOCK = 0x57A2D3_0001  # pg_advisory_xact_lock key: one migrator at a time
 
 
 def make_engine(url: str) -> Engine:
@@ -32,6 +42,44 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+def alembic_config() -> Config:
+    """The Alembic configuration of the store (``store/alembic.ini``)."""
+    return Config(str(ALEMBIC_INI))
+
+
 def init_db(engine: Engine) -> None:
-    """Create missing tables (idempotent)."""
-    SQLModel.metadata.create_all(engine)
+    """Bring the schema to the latest migration (``alembic upgrade head``; idempotent, safe to race).
+
+    A database created before migrations existed (tables but no ``alembic_version``) is stamped at
+    the spine revision first, then upgraded.
+    """
+    with _sqlite_file_lock(engine):
+        _upgrade(engine)
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """One migrator at a time on a SQLite file (PostgreSQL uses an advisory lock in ``_upgrade``):
+    ``warden up`` starts the API and a job worker together, and both bring the schema up."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _upgrade(engine: Engine) -> None:
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+        tables = set(inspect(conn).get_table_names())
+        cfg.attributes["connection"] = conn
+        if "findings" in tables and "alembic_version" not in tables:
+            command.stamp(cfg, SPINE_REVISION)
+        command.upgrade(cfg, "head")

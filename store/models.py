@@ -29,6 +29,7 @@ class FindingRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_findings_tenant_time", "tenant", "occurred_at"),
         Index("ix_findings_model_time", "model", "occurred_at"),
+        Index("ix_findings_occurred_at", "occurred_at"),
     )
 
     finding_id: str = Field(primary_key=True, max_length=64)
@@ -45,6 +46,7 @@ class FindingRow(SQLModel, table=True):
     window_start: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     window_end: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     window_n: int | None = None
+    user_hash: str | None = Field(default=None, index=True, max_length=64)
     occurred_at: datetime = _ts()
     recorded_at: datetime = _ts()
 
@@ -79,7 +81,10 @@ class AlertRow(SQLModel, table=True):
     """An alert: alert decisions with the same dedup key (per tenant) fold into one."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_tenant_status", "tenant", "status"),)
+    __table_args__ = (
+        Index("ix_alerts_tenant_status", "tenant", "status"),
+        Index("ix_alerts_tenant_last_seen", "tenant", "last_seen"),
+    )
 
     alert_id: str = Field(primary_key=True, max_length=64)
     dedup_key: str = Field(max_length=500)
@@ -94,6 +99,11 @@ class AlertRow(SQLModel, table=True):
     last_decision_id: str = Field(max_length=64)
     first_seen: datetime = _ts()
     last_seen: datetime = _ts(index=True)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    resolved_by: str | None = Field(default=None, max_length=200)
+    silenced_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
 class DeadLetterRow(SQLModel, table=True):
@@ -111,3 +121,126 @@ class DeadLetterRow(SQLModel, table=True):
     original_size: int
     original_sha256: str = Field(max_length=64)
     received_at: datetime = _ts(index=True)
+
+
+# ---------------------------------------------------------------- governance (keys, audit, registry)
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An API key: only its SHA-256 is stored; ``prefix`` is the visible part that names it."""
+
+    __tablename__ = "api_keys"
+
+    key_id: str = Field(primary_key=True, max_length=32)
+    prefix: str = Field(max_length=32, unique=True)
+    key_hash: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)
+    tenants: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _ts()
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class AuditRow(SQLModel, table=True):
+    """One audit entry. ``content`` is the canonical JSON that ``content_hash`` covers; the other
+    columns are projections of it for indexed queries. ``hash = sha256(prev_hash + content_hash)``.
+    Append-only: the store refuses UPDATE/DELETE in code and in the database (triggers)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_tenant_seq", "tenant", "seq"),
+        Index("ix_audit_tenant_action_seq", "tenant", "action", "seq"),
+        Index("ix_audit_at_seq", "at", "seq"),
+        Index("ix_audit_action_seq", "action", "seq"),
+        Index("ix_audit_actor_seq", "actor", "seq"),
+        Index("ix_audit_target_seq", "target_id", "seq"),
+    )
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _ts()
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    tenant: str | None = Field(default=None, max_length=200)
+    target_type: str = Field(max_length=64)
+    target_id: str = Field(max_length=500)
+    content: str
+    prev_hash: str = Field(max_length=64)
+    content_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class RegisteredModelRow(SQLModel, table=True):
+    """A model of a tenant, the parent of its versions and aliases."""
+
+    __tablename__ = "registered_models"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    name: str = Field(primary_key=True, max_length=200)
+    description: str = ""
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class ModelVersionRow(SQLModel, table=True):
+    """A version of a model: artifact, lineage (parent, dataset), metrics, origin (job or by hand)."""
+
+    __tablename__ = "model_versions"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    model: str = Field(primary_key=True, max_length=200)
+    version: str = Field(primary_key=True, max_length=200)
+    artifact_uri: str = Field(max_length=2000)
+    parent_version: str | None = Field(default=None, max_length=200)
+    dataset_ref: str | None = Field(default=None, max_length=2000)
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    source: str = Field(default="manual", max_length=16)
+    job_id: str | None = Field(default=None, max_length=200)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class AliasRow(SQLModel, table=True):
+    """Where an alias points now."""
+
+    __tablename__ = "model_aliases"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    model: str = Field(primary_key=True, max_length=200)
+    alias: str = Field(primary_key=True, max_length=100)
+    version: str = Field(max_length=200)
+    updated_by: str = Field(max_length=200)
+    updated_at: datetime = _ts()
+
+
+class AliasHistoryRow(SQLModel, table=True):
+    """Every switch of an alias (who, when, why, from which version to which)."""
+
+    __tablename__ = "model_alias_history"
+    __table_args__ = (
+        Index("ix_alias_history_lookup", "tenant", "model", "alias", "switched_at"),
+        Index("ix_alias_history_tenant_time", "tenant", "switched_at"),
+    )
+
+    switch_id: str = Field(primary_key=True, max_length=64)
+    tenant: str = Field(max_length=200)
+    model: str = Field(max_length=200)
+    alias: str = Field(max_length=100)
+    from_version: str | None = Field(default=None, max_length=200)
+    to_version: str = Field(max_length=200)
+    action: str = Field(default="promote", max_length=16)
+    actor: str = Field(max_length=200)
+    reason: str = ""
+    switched_at: datetime = _ts()
+
+
+class GovernanceSettingRow(SQLModel, table=True):
+    """A governance setting changed at run time (e.g. retention); every change is audited."""
+
+    __tablename__ = "governance_settings"
+
+    key: str = Field(primary_key=True, max_length=100)
+    value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_by: str = Field(max_length=200)
+    updated_at: datetime = _ts()

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from api import metrics
-from api.auth import Principal, require_key
+from api.auth import ANY_ROLE, Principal, allow
 from streams.codec import Rejection, decode_event
 from streams.schemas import event_json_schema
 from streams.topics import INPUT_TOPICS
@@ -32,8 +32,10 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 
 
 @router.post("/events", status_code=status.HTTP_202_ACCEPTED)
-async def ingest(request: Request, _: Principal = Depends(require_key)) -> dict[str, Any]:
-    """Validate one event and publish it to its topic (keyed by model). 202 once Kafka has it."""
+async def ingest(request: Request, principal: Principal = Depends(allow("admin", "producer"))) -> dict[str, Any]:
+    """Validate one event and publish it to its topic (keyed by model). 202 once Kafka has it.
+
+    Roles: admin, producer. The event's tenant must be one of the key's tenants (403 otherwise)."""
     settings = request.app.state.settings
     raw = await _read_capped(request, settings.max_event_bytes)
     decoded = decode_event(raw, settings.max_event_bytes)
@@ -42,6 +44,7 @@ async def ingest(request: Request, _: Principal = Depends(require_key)) -> dict[
         code = _STATUS.get(decoded.code, status.HTTP_400_BAD_REQUEST if decoded.code in
                            {"malformed_json", "invalid_utf8", "not_an_object"} else status.HTTP_422_UNPROCESSABLE_CONTENT)
         raise HTTPException(code, {"error": decoded.code, "detail": decoded.reason})
+    principal.require_tenant(decoded.tenant)
     topic = INPUT_TOPICS[decoded.type]
     await request.app.state.producer.send_and_wait(topic, raw, key=decoded.key)
     metrics.EVENTS_INGESTED.labels(outcome="accepted").inc()
@@ -49,6 +52,6 @@ async def ingest(request: Request, _: Principal = Depends(require_key)) -> dict[
 
 
 @router.get("/schema")
-def schema(_: Principal = Depends(require_key)) -> dict[str, Any]:
+def schema(_: Principal = Depends(allow(*ANY_ROLE))) -> dict[str, Any]:
     """The JSON Schema of the event envelope (schema version 1)."""
     return event_json_schema()

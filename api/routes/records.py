@@ -1,4 +1,9 @@
-"""Read endpoints: findings, alerts and dead letters, newest first, with cursor pagination."""
+"""Findings, alerts and dead letters, newest first, with cursor pagination (acting on alerts:
+``api.routes.alert_lifecycle``).
+
+Reads are limited to the key's tenants. Dead letters carry no tenant (the payload may not even
+parse), so only keys over every tenant may read them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlmodel import SQLModel
 
-from api.auth import Principal, require_key
+from api.auth import READ_ROLES, Principal, allow
 from detectors.finding import Severity
 from store.models import AlertRow, DeadLetterRow, FindingRow
 from store.repository import Page, page
@@ -53,18 +58,19 @@ async def list_findings(
     until: datetime | None = Query(None, description="occurred_at < until (ISO 8601)"),
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    _: Principal = Depends(require_key),
+    principal: Principal = Depends(allow(*READ_ROLES)),
 ) -> dict[str, Any]:
-    """Findings, filtered by event id, detector, model, tenant and time range."""
+    """Findings, filtered by event id, detector, model, tenant and time range (roles: admin, operator, auditor)."""
     filters: list[Any] = []
+    tenants = principal.scope(tenant)
+    if tenants is not None:
+        filters.append(FindingRow.tenant.in_(tenants))  # type: ignore[attr-defined]
     if event_id:
         filters.append(FindingRow.event_id == event_id)
     if detector:
         filters.append(FindingRow.detector == detector)
     if model:
         filters.append(FindingRow.model == model)
-    if tenant:
-        filters.append(FindingRow.tenant == tenant)
     if since:
         filters.append(FindingRow.occurred_at >= since)
     if until:
@@ -80,12 +86,13 @@ async def list_alerts(
     status: str | None = Query(None, pattern="^(triggered|acknowledged|resolved)$"),
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    _: Principal = Depends(require_key),
+    principal: Principal = Depends(allow(*READ_ROLES)),
 ) -> dict[str, Any]:
-    """Alerts (one per dedup key and tenant), most recently seen first."""
+    """Alerts (one per dedup key and tenant), most recently seen first (roles: admin, operator, auditor)."""
     filters: list[Any] = []
-    if tenant:
-        filters.append(AlertRow.tenant == tenant)
+    tenants = principal.scope(tenant)
+    if tenants is not None:
+        filters.append(AlertRow.tenant.in_(tenants))  # type: ignore[attr-defined]
     if model:
         filters.append(AlertRow.model == model)
     if status:
@@ -100,9 +107,14 @@ async def list_dead_letters(
     source_topic: str | None = None,
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    _: Principal = Depends(require_key),
+    principal: Principal = Depends(allow(*READ_ROLES)),
 ) -> dict[str, Any]:
-    """Payloads the stream refused, with the reason; the original bytes stay on ``warden.dlq``."""
+    """Payloads the stream refused, with the reason; the original bytes stay on ``warden.dlq``.
+
+    Roles: admin, operator, auditor, with a key over every tenant (dead letters carry no tenant)."""
+    if not principal.all_tenants:
+        raise HTTPException(403, {"error": "tenant_forbidden",
+                                  "detail": "dead letters carry no tenant: only keys over every tenant may read them"})
     filters: list[Any] = []
     if code:
         filters.append(DeadLetterRow.code == code)

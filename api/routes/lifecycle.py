@@ -1,0 +1,79 @@
+"""Data lifecycle: retention per kind of record, the purge job, and erasure of a user's data (audited)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from api.auth import ADMIN, READ_ROLES, Principal, allow
+from store import lifecycle
+
+router = APIRouter(prefix="/v1/lifecycle", tags=["lifecycle"])
+
+
+def default_retention(settings: Any) -> lifecycle.Retention:
+    """The retention from the service's settings (used until one is stored)."""
+    return lifecycle.Retention(
+        findings_days=settings.retention_findings_days, decisions_days=settings.retention_decisions_days,
+        alerts_days=settings.retention_alerts_days, dead_letters_days=settings.retention_dead_letters_days)
+
+
+@router.get("/retention")
+async def get_retention(request: Request, _: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+    """Days kept per kind of record (roles: admin, operator, auditor)."""
+    r = await asyncio.to_thread(lifecycle.get_retention, request.app.state.engine,
+                                default_retention(request.app.state.settings))
+    return r.model_dump()
+
+
+def _set(engine: Any, body: lifecycle.Retention, actor: str) -> dict[str, Any]:
+    with Session(engine) as session:
+        lifecycle.set_retention(session, body, actor=actor)
+        session.commit()
+    return body.model_dump()
+
+
+@router.put("/retention")
+async def put_retention(request: Request, body: lifecycle.Retention,
+                        principal: Principal = Depends(allow(*ADMIN))) -> dict[str, Any]:
+    """Change the retention (role admin, over every tenant; audited as a settings change)."""
+    _all_tenants(principal)
+    return await asyncio.to_thread(_set, request.app.state.engine, body, principal.actor)
+
+
+def _all_tenants(principal: Principal) -> None:
+    if not principal.all_tenants:
+        raise HTTPException(403, {"error": "tenant_forbidden",
+                                  "detail": "retention and purges span every tenant: a key over every tenant is needed"})
+
+
+@router.post("/purge")
+async def purge(request: Request, dry_run: bool = Query(False, description="count only, delete nothing"),
+                principal: Principal = Depends(allow(*ADMIN))) -> dict[str, Any]:
+    """Delete records older than their retention (role admin over every tenant; audited)."""
+    _all_tenants(principal)
+    engine = request.app.state.engine
+    retention = await asyncio.to_thread(lifecycle.get_retention, engine, default_retention(request.app.state.settings))
+    return await asyncio.to_thread(lifecycle.purge, engine, retention, actor=principal.actor, dry_run=dry_run)
+
+
+class ErasureRequest(BaseModel):
+    """The user to erase. The id is hashed at once (keyed HMAC) and never stored or logged."""
+
+    user_id: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/erasure")
+async def erase(request: Request, body: ErasureRequest, principal: Principal = Depends(allow(*ADMIN))) -> dict[str, Any]:
+    """Erase every record tied to a user across the store (role admin; limited to the key's tenants;
+    audited under the keyed hash only)."""
+    key = request.app.state.settings.pii_key
+    if not key:
+        raise HTTPException(503, {"error": "not_configured", "detail": "WARDEN_PII_KEY is not set"})
+    tenants = None if principal.all_tenants else list(principal.tenants or ())
+    return await asyncio.to_thread(lifecycle.erase_user, request.app.state.engine, pii_key=key, user_id=body.user_id,
+                                   actor=principal.actor, tenants=tenants)

@@ -1,0 +1,196 @@
+"""Model registry per tenant: models, versions (lineage, metrics), aliases with full history.
+
+Switching an alias writes its history row and an audit entry in one transaction, then publishes a
+``deployment`` event to ``warden.deployments`` (keyed like every event, ``tenant/model``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from api.auth import ADMIN_OPERATOR, READ_ROLES, Principal, allow
+from store import registry
+from store.models import AliasHistoryRow, ModelVersionRow, RegisteredModelRow
+from streams.schemas import DeploymentBody, DeploymentEvent, ModelRef, dump_event
+from streams.topics import DEPLOYMENTS
+
+log = logging.getLogger("warden.api.registry")
+router = APIRouter(prefix="/v1/registry/{tenant}", tags=["registry"])
+_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422}
+
+
+def _tenant(tenant: str, principal: Principal) -> str:
+    principal.require_tenant(tenant)
+    return tenant
+
+
+def _fail(exc: registry.RegistryError) -> HTTPException:
+    return HTTPException(_STATUS.get(exc.code, 400), {"error": exc.code, "detail": str(exc)})
+
+
+class ModelCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+
+
+class VersionCreate(BaseModel):
+    """A version: where its artifact is, what it came from, how it scored, and who made it."""
+
+    version: str = Field(min_length=1, max_length=200)
+    artifact_uri: str = Field(min_length=1, max_length=2000)
+    parent_version: str | None = Field(default=None, max_length=200)
+    dataset_ref: str | None = Field(default=None, max_length=2000)
+    metrics: dict[str, Annotated[float, Field(allow_inf_nan=False)] | int | str | None] = Field(default_factory=dict)
+    source: Literal["manual", "job"] = "manual"
+    job_id: str | None = Field(default=None, max_length=200)
+
+
+class AliasSwitch(BaseModel):
+    version: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=2000)
+    action: Literal["deploy", "promote", "rollback"] | None = None
+
+
+def _write(engine: Any, fn: Any, **kwargs: Any) -> dict[str, Any]:
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            row = fn(session, **kwargs)
+        except registry.RegistryError as exc:
+            raise _fail(exc) from exc
+        session.commit()
+    return registry.dump(row)
+
+
+def _get(engine: Any, model: Any, key: tuple[str, ...], what: str) -> dict[str, Any]:
+    with Session(engine) as session:
+        row = session.get(model, key)
+    if row is None:
+        raise HTTPException(404, {"error": "not_found", "detail": f"no {what} {'/'.join(key[1:])!r}"})
+    return registry.dump(row)
+
+
+@router.get("/models")
+async def list_models(request: Request, tenant: str,
+                      principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+    """The tenant's models (roles: admin, operator, auditor)."""
+    rows = await asyncio.to_thread(registry.list_models, request.app.state.engine, _tenant(tenant, principal))
+    return {"items": [registry.dump(r) for r in rows]}
+
+
+@router.post("/models", status_code=status.HTTP_201_CREATED)
+async def create_model(request: Request, tenant: str, body: ModelCreate,
+                       principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> dict[str, Any]:
+    """Register a model (roles: admin, operator; audited)."""
+    return await asyncio.to_thread(_write, request.app.state.engine, registry.create_model,
+                                   tenant=_tenant(tenant, principal), name=body.name, description=body.description,
+                                   actor=principal.actor)
+
+
+@router.get("/models/{model}")
+async def get_model(request: Request, tenant: str, model: str,
+                    principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+    """One model with its aliases (roles: admin, operator, auditor)."""
+    engine = request.app.state.engine
+    out = await asyncio.to_thread(_get, engine, RegisteredModelRow, (_tenant(tenant, principal), model), "model")
+    aliases = await asyncio.to_thread(registry.list_aliases, engine, tenant, model)
+    out["aliases"] = {a.alias: a.version for a in aliases}
+    return out
+
+
+@router.get("/models/{model}/versions")
+async def list_versions(request: Request, tenant: str, model: str,
+                        principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+    """A model's versions, newest first (roles: admin, operator, auditor)."""
+    rows = await asyncio.to_thread(registry.list_versions, request.app.state.engine, _tenant(tenant, principal), model)
+    return {"items": [registry.dump(r) for r in rows]}
+
+
+@router.post("/models/{model}/versions", status_code=status.HTTP_201_CREATED)
+async def create_version(request: Request, tenant: str, model: str, body: VersionCreate,
+                         principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> dict[str, Any]:
+    """Register a version (by hand, or by a job with its ``job_id``) (roles: admin, operator; audited)."""
+    return await asyncio.to_thread(
+        _write, request.app.state.engine, registry.register_version, tenant=_tenant(tenant, principal), model=model,
+        version=body.version, artifact_uri=body.artifact_uri, parent_version=body.parent_version,
+        dataset_ref=body.dataset_ref, metrics=body.metrics, source=body.source, job_id=body.job_id,
+        actor=principal.actor)
+
+
+@router.get("/models/{model}/versions/{version}")
+async def get_version(request: Request, tenant: str, model: str, version: str,
+                      principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+    """One version (roles: admin, operator, auditor)."""
+    return await asyncio.to_thread(_get, request.app.state.engine, ModelVersionRow,
+                                   (_tenant(tenant, principal), model, version), "version")
+
+
+@router.get("/models/{model}/aliases")
+async def list_aliases(request: Request, tenant: str, model: str,
+                       principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+    """Where each alias of a model points now (roles: admin, operator, auditor)."""
+    rows = await asyncio.to_thread(registry.list_aliases, request.app.state.engine, _tenant(tenant, principal), model)
+    return {"items": [registry.dump(r) for r in rows]}
+
+
+def deployment_event(hist: AliasHistoryRow) -> DeploymentEvent:
+    """The ``deployment`` event of an alias switch (its id is the switch's id: a retry is idempotent)."""
+    at = hist.switched_at if hist.switched_at.tzinfo else hist.switched_at.replace(tzinfo=timezone.utc)
+    return DeploymentEvent(
+        schema_version="1", event_id=hist.switch_id, type="deployment", occurred_at=at, tenant=hist.tenant,
+        model=ModelRef(name=hist.model, version=hist.to_version),
+        deployment=DeploymentBody(action=hist.action, alias=hist.alias, previous_version=hist.from_version,  # type: ignore[arg-type]
+                                  actor=hist.actor, reason=hist.reason or None))
+
+
+@router.put("/models/{model}/aliases/{alias}")
+async def switch_alias(request: Request, tenant: str, model: str, alias: str, body: AliasSwitch,
+                       principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> dict[str, Any]:
+    """Point an alias at a version: history + audit, then a deployment event on ``warden.deployments``
+    (roles: admin, operator). ``published`` says whether Kafka acknowledged the event."""
+    hist = await asyncio.to_thread(
+        _write_row, request.app.state.engine, tenant=_tenant(tenant, principal), model=model, alias=alias,
+        version=body.version, actor=principal.actor, reason=body.reason, action=body.action)
+    event = deployment_event(hist)
+    published = True
+    try:
+        await asyncio.wait_for(request.app.state.producer.send_and_wait(DEPLOYMENTS, dump_event(event), key=event.key),
+                               timeout=15)
+    except Exception:  # noqa: BLE001 - the switch is recorded; say the event is not out yet
+        log.exception("deployment event not published", extra={"switch_id": hist.switch_id})
+        published = False
+    return {**registry.dump(hist), "event_id": event.event_id, "topic": DEPLOYMENTS, "published": published}
+
+
+def _write_row(engine: Any, **kwargs: Any) -> AliasHistoryRow:
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            hist = registry.switch_alias(session, **kwargs)
+        except registry.RegistryError as exc:
+            raise _fail(exc) from exc
+        session.commit()
+    return hist
+
+
+@router.get("/models/{model}/aliases/{alias}/history")
+async def alias_history(request: Request, tenant: str, model: str, alias: str,
+                        at: datetime | None = Query(None, description="also answer: which version at this time?"),
+                        principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+    """Every switch of an alias (who, when, why), newest first; with ``at``, the version it pointed to
+    then (roles: admin, operator, auditor)."""
+    engine = request.app.state.engine
+    rows = await asyncio.to_thread(registry.alias_history, engine, _tenant(tenant, principal), model, alias)
+    out: dict[str, Any] = {"items": [registry.dump(r) for r in rows]}
+    if at is not None:
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        out["at"] = at
+        out["version_at"] = await asyncio.to_thread(registry.alias_at, engine, tenant, model, alias, at)
+    return out
+
+

@@ -1,0 +1,586 @@
+"""The tamper-evident audit trail: an append-only, hash-chained log of every state change.
+
+Each entry's ``content`` is canonical JSON (sorted keys, no spaces, UTF-8) of what happened
+(seq, time, actor, action, tenant, target, before, after). ``content_hash = sha256(content)`` and
+``hash = sha256(prev_hash + content_hash)`` (hex strings, ASCII), the first entry chaining onto
+:data:`GENESIS`. Removing, reordering or editing any entry breaks every hash after it, and the chain
+head (``audit_head``: last seq and hash) lets an exported period be proven complete.
+
+Append-only is enforced twice: here (ORM mapper events and a statement guard refuse UPDATE, DELETE
+and TRUNCATE of ``audit_log`` on every engine) and in the database (triggers, see the migrations).
+Appends are serialised by a row lock on ``audit_head``, so concurrent writers cannot fork the chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, event, func, select, text, union_all, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from store.models import AuditRow
+
+GENESIS = "0" * 64
+AUDIT_TABLE = "audit_log"
+HEAD_TABLE = "audit_head"
+ALL_TENANTS = "*"
+
+
+# The chain head (one row, created by the migrations; kept out of SQLModel's metadata on purpose).
+_HEAD = Table(HEAD_TABLE, MetaData(), Column("id", Integer, primary_key=True), Column("seq", Integer),
+              Column("hash", String(64)), Column("at", DateTime(timezone=True)))
+
+
+class AuditAppendOnlyError(RuntimeError):
+    """Raised when code tries to change or delete an audit entry."""
+
+
+# ---------------------------------------------------------------- canonical form and hashes
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def canonical_json(obj: Any) -> str:
+    """Canonical JSON text: sorted keys, compact separators, non-ASCII kept as UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default,
+                      allow_nan=False)
+
+
+def content_digest(content: str) -> str:
+    """sha256 hex of an entry's canonical content."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def chain_digest(prev_hash: str, content_hash: str) -> str:
+    """sha256 hex of ``prev_hash + content_hash`` (the entry's chained hash)."""
+    return hashlib.sha256((prev_hash + content_hash).encode("ascii")).hexdigest()
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def entry_content(
+    *, seq: int, at: datetime, actor: str, action: str, tenant: str | None, target_type: str, target_id: str,
+    before: Any = None, after: Any = None,
+) -> str:
+    """The canonical content string of one entry (what ``content_hash`` covers)."""
+    return canonical_json({
+        "seq": seq, "at": _utc(at).isoformat(), "actor": actor, "action": action, "tenant": tenant,
+        "target_type": target_type, "target_id": target_id, "before": before, "after": after,
+    })
+
+
+# ---------------------------------------------------------------- append (the only write)
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    tenant: str | None = None,
+    before: Any = None,
+    after: Any = None,
+    at: datetime | None = None,
+) -> AuditRow:
+    """Append one entry inside the caller's transaction (it commits with the change it records).
+
+    ``at`` defaults to now and is raised to the previous entry's time if earlier, so ``at`` never
+    decreases along ``seq``: a time range is a seq range (fast listing, exact exports).
+
+    ``before``/``after`` must be JSON-serialisable (datetimes, enums and pydantic models are
+    converted) and must never hold raw PII: pass keyed hashes instead.
+    """
+    bind = session.connection()
+    row = bind.execute(
+        update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at)
+    ).one()
+    seq, prev = int(row[0]), str(row[1])
+    when = _utc(at or datetime.now(timezone.utc))
+    if row[2] is not None and when < _utc(row[2]):
+        when = _utc(row[2])  # time never runs backwards along the chain (clock steps, back-dated calls)
+    content = entry_content(seq=seq, at=when, actor=actor, action=action, tenant=tenant, target_type=target_type,
+                            target_id=target_id, before=before, after=after)
+    chash = content_digest(content)
+    h = chain_digest(prev, chash)
+    bind.execute(update(_HEAD).where(_HEAD.c.id == 1).values(hash=h, at=when))
+    entry = AuditRow(seq=seq, at=when, actor=actor, action=action, tenant=tenant, target_type=target_type,
+                     target_id=str(target_id), content=content, prev_hash=prev, content_hash=chash, hash=h)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def record(engine: Engine, **kwargs: Any) -> AuditRow:
+    """Append one entry in its own transaction (for changes made outside the store, e.g. by jobs)."""
+    with Session(engine, expire_on_commit=False) as session:
+        entry = append(session, **kwargs)
+        session.commit()
+        return entry
+
+
+# ---------------------------------------------------------------- append-only guard (in code)
+
+_MUTATION = re.compile(
+    rf"^\s*(?:UPDATE\s+\"?{AUDIT_TABLE}\"?\s|DELETE\s+FROM\s+\"?{AUDIT_TABLE}\"?|TRUNCATE\s+(?:TABLE\s+)?\"?{AUDIT_TABLE}\"?)",
+    re.IGNORECASE,
+)
+
+
+@event.listens_for(AuditRow, "before_update")
+def _refuse_update(*_: Any) -> None:
+    raise AuditAppendOnlyError("audit entries are append-only: UPDATE refused")
+
+
+@event.listens_for(AuditRow, "before_delete")
+def _refuse_delete(*_: Any) -> None:
+    raise AuditAppendOnlyError("audit entries are append-only: DELETE refused")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _refuse_mutation(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    if _MUTATION.match(statement):
+        raise AuditAppendOnlyError(f"audit entries are append-only: refused {statement.split(None, 1)[0].upper()}")
+
+
+# ---------------------------------------------------------------- verification
+
+
+@dataclass(slots=True)
+class VerifyResult:
+    """Outcome of a chain verification; ``first_broken_seq`` names the first bad entry."""
+
+    ok: bool
+    checked: int
+    head_seq: int
+    head_hash: str
+    first_broken_seq: int | None = None
+    reason: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verify_rows(rows: Iterable[Sequence[Any]], *, start_seq: int = 1, prev_hash: str = GENESIS) -> VerifyResult:
+    """Verify ``(seq, prev_hash, content_hash, hash, content)`` tuples in seq order (pure function).
+
+    ``content`` may be ``None`` for a redacted entry (another tenant's): its ``content_hash`` is
+    then taken as given, so the chain still links end to end.
+    """
+    sha = hashlib.sha256
+    expected_seq = start_seq
+    prev = prev_hash
+    checked = 0
+    for seq, p, ch, h, content in rows:
+        if seq != expected_seq:
+            missing = expected_seq if seq > expected_seq else seq
+            return VerifyResult(False, checked, expected_seq - 1, prev, missing,
+                                f"sequence gap: expected seq {expected_seq}, found {seq}")
+        if p != prev:
+            return VerifyResult(False, checked, seq - 1, prev, seq, "prev_hash does not match the previous entry's hash")
+        if content is not None and sha(content.encode("utf-8")).hexdigest() != ch:
+            return VerifyResult(False, checked, seq - 1, prev, seq, "content does not match content_hash")
+        if sha((p + ch).encode("ascii")).hexdigest() != h:
+            return VerifyResult(False, checked, seq - 1, prev, seq, "hash does not match prev_hash + content_hash")
+        prev = h
+        expected_seq += 1
+        checked += 1
+    return VerifyResult(True, checked, expected_seq - 1, prev)
+
+
+_COPY_ESCAPES = {b"\\": b"\\", b"t": b"\t", b"n": b"\n", b"r": b"\r", b"b": b"\b", b"f": b"\f", b"v": b"\v"}
+_COPY_ESCAPE = re.compile(rb"\\(\\|t|n|r|b|f|v)")
+
+
+def _copy_unescape(field: bytes) -> bytes:
+    """Undo COPY text-format escaping (canonical JSON has no raw control characters, so only ``\\\\``
+    occurs in practice)."""
+    return _COPY_ESCAPE.sub(lambda m: _COPY_ESCAPES[m.group(1)], field)
+
+
+def verify_raw_rows(rows: Iterable[bytes], *, start_seq: int = 1, prev_hash: str = GENESIS,
+                    unescape: bool = False) -> VerifyResult:
+    """Verify lines ``seq\\tprev_hash\\tcontent_hash\\thash\\tcontent`` as UTF-8 bytes (the fast path: the
+    content is hashed as the bytes PostgreSQL sends, never decoded). ``unescape`` undoes COPY text escaping."""
+    sha = hashlib.sha256
+    expected_seq = start_seq
+    prev = prev_hash.encode("ascii")
+    checked = 0
+    for line in rows:
+        seq_b, p, ch, h, content = line.rstrip(b"\n").split(b"\t", 4)
+        seq = int(seq_b)
+        if seq != expected_seq:
+            return VerifyResult(False, checked, expected_seq - 1, prev.decode(), expected_seq if seq > expected_seq
+                                else seq, f"sequence gap: expected seq {expected_seq}, found {seq}")
+        if p != prev:
+            return VerifyResult(False, checked, seq - 1, prev.decode(), seq,
+                                "prev_hash does not match the previous entry's hash")
+        if unescape and b"\\" in content:
+            content = _copy_unescape(content)
+        if sha(content).hexdigest().encode("ascii") != ch:
+            return VerifyResult(False, checked, seq - 1, prev.decode(), seq, "content does not match content_hash")
+        if sha(p + ch).hexdigest().encode("ascii") != h:
+            return VerifyResult(False, checked, seq - 1, prev.decode(), seq,
+                                "hash does not match prev_hash + content_hash")
+        prev = h
+        expected_seq += 1
+        checked += 1
+    return VerifyResult(True, checked, expected_seq - 1, prev.decode())
+
+
+_CHAIN_SQL = f"SELECT seq, prev_hash, content_hash, hash, content FROM {AUDIT_TABLE} ORDER BY seq"
+
+
+# The ranges come sorted from the subquery (cheaper than ORDER BY inside string_agg). Should the order
+# ever differ, verification reports a sequence gap: a false alarm is possible, a false "ok" is not.
+_CHUNK_SQL = (
+    "SELECT convert_to(string_agg(seq::text || E'\\t' || prev_hash || E'\\t' || content_hash || E'\\t' || hash"
+    f" || E'\\t' || content, E'\\n'), 'UTF8') FROM (SELECT * FROM {AUDIT_TABLE} WHERE seq >= %s AND seq < %s"
+    " ORDER BY seq) AS chunk"
+)
+
+
+def _chunked_chain_pg(engine: Engine, chunk: int = 8192) -> Iterator[bytes]:
+    """PostgreSQL: the chain as tab-separated lines, fetched a primary-key range at a time, each range
+    aggregated server-side into one UTF-8 ``bytea`` (one round trip and one Python object per 8,192
+    entries instead of per entry). Canonical JSON holds no raw tab or newline, so the framing is exact;
+    content written around the code with such characters fails verification, as it should. All ranges
+    read one snapshot (REPEATABLE READ). A reader thread fetches the next range while this one is hashed
+    (the database works while Python hashes)."""
+    import queue
+    import threading
+
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=3)
+    stop = threading.Event()
+
+    def reader() -> None:
+        raw = engine.raw_connection()
+        conn = raw.driver_connection
+        try:
+            with conn.cursor(binary=True) as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                top = cur.execute(f"SELECT max(seq) FROM {AUDIT_TABLE}").fetchone()[0] or 0
+                for lo in range(1, top + 1, chunk):
+                    if stop.is_set():
+                        break
+                    blob = cur.execute(_CHUNK_SQL, (lo, lo + chunk)).fetchone()[0]
+                    if blob is not None:
+                        chunks.put(bytes(blob))
+            conn.rollback()
+            chunks.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            chunks.put(exc)
+        finally:
+            raw.close()
+
+    thread = threading.Thread(target=reader, name="audit-verify-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item.split(b"\n")
+    finally:
+        stop.set()
+        while thread.is_alive():  # drain so the reader can finish
+            try:
+                chunks.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+def _stream_chain(engine: Engine, batch: int) -> Iterator[tuple[Any, ...]]:
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(_CHAIN_SQL)
+        while True:
+            chunk = cur.fetchmany(batch)
+            if not chunk:
+                break
+            yield from chunk
+        cur.close()
+    finally:
+        raw.close()
+
+
+def head(engine: Engine) -> tuple[int, str]:
+    """The chain head: (last seq, last hash); (0, GENESIS) for an empty trail."""
+    with engine.connect() as conn:
+        row = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).one()
+    return int(row[0]), str(row[1])
+
+
+def verify(engine: Engine, *, batch: int = 20_000) -> VerifyResult:
+    """Walk the whole chain (streamed: COPY on PostgreSQL, a cursor on SQLite) and check it against the head."""
+    import time
+
+    t0 = time.perf_counter()
+    if engine.dialect.name == "postgresql":
+        result = verify_raw_rows(_chunked_chain_pg(engine))
+    else:
+        result = verify_rows(_stream_chain(engine, batch))
+    if result.ok:
+        hseq, hhash = head(engine)
+        if (hseq, hhash) != (result.head_seq, result.head_hash):
+            broken = min(hseq, result.head_seq) + 1
+            result = VerifyResult(False, result.checked, result.head_seq, result.head_hash, broken,
+                                  f"chain ends at seq {result.head_seq} but the recorded head is seq {hseq}"
+                                  " (entries missing at the end, or the head was altered)")
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# ---------------------------------------------------------------- reads and export
+
+
+def entry_view(row: AuditRow | Sequence[Any], redact: bool = False) -> dict[str, Any]:
+    """The public shape of an entry: its content (decoded) plus the chain fields."""
+    if isinstance(row, AuditRow):
+        seq, prev, ch, h, content = row.seq, row.prev_hash, row.content_hash, row.hash, row.content
+    else:
+        seq, prev, ch, h, content = row
+    out: dict[str, Any] = {"seq": seq, "prev_hash": prev, "content_hash": ch, "hash": h}
+    if redact:
+        out["redacted"] = True
+    else:
+        out.update(json.loads(content))
+        out["content"] = content
+    return out
+
+
+def list_entries(
+    engine: Engine,
+    *,
+    tenants: Sequence[str] | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    tenant: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_seq: int | None = None,
+    limit: int = 100,
+) -> tuple[list[tuple[int, str, str, str, str]], int | None]:
+    """Entries newest first as ``(seq, prev_hash, content_hash, hash, content)``; ``tenants`` limits to
+    those tenants (None = all). Returns (rows, next cursor seq). Plain tuples, no ORM objects: this is
+    the hot read path."""
+    conds: list[Any] = []
+    scoped = sorted(set(tenants)) if tenants is not None else None
+    if scoped is not None and len(scoped) == 1 and tenant is None:
+        tenant, scoped = scoped[0], None
+    for col, value in ((AuditRow.actor, actor), (AuditRow.action, action), (AuditRow.tenant, tenant),
+                       (AuditRow.target_type, target_type), (AuditRow.target_id, target_id)):
+        if value is not None:
+            conds.append(col == value)
+    if before_seq is not None:
+        conds.append(AuditRow.seq < before_seq)
+    cols = (AuditRow.seq, AuditRow.prev_hash, AuditRow.content_hash, AuditRow.hash, AuditRow.content)
+    newest = AuditRow.seq.desc()  # type: ignore[union-attr]
+    with engine.connect() as conn:
+        if since is not None or until is not None:
+            bounds = seq_range(conn, since, until)  # the time window as a primary-key range
+            if bounds is None:
+                return [], None
+            conds.append(AuditRow.seq.between(*bounds))  # type: ignore[attr-defined]
+        if scoped is not None and tenant is None:
+            # one ordered, limited index scan per tenant, merged: an IN list would read every row of
+            # those tenants and sort them (slow with millions of entries)
+            parts = [select(*cols).where(AuditRow.tenant == t, *conds).order_by(newest).limit(limit + 1).subquery()
+                     for t in scoped]
+            merged = union_all(*[select(*p.c) for p in parts]).subquery()
+            stmt = select(*merged.c).order_by(merged.c.seq.desc()).limit(limit + 1)
+        else:
+            if scoped is not None:  # an explicit tenant outside the scope matches nothing
+                conds.append(AuditRow.tenant.in_(scoped))  # type: ignore[union-attr]
+            stmt = select(*cols).where(*conds).order_by(newest).limit(limit + 1)
+        rows = [tuple(r) for r in conn.execute(stmt)]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1][0] if more and rows else None)  # type: ignore[return-value]
+
+
+def page_json(rows: Sequence[Sequence[Any]], next_cursor: int | None) -> bytes:
+    """``{"items": [...], "next_cursor": ...}`` built from the stored canonical JSON without parsing it:
+    each item is the entry's content plus ``prev_hash``, ``content_hash`` and ``hash``."""
+    items = ",".join(f'{{"prev_hash":"{p}","content_hash":"{ch}","hash":"{h}",{content[1:]}'
+                     for _, p, ch, h, content in rows)
+    cursor = "null" if next_cursor is None else f'"{next_cursor}"'
+    return f'{{"items":[{items}],"next_cursor":{cursor}}}'.encode("utf-8")
+
+
+def seq_range(conn: Any, start: datetime | None, end: datetime | None) -> tuple[int, int] | None:
+    """First and last seq whose ``at`` lies in [start, end) — two index lookups, valid because ``at``
+    never decreases along ``seq``; None when the range holds no entry."""
+    lo = hi = None
+    at, seq = AuditRow.at, AuditRow.seq
+    if start is not None:
+        lo = conn.execute(select(seq).where(at >= _utc(start)).order_by(at, seq).limit(1)).scalar()
+        if lo is None:
+            return None
+    if end is not None:
+        hi = conn.execute(select(seq).where(at < _utc(end)).order_by(at.desc(), seq.desc())  # type: ignore[union-attr]
+                          .limit(1)).scalar()
+        if hi is None:
+            return None
+    if lo is None or hi is None:
+        first, last = conn.execute(select(func.min(seq), func.max(seq))).one()
+        if first is None:
+            return None
+        lo = first if lo is None else lo
+        hi = last if hi is None else hi
+    return (int(lo), int(hi)) if lo <= hi else None
+
+
+def _seq_bounds(engine: Engine, start: datetime | None, end: datetime | None) -> tuple[int, int]:
+    """First and last seq of the period [start, end); (0, -1) when empty."""
+    with engine.connect() as conn:
+        found = seq_range(conn, start, end)
+    return found if found is not None else (0, -1)
+
+
+def _prev_hash_of(engine: Engine, seq: int) -> str:
+    if seq <= 1:
+        return GENESIS
+    with engine.connect() as conn:
+        got = conn.execute(text(f"SELECT hash FROM {AUDIT_TABLE} WHERE seq = :s"), {"s": seq - 1}).scalar()
+    return str(got) if got is not None else GENESIS
+
+
+@dataclass(slots=True)
+class ExportChain:
+    """What proves an export complete: the range, the hash it chains onto, its last hash, the head."""
+
+    from_seq: int
+    to_seq: int
+    count: int
+    anchor_prev_hash: str
+    last_hash: str
+    head_seq: int
+    head_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def export_chain(engine: Engine, start: datetime | None, end: datetime | None) -> ExportChain:
+    """The chain facts of the period [start, end) (computed before streaming the entries)."""
+    lo, hi = _seq_bounds(engine, start, end)
+    hseq, hhash = head(engine)
+    if hi < lo:
+        return ExportChain(0, -1, 0, hhash, hhash, hseq, hhash)
+    with engine.connect() as conn:
+        last = conn.execute(text(f"SELECT hash FROM {AUDIT_TABLE} WHERE seq = :s"), {"s": hi}).scalar()
+    return ExportChain(lo, hi, hi - lo + 1, _prev_hash_of(engine, lo), str(last), hseq, hhash)
+
+
+def export_rows(engine: Engine, chain: ExportChain, *, batch: int = 5_000) -> Iterator[tuple[Any, ...]]:
+    """Stream ``(seq, prev_hash, content_hash, hash, content, tenant)`` of the exported range."""
+    if chain.count == 0:
+        return
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+            text(f"SELECT seq, prev_hash, content_hash, hash, content, tenant FROM {AUDIT_TABLE} "
+                 "WHERE seq BETWEEN :lo AND :hi ORDER BY seq"), {"lo": chain.from_seq, "hi": chain.to_seq})
+        for row in result:
+            yield tuple(row)
+
+
+def _visible(tenant: str | None, tenants: Sequence[str] | None) -> bool:
+    return tenants is None or (tenant is not None and tenant in tenants)
+
+
+def export_jsonl(rows: Iterable[Sequence[Any]], chain: ExportChain, tenants: Sequence[str] | None = None) -> Iterator[str]:
+    """JSON Lines: one entry per line (other tenants' entries redacted to their hashes), then a
+    final ``{"chain": …}`` line with the anchor, the last hash and the head."""
+    for seq, p, ch, h, content, tenant in rows:
+        yield canonical_json(entry_view((seq, p, ch, h, content), redact=not _visible(tenant, tenants))) + "\n"
+    yield canonical_json({"chain": chain.as_dict()}) + "\n"
+
+
+CSV_COLUMNS = ["seq", "at", "actor", "action", "tenant", "target_type", "target_id", "prev_hash", "content_hash",
+               "hash", "content"]
+
+
+def export_csv(rows: Iterable[Sequence[Any]], chain: ExportChain, tenants: Sequence[str] | None = None) -> Iterator[str]:
+    """CSV with a header; redacted entries keep only seq and hashes; a last ``#chain`` row holds the head."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+
+    def flush() -> str:
+        out = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        return out
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for seq, p, ch, h, content, tenant in rows:
+        if _visible(tenant, tenants):
+            d = json.loads(content)
+            writer.writerow([seq, d["at"], d["actor"], d["action"], d["tenant"] or "", d["target_type"],
+                             d["target_id"], p, ch, h, content])
+        else:
+            writer.writerow([seq, "", "", "", "", "", "", p, ch, h, ""])
+        yield flush()
+    writer.writerow(["#chain", canonical_json(chain.as_dict())] + [""] * (len(CSV_COLUMNS) - 2))
+    yield flush()
+
+
+def verify_export_jsonl(lines: Iterable[str]) -> VerifyResult:
+    """Check an exported JSONL file on its own: entries link from the anchor to the last hash."""
+    entries: list[tuple[Any, ...]] = []
+    chain: dict[str, Any] | None = None
+    for line in lines:
+        if not line.strip():
+            continue
+        obj = json.loads(line)
+        if "chain" in obj:
+            chain = obj["chain"]
+            continue
+        entries.append((obj["seq"], obj["prev_hash"], obj["content_hash"], obj["hash"], obj.get("content")))
+    if chain is None:
+        return VerifyResult(False, 0, 0, GENESIS, None, "no chain line: the export is truncated")
+    if chain["count"] == 0:
+        return VerifyResult(not entries, 0, chain["to_seq"], chain["last_hash"])
+    result = verify_rows(entries, start_seq=chain["from_seq"], prev_hash=chain["anchor_prev_hash"])
+    if result.ok and (result.head_seq, result.head_hash) != (chain["to_seq"], chain["last_hash"]):
+        return VerifyResult(False, result.checked, result.head_seq, result.head_hash, result.head_seq + 1,
+                            "export ends before the chain line's last entry (entries missing)")
+    return result

@@ -1,0 +1,156 @@
+"""API keys: random, shown once, stored as SHA-256, named by a visible prefix, expiring, revocable.
+
+A key reads ``wdn_<prefix>_<secret>``: the prefix (8 hex chars) is stored in clear to find the row and
+to name the key in lists and audit entries; only ``sha256(key)`` is stored. A key has one role and a
+list of tenants (``["*"]`` = every tenant). Creating and revoking keys writes audit entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from store import audit
+from store.models import ApiKeyRow
+
+ROLES = ("admin", "operator", "auditor", "producer")
+ALL_TENANTS = "*"
+KEY_PREFIX = "wdn"
+
+
+class KeyRequestError(ValueError):
+    """A key request that cannot be honoured (bad role, unknown key, tenant outside the creator's)."""
+
+
+def hash_key(key: str) -> str:
+    """sha256 hex of a full key (keys carry 256 random bits: a fast hash is the right one)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def parse_prefix(key: str) -> str | None:
+    """The prefix of a well-formed key, or None."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 8 or not parts[2]:
+        return None
+    return parts[1]
+
+
+def public_view(row: ApiKeyRow) -> dict[str, Any]:
+    """Everything about a key except its hash (what lists and audit entries show)."""
+    return {
+        "key_id": row.key_id, "prefix": row.prefix, "name": row.name, "role": row.role, "tenants": list(row.tenants),
+        "created_by": row.created_by, "created_at": _utc(row.created_at), "expires_at": _utc(row.expires_at),
+        "revoked_at": _utc(row.revoked_at),
+    }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A freshly created key: ``secret`` is the full key, shown once and never stored."""
+
+    secret: str
+    row: ApiKeyRow
+
+
+def normalise_tenants(tenants: Sequence[str]) -> list[str]:
+    """Sorted unique tenant names; ``*`` alone means all tenants."""
+    clean = sorted({t.strip() for t in tenants if t and t.strip()})
+    if not clean:
+        raise KeyRequestError("a key needs at least one tenant (or '*' for all)")
+    return [ALL_TENANTS] if ALL_TENANTS in clean else clean
+
+
+def create_key(
+    session: Session,
+    *,
+    role: str,
+    tenants: Sequence[str],
+    actor: str,
+    name: str = "",
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """Create a key in the caller's transaction (with its audit entry); returns the secret once."""
+    if role not in ROLES:
+        raise KeyRequestError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    scoped = normalise_tenants(tenants)
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=timezone.utc)
+    while True:
+        prefix = secrets.token_hex(4)
+        if session.execute(select(ApiKeyRow.key_id).where(ApiKeyRow.prefix == prefix)).first() is None:
+            break
+    secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKeyRow(key_id="key_" + secrets.token_hex(8), prefix=prefix, key_hash=hash_key(secret), name=name,
+                    role=role, tenants=scoped, created_by=actor, created_at=datetime.now(timezone.utc),
+                    expires_at=expires_at)
+    session.add(row)
+    session.flush()
+    audit.append(session, actor=actor, action="key.created", target_type="api_key", target_id=row.key_id,
+                 tenant=scoped[0] if len(scoped) == 1 and scoped[0] != ALL_TENANTS else None,
+                 after=public_view(row))
+    return IssuedKey(secret=secret, row=row)
+
+
+def find_key(session: Session, ident: str) -> ApiKeyRow | None:
+    """A key by id or by prefix."""
+    stmt = select(ApiKeyRow).where((ApiKeyRow.key_id == ident) | (ApiKeyRow.prefix == ident))
+    return session.execute(stmt).scalars().first()
+
+
+def revoke_key(session: Session, ident: str, *, actor: str) -> ApiKeyRow:
+    """Revoke a key (by id or prefix) in the caller's transaction, with its audit entry. Idempotent."""
+    row = find_key(session, ident)
+    if row is None:
+        raise KeyRequestError(f"no key {ident!r}")
+    if row.revoked_at is None:
+        before = public_view(row)
+        row.revoked_at = datetime.now(timezone.utc)
+        session.add(row)
+        session.flush()
+        tenants = list(row.tenants)
+        audit.append(session, actor=actor, action="key.revoked", target_type="api_key", target_id=row.key_id,
+                     tenant=tenants[0] if len(tenants) == 1 and tenants[0] != ALL_TENANTS else None,
+                     before=before, after=public_view(row))
+    return row
+
+
+def list_keys(engine: Engine, *, tenants: Sequence[str] | None = None) -> list[ApiKeyRow]:
+    """All keys, newest first; ``tenants`` keeps only keys whose tenants all lie inside them."""
+    with Session(engine) as session:
+        rows = list(session.execute(select(ApiKeyRow).order_by(ApiKeyRow.created_at.desc())).scalars())
+    if tenants is None:
+        return rows
+    allowed = set(tenants)
+    return [r for r in rows if ALL_TENANTS not in r.tenants and set(r.tenants) <= allowed]
+
+
+def authenticate(engine: Engine, presented: str, *, now: datetime | None = None) -> ApiKeyRow | None:
+    """The live key row matching ``presented`` (not revoked, not expired), or None."""
+    prefix = parse_prefix(presented)
+    if prefix is None:
+        return None
+    with Session(engine) as session:
+        row = session.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix)).scalars().first()
+    if row is None or not hmac.compare_digest(row.key_hash, hash_key(presented)):
+        return None
+    now = now or datetime.now(timezone.utc)
+    if row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and _utc(row.expires_at) <= now:  # type: ignore[operator]
+        return None
+    return row

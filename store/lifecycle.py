@@ -1,0 +1,122 @@
+"""Data lifecycle: retention per kind of record with a purge job, and erasure of a user's data.
+
+Users are known to the store only by a keyed hash (HMAC-SHA256 with the deployment's PII key), so
+the raw id never lands in a table, a log or an audit entry. Purges and erasures are audited; the
+audit trail itself is never purged (it holds no raw PII by construction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from store import audit
+from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow, GovernanceSettingRow
+
+RETENTION_KEY = "retention"
+
+
+class Retention(BaseModel):
+    """Days to keep each kind of record (None = keep forever)."""
+
+    findings_days: int | None = Field(default=90, ge=1, le=36500)
+    decisions_days: int | None = Field(default=90, ge=1, le=36500)
+    alerts_days: int | None = Field(default=365, ge=1, le=36500)
+    dead_letters_days: int | None = Field(default=30, ge=1, le=36500)
+
+
+def user_hash(pii_key: str | bytes, user_id: str) -> str:
+    """The keyed hash (HMAC-SHA256 hex) under which the store knows a user."""
+    key = pii_key.encode() if isinstance(pii_key, str) else pii_key
+    if not key:
+        raise ValueError("a PII key is required to hash user ids")
+    return hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def get_retention(engine: Engine, default: Retention | None = None) -> Retention:
+    """The stored retention, or ``default`` (the service's settings) when none was set."""
+    with Session(engine) as session:
+        row = session.get(GovernanceSettingRow, RETENTION_KEY)
+    if row is None:
+        return default or Retention()
+    return Retention.model_validate(row.value)
+
+
+def set_retention(session: Session, retention: Retention, *, actor: str) -> Retention:
+    """Store a new retention in the caller's transaction, audited with before and after."""
+    row = session.get(GovernanceSettingRow, RETENTION_KEY)
+    before = dict(row.value) if row else None
+    now = datetime.now(timezone.utc)
+    if row is None:
+        row = GovernanceSettingRow(key=RETENTION_KEY, value=retention.model_dump(), updated_by=actor, updated_at=now)
+    else:
+        row.value, row.updated_by, row.updated_at = retention.model_dump(), actor, now
+    session.add(row)
+    session.flush()
+    audit.append(session, actor=actor, action="settings.updated", target_type="setting", target_id=RETENTION_KEY,
+                 before=before, after=retention.model_dump())
+    return retention
+
+
+_KINDS: dict[str, tuple[Any, Any, bool]] = {
+    # kind: (table, time column, has tenant)
+    "findings": (FindingRow, FindingRow.occurred_at, True),
+    "decisions": (DecisionRow, DecisionRow.created_at, True),
+    "alerts": (AlertRow, AlertRow.last_seen, True),
+    "dead_letters": (DeadLetterRow, DeadLetterRow.received_at, False),
+}
+
+
+def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | None = None,
+          dry_run: bool = False) -> dict[str, Any]:
+    """Delete records older than their kind's retention; one audit entry with the counts and cutoffs."""
+    now = now or datetime.now(timezone.utc)
+    counts: dict[str, int] = {}
+    cutoffs: dict[str, str | None] = {}
+    with Session(engine) as session:
+        for kind, (table, col, _) in _KINDS.items():
+            days = getattr(retention, f"{kind}_days")
+            if days is None:
+                cutoffs[kind] = None
+                counts[kind] = 0
+                continue
+            cutoff = now - timedelta(days=days)
+            cutoffs[kind] = cutoff.isoformat()
+            if dry_run:
+                counts[kind] = int(session.execute(select(func.count()).select_from(table).where(col < cutoff)).scalar_one())
+            else:
+                counts[kind] = int(session.execute(delete(table).where(col < cutoff)).rowcount or 0)
+        result = {"deleted": counts, "cutoffs": cutoffs, "retention": retention.model_dump(), "dry_run": dry_run}
+        if not dry_run:
+            audit.append(session, actor=actor, action="data.purged", target_type="retention", target_id="purge",
+                         after=result)
+            session.commit()
+    return result
+
+
+def erase_user(engine: Engine, *, pii_key: str | bytes, user_id: str, actor: str,
+               tenants: Sequence[str] | None = None) -> dict[str, Any]:
+    """Erase every record tied to a user (by keyed hash) across the store, audited under the hash only.
+
+    ``tenants`` limits the erasure to those tenants (a tenant-scoped admin); None = all tenants.
+    """
+    uh = user_hash(pii_key, user_id)
+    with Session(engine) as session:
+        cond = [FindingRow.user_hash == uh]
+        if tenants is not None:
+            cond.append(FindingRow.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
+        deleted = int(session.execute(delete(FindingRow).where(*cond)).rowcount or 0)
+        result = {"user_hash": uh, "deleted": {"findings": deleted},
+                  "tenants": list(tenants) if tenants is not None else ["*"]}
+        audit.append(session, actor=actor, action="data.erased", target_type="user", target_id=uh,
+                     tenant=tenants[0] if tenants is not None and len(tenants) == 1 else None, after=result)
+        session.commit()
+    return result

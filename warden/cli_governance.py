@@ -1,0 +1,138 @@
+"""Governance commands: ``warden keys create|list|revoke``, ``warden audit verify``, ``warden purge``.
+
+They work on the store directly (``WARDEN_DATABASE_URL`` or the embedded SQLite file), so the first
+keys can be made before the API runs. Every change is audited with the actor ``cli:<os user>``.
+Mounted in ``warden/cli.py`` with one line: ``from warden.cli_governance import register; register(app)``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+import typer
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from store.db import init_db, make_engine
+    from warden.settings import Settings
+
+    engine = make_engine(Settings().effective_database_url)
+    init_db(engine)
+    return engine
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001
+        return "cli:unknown"
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="admin | operator | auditor | producer"),
+    tenant: list[str] = typer.Option(..., "--tenant", help="tenant the key may use (repeat; '*' = all)"),
+    name: str = typer.Option("", "--name", help="a label for the key"),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="expire after this many days"),
+) -> None:
+    """Create a key and print it ONCE (only its hash is stored)."""
+    from sqlmodel import Session
+
+    from store import keys
+
+    engine = _engine()
+    expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            issued = keys.create_key(session, role=role, tenants=tenant, actor=_actor(), name=name, expires_at=expires)
+            session.commit()
+    except keys.KeyRequestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    row = issued.row
+    typer.echo(issued.secret)
+    typer.echo(f"key_id={row.key_id} prefix={row.prefix} role={row.role} tenants={','.join(row.tenants)}"
+               + (f" expires_at={row.expires_at.isoformat()}" if row.expires_at else "")
+               + "  (store the key now: it is not shown again)", err=True)
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table")) -> None:
+    """List keys (no secrets)."""
+    from store import keys
+
+    engine = _engine()
+    rows = keys.list_keys(engine)
+    engine.dispose()
+    for r in rows:
+        view = keys.public_view(r)
+        if as_json:
+            typer.echo(json.dumps(view, default=str))
+        else:
+            state = "revoked" if r.revoked_at else "active"
+            typer.echo(f"{r.key_id}  {r.prefix}  {r.role:<8}  {','.join(r.tenants):<20}  {state:<7}  {r.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: str = typer.Argument(..., help="key id or prefix")) -> None:
+    """Revoke a key (immediately refused by the API)."""
+    from sqlmodel import Session
+
+    from store import keys
+
+    engine = _engine()
+    try:
+        with Session(engine) as session:
+            row = keys.revoke_key(session, key, actor=_actor())
+            session.commit()
+            typer.echo(f"revoked {row.key_id} ({row.prefix})")
+    except keys.KeyRequestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Verify the whole chain; exit 1 and name the first broken entry if it is not intact."""
+    from store import audit
+
+    engine = _engine()
+    result = audit.verify(engine)
+    engine.dispose()
+    typer.echo(json.dumps(result.as_dict()))
+    if not result.ok:
+        typer.echo(f"BROKEN at seq {result.first_broken_seq}: {result.reason}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: {result.checked} entries, head seq {result.head_seq} hash {result.head_hash} "
+               f"({result.seconds:.2f}s)", err=True)
+
+
+def purge(dry_run: bool = typer.Option(False, "--dry-run", help="count only, delete nothing")) -> None:
+    """Delete findings, decisions, alerts and DLQ records older than their retention (audited)."""
+    from store import lifecycle
+    from warden.settings import Settings
+
+    s = Settings()
+    default = lifecycle.Retention(findings_days=s.retention_findings_days, decisions_days=s.retention_decisions_days,
+                                  alerts_days=s.retention_alerts_days, dead_letters_days=s.retention_dead_letters_days)
+    engine = _engine()
+    result = lifecycle.purge(engine, lifecycle.get_retention(engine, default), actor=_actor(), dry_run=dry_run)
+    engine.dispose()
+    typer.echo(json.dumps(result))
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the governance commands on the ``warden`` CLI."""
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(audit_app, name="audit")
+    app.command("purge")(purge)
