@@ -21,6 +21,7 @@ from sqlmodel import Session, SQLModel
 
 from detectors.finding import Finding, stable_id
 from policies.decision import Decision, DecisionAction
+from store.alerting import enqueue_notifications
 from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow
 from streams.codec import DeadLetter
 
@@ -47,6 +48,8 @@ def finding_row(f: Finding) -> dict[str, Any]:
         "window_start": f.window.start if f.window else None,
         "window_end": f.window.end if f.window else None,
         "window_n": f.window.n if f.window else None,
+        # the stream may tie a finding to a user by keyed hash only (store.lifecycle.user_hash)
+        "user_hash": f.evidence.get("user_hash") if isinstance(f.evidence.get("user_hash"), str) else None,
         "occurred_at": f.occurred_at,
     }
 
@@ -161,6 +164,7 @@ def persist_batch(
         seen: set[str] = set()
         fresh = [d for d in decisions if d.decision_id in new_ids and not (d.decision_id in seen or seen.add(d.decision_id))]
         out.alerts_touched = _touch_alerts(session, engine, fresh)
+        enqueue_notifications(session, fresh)  # transactional outbox: notifications commit with the alerts
         out.dead_letters = len(
             _insert_new(session, engine, DeadLetterRow, "dlq_id", [dead_letter_row(d) for d in dead_letters])
         )
