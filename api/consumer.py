@@ -22,6 +22,8 @@ from detectors.finding import Finding
 from policies.decision import Decision
 from store.repository import persist_batch
 from streams import topics
+from jobs.spec import JobSpec, JobStatus
+from store.jobs import persist_statuses, request_job
 from streams.codec import DeadLetter
 
 log = logging.getLogger("warden.governance")
@@ -30,14 +32,17 @@ _PARSERS: dict[str, Any] = {
     topics.FINDINGS: Finding.model_validate_json,
     topics.DECISIONS: Decision.model_validate_json,
     topics.DLQ: DeadLetter.model_validate_json,
+    topics.JOB_STATUS: JobStatus.model_validate_json,
 }
 
 
 class GovernanceConsumer:
     """Consumes the stream's outputs and persists them; ``run()`` until ``stop()``."""
 
-    def __init__(self, bootstrap: str, group: str, engine: Engine, *, session_timeout_s: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, group: str, engine: Engine, *, session_timeout_s: float = 10.0,
+                 producer: Any = None) -> None:
         self.engine = engine
+        self.producer = producer  # publishes the jobs that enforce-mode policy decisions request
         self._config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "group_id": group,
@@ -78,7 +83,9 @@ class GovernanceConsumer:
             findings: list[Finding] = []
             decisions: list[Decision] = []
             dead: list[DeadLetter] = []
-            sink = {topics.FINDINGS: findings, topics.DECISIONS: decisions, topics.DLQ: dead}
+            statuses: list[JobStatus] = []
+            sink = {topics.FINDINGS: findings, topics.DECISIONS: decisions, topics.DLQ: dead,
+                    topics.JOB_STATUS: statuses}
             for tp, messages in batches.items():
                 parse = _PARSERS[tp.topic]
                 for msg in messages:
@@ -90,12 +97,29 @@ class GovernanceConsumer:
                                   extra={"topic": tp.topic, "partition": tp.partition, "offset": msg.offset})
             started = time.perf_counter()
             result = await asyncio.to_thread(persist_batch, self.engine, findings, decisions, dead)
+            if statuses:
+                await asyncio.to_thread(persist_statuses, self.engine, statuses)
+            await self._request_jobs(decisions)
             metrics.PERSIST_SECONDS.observe(time.perf_counter() - started)
             metrics.PERSISTED.labels(kind="finding").inc(result.findings)
             metrics.PERSISTED.labels(kind="decision").inc(result.decisions)
             metrics.PERSISTED.labels(kind="dead_letter").inc(result.dead_letters)
             await consumer.commit()
             self.last_batch_at = time.time()
+
+    async def _request_jobs(self, decisions: list[Decision]) -> None:
+        """Jobs asked for by enforce-mode decisions: stored (idempotent by decision) and published."""
+        if self.producer is None:
+            return
+        from jobs import client as job_client
+
+        for d in decisions:
+            if d.job is None or d.mode != "enforce":
+                continue
+            job = JobSpec.from_decision(d)
+            _, new = await asyncio.to_thread(request_job, self.engine, job, f"policy:{d.policy_id}@v{d.policy_version}")
+            if new:
+                await job_client.submit(self.producer, job)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -53,8 +53,13 @@ def api() -> None:
 def jobs() -> None:
     """Run a job worker (retrain, evaluate, rollback; a consumer group on warden.jobs — one per GPU)."""
     from jobs.runner import run_worker as run_jobs
+    from jobs.store_registry import StoreRegistry
+    from store.db import init_db, make_engine
 
-    run_jobs(_settings())
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    init_db(engine)  # the registry tables live in the governance store
+    run_jobs(settings, registry=StoreRegistry(engine))
 
 
 @app.command()
@@ -107,6 +112,10 @@ def topics_cmd() -> None:
 from warden.policy_cli import app as policy_app  # noqa: E402
 
 app.add_typer(policy_app, name="policy")
+
+from warden.cli_governance import register  # noqa: E402
+
+register(app)
 
 
 def main() -> None:
