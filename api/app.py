@@ -8,10 +8,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, StatementError
 
 from api.consumer import GovernanceConsumer
-from api.routes import events, health, records
+from api.delivery.destinations import load_destinations
+from api.delivery.dispatcher import Dispatcher, DispatcherConfig
+from store.alerting import set_alerting_config
+from api.routes import alert_lifecycle, audit, drift, events, health, jobs, keys, lifecycle, records, registry, reports
 from store.db import init_db, make_engine
 from warden import __version__
 from warden.settings import Settings
@@ -33,6 +38,24 @@ async def _start_producer(bootstrap: str, attempts: int = 120) -> AIOKafkaProduc
     raise AssertionError("unreachable")
 
 
+def _invalid_input_handlers(app: FastAPI) -> None:
+    """Inputs that pass validation but not the calendar or the database are the caller's error (422)."""
+
+    async def out_of_range(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": {"error": "invalid", "detail": f"value out of range: {exc}"}}, status_code=422)
+
+    async def db_refused(request: Request, exc: Exception) -> JSONResponse:
+        orig = getattr(exc, "orig", None)
+        if isinstance(exc, DataError) or isinstance(orig, (ValueError, OverflowError)):
+            return JSONResponse({"detail": {"error": "invalid", "detail": "a value cannot be stored (e.g. a NUL "
+                                            "character or an out-of-range number or date)"}}, status_code=422)
+        log.error("database error", exc_info=exc, extra={"path": request.url.path})
+        return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+
+    app.add_exception_handler(OverflowError, out_of_range)
+    app.add_exception_handler(StatementError, db_refused)
+
+
 def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     """Build the app; ``consume=False`` leaves the Kafka consumer out (for tests of the routes)."""
 
@@ -41,9 +64,19 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         engine = make_engine(settings.effective_database_url)
         await asyncio.to_thread(init_db, engine)
         app.state.engine = engine
+        destinations = load_destinations(settings.alert_destinations)
+        destinations.check_secrets()
+        alerting = destinations.alerting_config(resolve_after_s=settings.alert_resolve_after_s)
+        set_alerting_config(alerting)
+        app.state.alerting = alerting
+        app.state.dispatcher = Dispatcher(engine, destinations,
+                                          DispatcherConfig(poll_interval_s=settings.alert_dispatch_poll_s),
+                                          alerting=alerting)
+        dispatch_task = asyncio.create_task(app.state.dispatcher.run())
         app.state.producer = await _start_producer(settings.bootstrap)
         consumer = GovernanceConsumer(
-            settings.bootstrap, settings.governance_group, engine, session_timeout_s=settings.session_timeout_s
+            settings.bootstrap, settings.governance_group, engine, session_timeout_s=settings.session_timeout_s,
+            producer=app.state.producer,
         )
         app.state.consumer = consumer
         task = asyncio.create_task(consumer.run()) if consume else None
@@ -57,16 +90,30 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await app.state.producer.stop()
+            app.state.dispatcher.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await dispatch_task
             engine.dispose()
 
     app = FastAPI(
         title="Warden governance API",
         version=__version__,
-        description="Findings, decisions, alerts and dead letters of Warden's LLM monitoring streams.",
+        description="Findings, decisions, alerts and dead letters of Warden's LLM monitoring streams; API keys "
+        "with roles and tenants, the hash-chained audit trail, the model registry, compliance reports and "
+        "data lifecycle.",
         lifespan=lifespan,
     )
     app.state.settings = settings
+    _invalid_input_handlers(app)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(records.router)
+    app.include_router(alert_lifecycle.router)
+    app.include_router(keys.router)
+    app.include_router(audit.router)
+    app.include_router(registry.router)
+    app.include_router(reports.router)
+    app.include_router(lifecycle.router)
+    app.include_router(jobs.router)
+    app.include_router(drift.router)
     return app

@@ -34,6 +34,7 @@ from detectors.bias_outcomes import protected_groups, refusal_outcome
 from detectors.finding import Finding, Subject
 from detectors.opsmetrics import OpsMetricsConfig, OpsMetricsMonitor
 from detectors.pii import PiiConfig, PiiDetector, PiiResult, pii_finding
+from detectors.pii_redaction import keyed_hash
 from detectors.rules import RuleConfig, RuleDetector
 from policies.decision import Decision
 from streams.codec import DeadLetter, Rejection, decode_event
@@ -43,6 +44,8 @@ from streams.schemas import DeploymentEvent, Event, InferenceEvent, TrainingEven
 MAX_TRAINING_RUNS = 1000
 #: drift monitors (tenant, model, version) a worker keeps; each holds its reference and window samples
 MAX_DRIFT_MONITORS = 200
+#: reference rows a drift finding carries for the Evidently report (its current window is kept whole)
+MAX_REPORT_ROWS = 500
 #: embeddings of recent texts kept (system prompts and templates repeat)
 EMBEDDING_CACHE = 20_000
 
@@ -86,6 +89,7 @@ class PipelineConfig:
         default_factory=lambda: FairnessConfig(protected_attributes=("age_band", "gender"))
     )
     drift: DriftConfig | None = field(default_factory=DriftConfig)
+    user_key: str | None = None  # HMAC key: findings carry a keyed hash of the user id (for erasure), never the id
     embeddings: EmbedderConfig | None = None  # None: drift on tabular features only
 
 
@@ -154,8 +158,19 @@ class Pipeline:
         for i, out in enumerate(outcomes):
             if out.event is not None:
                 out.findings.extend(self.detect(out.event, vectors.get(i)))
+                self._tag_user(out)
                 out.decisions.extend(self.decide(out.event, out.findings))
         return outcomes
+
+    def _tag_user(self, out: Outcome) -> None:
+        """Tie the event's own findings to its user by keyed hash, so erasure by user id can find them."""
+        event = out.event
+        if not (self.config.user_key and isinstance(event, InferenceEvent) and event.inference.user
+                and event.inference.user.id):
+            return
+        uh = keyed_hash(event.inference.user.id, self.config.user_key.encode(), length=64)
+        out.findings = [f.model_copy(update={"evidence": {**f.evidence, "user_hash": uh}})
+                        if f.event_id == event.event_id else f for f in out.findings]
 
     def _embed(self, outcomes: list[Outcome]) -> dict[int, dict[str, np.ndarray]]:
         """Prompt and response embeddings of the batch's (redacted) inference events, batched and cached."""
@@ -248,7 +263,13 @@ class Pipeline:
             latency_ms=body.latency_ms, cost_usd=body.cost_usd,
             finish_reason=body.response.finish_reason if body.response else None,
         )
-        return monitor.update(features, embeddings, event.occurred_at)
+        found = monitor.update(features, embeddings, event.occurred_at)
+        for i, f in enumerate(found):
+            if f.kind == "distribution_drift":  # keep the window's feature rows (no text) for the human report
+                samples = monitor.window_samples()
+                samples["reference"] = samples["reference"][:MAX_REPORT_ROWS]
+                found[i] = f.model_copy(update={"evidence": {**f.evidence, "samples": samples}})
+        return found
 
     def _training(self, event: TrainingEvent) -> list[Finding]:
         body = event.training

@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     policy_files: list[Path] = Field(default_factory=list, description="policy YAML files; empty → built-in pack")
 
     artifact_root: Path | None = Field(default=None, description="job artifacts; unset → <data_dir>/artifacts")
+    jobs_group: str = Field(default="warden-jobs", description="consumer group of the job workers")
+    jobs_registry_path: Path | None = Field(default=None, description="job workers' model registry file")
+    jobs_lease_s: float = Field(default=5.0, gt=0, description="a running job re-announces itself this often")
+    jobs_torch_threads: int | None = Field(default=None, ge=1, description="torch CPU threads of a job worker")
+    jobs_device: str | None = Field(default=None, description="cuda, cpu… (unset: cuda when available)")
+
+    alert_destinations: str | None = Field(
+        default=None, description="alert destinations: a JSON/YAML file path or inline JSON (route name → "
+        "{type: pagerduty|slack|webhook, url, routing_key[_env], secret[_env], timeout_s, group_by, group_wait_s, "
+        "group_interval_s, repeat_interval_s, escalation})")
+    alert_resolve_after_s: float | None = Field(default=3600.0, gt=0,
+                                                description="auto-resolve an open alert not seen for this long")
+    alert_dispatch_poll_s: float = Field(default=0.05, gt=0, description="outbox poll interval")
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -141,3 +141,14 @@ def test_drift_is_flagged_when_responses_get_verbose() -> None:
             if f.detector == "drift" and f.kind == "distribution_drift"]
     assert loud, "a 5x verbosity change must be flagged within 300 events"
     assert loud[0].subject.model == "support-bot" and loud[0].subject.version == "3"
+
+
+def test_findings_carry_the_users_keyed_hash_the_store_erases_by() -> None:
+    from store.lifecycle import user_hash
+
+    p = Pipeline(PipelineConfig(pii=None, user_key="k3y"))
+    out = p.process(raw(inference("uh-1", status="error")), topic="t")
+    assert out.findings and all(f.evidence["user_hash"] == user_hash("k3y", "u-1") for f in out.findings)
+    assert "u-1" not in json.dumps([f.model_dump(mode="json") for f in out.findings])
+    assert "user_hash" not in Pipeline(PipelineConfig(pii=None)).process(
+        raw(inference("uh-2", status="error")), topic="t").findings[0].evidence
