@@ -46,11 +46,18 @@ def event(event_id: str, i: int, texts: list[str], **kw: object) -> dict:
                      response={"content": texts[(2 * i + 1) % len(texts)], "finish_reason": "stop"}, **kw)
 
 
-def pipeline_ceiling(texts: list[str], n: int = 3000) -> dict[str, float]:
-    """events/s of the pipeline alone (in-process, one core), with and without the PII stage."""
+def pipeline_ceiling(texts: list[str], embeddings: bool, n: int = 1000) -> dict[str, float]:
+    """events/s of the pipeline alone (in-process, one core), with and without the PII stage.
+
+    ``n`` distinct events (every text seen once), so neither the PII nor the embedding cache helps.
+    """
+    from detectors.embeddings import EmbedderConfig
+
     payloads = [raw(event(f"p-{i}", i, texts, status="error" if i % 10 == 0 else "ok")) for i in range(n)]
+    emb = EmbedderConfig.fast_cpu() if embeddings else None
     out = {}
-    for name, config in (("no PII", PipelineConfig(pii=None)), ("all detectors", PipelineConfig())):
+    for name, config in (("no PII", PipelineConfig(pii=None, embeddings=emb)),
+                         ("all detectors", PipelineConfig(embeddings=emb))):
         pipe = Pipeline(config)
         pipe.warm_up()
         items = [RawItem(p, "warden.inference", 0, i) for i, p in enumerate(payloads)]
@@ -160,10 +167,12 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--no-embeddings", action="store_true", help="drift on tabular features only")
     args = ap.parse_args()
+    print(f"drift embeddings: {'off' if args.no_embeddings else 'on (MiniLM int8, 64 tokens, 1 thread)'}")
 
     texts = chat_texts()
-    ceilings = pipeline_ceiling(texts)
+    ceilings = pipeline_ceiling(texts, embeddings=not args.no_embeddings)
     for name, rate in ceilings.items():
         print(f"pipeline alone, {name} (in-process, 1 core): {rate:,.0f} events/s", flush=True)
     ceiling = ceilings["all detectors"]
@@ -177,7 +186,7 @@ def main() -> None:
         logs = Path(tempfile.mkdtemp(prefix="warden-bench-"))
         port = free_port()
         env = warden_env(kafka_bootstrap=kafka.bootstrap, database_url=pg.url, admin_key=KEY, api_port=port,
-                         topic_partitions=8, log_level="WARNING")
+                         topic_partitions=8, log_level="WARNING", drift_embeddings=not args.no_embeddings)
         api = spawn("api", env, logs / "api.log")
         stack.callback(stop, api)
         base = f"http://127.0.0.1:{port}"
