@@ -40,6 +40,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
                           step=max(1, settings.drift_window // 2))
         if settings.drift_enabled else None,
         embeddings=EmbedderConfig.fast_cpu() if settings.drift_enabled and settings.drift_embeddings else None,
+        embedding_fraction=settings.drift_embedding_fraction,
         user_key=settings.pii_key,
     )
 

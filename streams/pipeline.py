@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+import hashlib
 from collections import OrderedDict
 
 from detectors.bias import CohortFairnessMonitor, FairnessConfig
@@ -91,10 +92,21 @@ class PipelineConfig:
     drift: DriftConfig | None = field(default_factory=DriftConfig)
     user_key: str | None = None  # HMAC key: findings carry a keyed hash of the user id (for erasure), never the id
     embeddings: EmbedderConfig | None = None  # None: drift on tabular features only
+    #: share of events whose texts are embedded (chosen by event id, so a replay picks the same ones): the MMD
+    #: test needs tens of vectors per window, not one per event, and embedding is the costliest stage
+    embedding_fraction: float = 0.5
 
 
 def _subject(event: Event) -> Subject:
     return Subject(tenant=event.tenant, model=event.model.name, version=event.model.version)
+
+
+def _sampled(event_id: str, fraction: float) -> bool:
+    """Deterministic sampling by event id (the same events are picked on every replay)."""
+    if fraction >= 1.0:
+        return True
+    digest = int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
+    return digest < fraction * 2**64
 
 
 def redact_inference(event: InferenceEvent, results: Sequence[PiiResult]) -> InferenceEvent:
@@ -178,7 +190,8 @@ class Pipeline:
             return {}
         wanted: dict[int, tuple[str, str]] = {
             i: (o.event.inference.prompt_text, o.event.inference.response_text)
-            for i, o in enumerate(outcomes) if isinstance(o.event, InferenceEvent)
+            for i, o in enumerate(outcomes)
+            if isinstance(o.event, InferenceEvent) and _sampled(o.event.event_id, self.config.embedding_fraction)
         }
         cache = self._embedding_cache
         missing = list(dict.fromkeys(t for pair in wanted.values() for t in pair if t not in cache))

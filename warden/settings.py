@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     anomaly_interval_s: float = Field(default=60.0, gt=0, description="ops-metrics aggregation interval")
     drift_enabled: bool = Field(default=True, description="per-model drift against a pinned reference")
     drift_embeddings: bool = Field(default=True, description="also test MiniLM prompt/response embeddings (MMD)")
+    drift_embedding_fraction: float = Field(default=0.5, gt=0, le=1,
+                                            description="share of events embedded (by event id; MMD needs tens per window)")
     drift_reference_size: int = Field(default=500, ge=50, description="first events of a version pinned as reference")
     drift_window: int = Field(default=200, ge=50, description="events per current window")
     policy_files: list[Path] = Field(default_factory=list, description="policy YAML files; empty → built-in pack")

@@ -152,3 +152,35 @@ def test_findings_carry_the_users_keyed_hash_the_store_erases_by() -> None:
     assert "u-1" not in json.dumps([f.model_dump(mode="json") for f in out.findings])
     assert "user_hash" not in Pipeline(PipelineConfig(pii=None)).process(
         raw(inference("uh-2", status="error")), topic="t").findings[0].evidence
+
+
+def test_embeddings_are_sampled_by_event_id_and_topic_shift_is_still_caught() -> None:
+    from detectors.drift import DriftConfig
+    from detectors.embeddings import EmbedderConfig
+    from streams.pipeline import _sampled
+
+    picked = [i for i in range(4000) if _sampled(f"ev-{i}", 0.5)]
+    assert 1900 < len(picked) < 2100 and picked == [i for i in range(4000) if _sampled(f"ev-{i}", 0.5)]
+    p = Pipeline(PipelineConfig(pii=None, fairness=None, ops=None, embeddings=EmbedderConfig.fast_cpu(),
+                                embedding_fraction=0.5,
+                                drift=DriftConfig(reference_size=200, window_size=200, step=100)))
+    import random
+
+    rng = random.Random(3)
+    billing = ["Why was I charged twice this month?", "How do I update my credit card?", "Can I get an invoice?",
+               "My refund has not arrived yet.", "Which plan includes priority support?"]
+    cooking = ["How long should I roast a chicken?", "What can I use instead of buttermilk?",
+               "How do I keep pasta from sticking?", "Is it safe to refreeze thawed shrimp?",
+               "What spices go well with lentils?"]
+
+    def ev(i: int, pool: list[str]) -> bytes:
+        q = rng.choice(pool)  # same lengths and shapes, only the topic changes
+        return raw(inference(f"ts-{i}", messages=[{"role": "user", "content": q}],
+                             response={"content": "Here is what I found about that.", "finish_reason": "stop"}))
+
+    quiet = [f for i in range(400) for f in p.process(ev(i, billing), topic="t").findings if f.detector == "drift"]
+    assert quiet == []
+    shifted = [f for i in range(400, 700) for f in p.process(ev(i, cooking), topic="t").findings
+               if f.kind == "distribution_drift"]
+    assert any("prompt_embedding" in f.evidence["drifted"] for f in shifted), \
+        [{k: v["p_value"] for k, v in f.evidence["features"].items() if "embedding" in k} for f in shifted]
