@@ -58,6 +58,33 @@ def _construct(**values: Any) -> Decision:
     return m
 
 
+def _single_finding_builder(make_id: Any, pid: str, ver: int, mode: str, kind: DecisionAction, summary: str, *,
+                            tags: tuple[str, ...], labels_from_context: bool) -> Any:
+    """A builder of a tag or suppress decision for one finding (fixed summary, no route, no job)."""
+
+    def build(f: Finding, ctx: Any, subject: Subject, key: tuple[Any, ...]) -> Decision:
+        return _construct(
+            decision_id=make_id(*key),
+            policy_id=pid,
+            policy_version=ver,
+            mode=mode,
+            action=kind,
+            subject=subject,
+            severity=f.severity,
+            summary=summary,
+            finding_ids=[f.finding_id],
+            detector=f.detector,
+            dedup_key=None,
+            route=None,
+            job=None,
+            tags=list(tags),
+            labels=_labels(None, ctx) if labels_from_context and ctx else {},
+            created_at=f.occurred_at if f.occurred_at.tzinfo is not None else _utc(f.occurred_at),
+        )
+
+    return build
+
+
 def _id_maker(policy_id: str, version: int, action: str, index: int) -> Callable[..., str]:
     """``key -> Decision.make_id(policy_id, version, action, index, *key)``, with the constant prefix hashed once.
 
@@ -256,59 +283,17 @@ class CompiledPolicy:
                 return
             make_id = _id_maker(pid, ver, "suppress", i)
             summary = sup.reason or f"suppressed by policy {pid}"
-            kind = DecisionAction.suppress
-
-            def build_suppress(f: Finding, ctx: Any, subject: Subject, key: tuple[Any, ...]) -> Decision:
-                return _construct(
-                    decision_id=make_id(*key),
-                    policy_id=pid,
-                    policy_version=ver,
-                    mode=mode,
-                    action=kind,
-                    subject=subject,
-                    severity=f.severity,
-                    summary=summary,
-                    finding_ids=[f.finding_id],
-                    detector=f.detector,
-                    dedup_key=None,
-                    route=None,
-                    job=None,
-                    tags=[],
-                    labels={},
-                    created_at=f.occurred_at if f.occurred_at.tzinfo is not None else _utc(f.occurred_at),
-                )
-
-            self.builders.append(build_suppress)
+            self.builders.append(_single_finding_builder(make_id, pid, ver, mode, DecisionAction.suppress, summary,
+                                                         tags=(), labels_from_context=False))
             return
         if name == "tag":
             tag = action.tag
             assert tag is not None
             tags = tuple(tag.tags)
             make_id = _id_maker(pid, ver, "tag", i)
-            summary_t = f"tagged {', '.join(tags)} by policy {pid}"
-            kind = DecisionAction.tag
-
-            def build_tag(f: Finding, ctx: Any, subject: Subject, key: tuple[Any, ...]) -> Decision:
-                return _construct(
-                    decision_id=make_id(*key),
-                    policy_id=pid,
-                    policy_version=ver,
-                    mode=mode,
-                    action=kind,
-                    subject=subject,
-                    severity=f.severity,
-                    summary=summary_t,
-                    finding_ids=[f.finding_id],
-                    detector=f.detector,
-                    dedup_key=None,
-                    route=None,
-                    job=None,
-                    tags=list(tags),
-                    labels=_labels(None, ctx) if ctx else {},
-                    created_at=f.occurred_at if f.occurred_at.tzinfo is not None else _utc(f.occurred_at),
-                )
-
-            self.builders.append(build_tag)
+            self.builders.append(_single_finding_builder(
+                make_id, pid, ver, mode, DecisionAction.tag, f"tagged {', '.join(tags)} by policy {pid}",
+                tags=tags, labels_from_context=True))
             return
         if name == "alert":
             a = action.alert
