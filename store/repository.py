@@ -112,39 +112,43 @@ def _insert_new(session: Session, engine: Engine, model: Any, key: str, rows: li
 
 
 def _touch_alerts(session: Session, engine: Engine, decisions: Sequence[Decision]) -> int:
+    """Fold fresh enforce-mode alert decisions into their alerts with one multi-row upsert.
+
+    Decisions of one batch that share an alert are folded first (an upsert cannot touch a row
+    twice): the count grows by their number, the latest decision gives summary and severity.
+    """
+    folded: dict[str, dict[str, Any]] = {}
     touched = 0
     for d in decisions:
         if d.action is not DecisionAction.alert or d.mode != "enforce":
             continue
+        touched += 1
         key = d.dedup_key or d.decision_id
-        values = {
-            "alert_id": stable_id("alert", d.subject.tenant, key),
-            "dedup_key": key,
-            "tenant": d.subject.tenant,
-            "model": d.subject.model,
-            "severity": int(d.severity),
-            "status": "triggered",
-            "summary": d.summary,
-            "route": d.route,
-            "policy_id": d.policy_id,
-            "count": 1,
-            "last_decision_id": d.decision_id,
-            "first_seen": d.created_at,
-            "last_seen": d.created_at,
-        }
-        stmt = _insert(engine, AlertRow).values(values)
-        stmt = stmt.on_conflict_do_update(
+        alert_id = stable_id("alert", d.subject.tenant, key)
+        row = folded.get(alert_id)
+        if row is None:
+            folded[alert_id] = {
+                "alert_id": alert_id, "dedup_key": key, "tenant": d.subject.tenant, "model": d.subject.model,
+                "severity": int(d.severity), "status": "triggered", "summary": d.summary, "route": d.route,
+                "policy_id": d.policy_id, "count": 1, "last_decision_id": d.decision_id,
+                "first_seen": d.created_at, "last_seen": d.created_at,
+            }
+        else:
+            row.update(count=row["count"] + 1, severity=int(d.severity), summary=d.summary,
+                       last_decision_id=d.decision_id, first_seen=min(row["first_seen"], d.created_at),
+                       last_seen=max(row["last_seen"], d.created_at))
+    if folded:
+        stmt = _insert(engine, AlertRow).values(list(folded.values()))
+        session.execute(stmt.on_conflict_do_update(
             index_elements=["alert_id"],
             set_={
-                "count": AlertRow.count + 1,
-                "last_decision_id": d.decision_id,
-                "summary": d.summary,
+                "count": AlertRow.count + stmt.excluded.count,
+                "last_decision_id": stmt.excluded.last_decision_id,
+                "summary": stmt.excluded.summary,
                 "severity": stmt.excluded.severity,
                 "last_seen": stmt.excluded.last_seen,
             },
-        )
-        session.execute(stmt)
-        touched += 1
+        ))
     return touched
 
 
