@@ -16,7 +16,8 @@ from api.consumer import GovernanceConsumer
 from api.delivery.destinations import load_destinations
 from api.delivery.dispatcher import Dispatcher, DispatcherConfig
 from store.alerting import set_alerting_config
-from api.routes import alert_lifecycle, audit, drift, events, health, jobs, keys, lifecycle, records, registry, reports
+from api.routes import (alert_lifecycle, audit, drift, events, health, jobs, keys, lifecycle, lineage, records,
+                        registry, reports)
 from store.db import init_db, make_engine
 from warden import __version__
 from warden.settings import Settings
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(audit.router)
     app.include_router(registry.router)
+    app.include_router(lineage.router)
     app.include_router(reports.router)
     app.include_router(lifecycle.router)
     app.include_router(jobs.router)

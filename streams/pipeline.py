@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
 
@@ -28,7 +29,7 @@ from detectors.bias import CohortFairnessMonitor, FairnessConfig
 from detectors.bias_bbq import BbqRegressionDetector
 from detectors.drift import DriftConfig, DriftMonitor
 from detectors.embeddings import EmbedderConfig, MiniLMEmbedder
-from detectors.features import extract_features
+from detectors.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, extract_features
 from detectors.eval_regression import EvalRegressionDetector, EvalResult
 from detectors.training import TrainingRunMonitor
 from detectors.bias_outcomes import protected_groups, refusal_outcome
@@ -45,6 +46,12 @@ from streams.schemas import DeploymentEvent, Event, InferenceEvent, TrainingEven
 MAX_TRAINING_RUNS = 1000
 #: drift monitors (tenant, model, version) a worker keeps; each holds its reference and window samples
 MAX_DRIFT_MONITORS = 200
+#: training-sample skew monitors a worker keeps waiting for production traffic (oldest dropped first)
+MAX_SKEW_MONITORS = 50
+#: features a training row yields (its text only: no latency, cost, token counts or finish reason)
+SKEW_NUMERIC = tuple(f for f in NUMERIC_FEATURES if f not in ("prompt_tokens", "completion_tokens", "latency_ms",
+                                                               "cost_usd"))
+SKEW_CATEGORICAL = tuple(f for f in CATEGORICAL_FEATURES if f != "finish_reason")
 #: reference rows a drift finding carries for the Evidently report (its current window is kept whole)
 MAX_REPORT_ROWS = 500
 #: embeddings of recent texts kept (system prompts and templates repeat)
@@ -122,6 +129,58 @@ def redact_inference(event: InferenceEvent, results: Sequence[PiiResult]) -> Inf
     return event.model_copy(update={"inference": body.model_copy(update=update)})
 
 
+def sample_texts(item: dict[str, object]) -> tuple[str, str] | None:
+    """(prompt, response) of a training row: ``prompt``/``completion`` fields or chat ``messages`` (the last
+    assistant turn is the response). A bare ``{"text": …}`` row has no prompt/response split: ``None``."""
+    if isinstance(item.get("prompt"), str) and isinstance(item.get("completion"), str):
+        return str(item["prompt"]), str(item["completion"])
+    messages = item.get("messages")
+    if isinstance(messages, list) and messages:
+        turns = [(str(m.get("role", "")), m.get("content")) for m in messages if isinstance(m, dict)]
+        turns = [(r, c) for r, c in turns if isinstance(c, str)]
+        if turns and turns[-1][0] == "assistant":
+            return "\n".join(c for _, c in turns[:-1]), str(turns[-1][1])
+    return None
+
+
+def skew_findings(found: Sequence[Finding], run_id: str) -> list[Finding]:
+    """A skew monitor's drift findings as ``training_serving_skew`` findings of the run (own ids, so they
+    never collide with the production drift finding of the same version and window)."""
+    out: list[Finding] = []
+    for f in found:
+        if f.kind != "distribution_drift":
+            continue
+        out.append(Finding.create(
+            detector="training", kind="training_serving_skew", subject=f.subject, severity=f.severity,
+            score=f.score, summary=f"training sample of run {run_id} vs production traffic: {f.summary}",
+            evidence={**f.evidence, "run_id": run_id}, window=f.window, occurred_at=f.occurred_at, key=run_id))
+    return out
+
+
+def run_lineage_finding(event: TrainingEvent) -> Finding:
+    """The info finding that records a run's start or end for lineage (run → dataset → model version).
+
+    Training runs reach the store the way every detector output does (stream → ``warden.findings`` →
+    governance consumer), so no new topic or consumer path is needed. ``run_started`` is filed under
+    the base version, ``run_finished`` under the version the run produced (``output_version``).
+    """
+    body = event.training
+    version = (body.output_version if body.phase == "run_finished" else body.base_version) or event.model.version
+    subject = Subject(tenant=event.tenant, model=event.model.name, version=version)
+    evidence: dict[str, object] = {
+        "run_id": body.run_id, "phase": body.phase, "base_version": body.base_version, "dataset": body.dataset,
+        "dataset_hash": body.dataset_hash, "output_version": body.output_version, "status": body.status,
+        "params": body.params, "at": event.occurred_at.isoformat(),
+    }
+    if body.error:  # the text may quote data; only its presence is kept
+        evidence["has_error"] = True
+    what = "started" if body.phase == "run_started" else f"finished ({body.status or 'unknown'})"
+    target = f" → version {body.output_version}" if body.output_version else ""
+    return Finding.create(detector="training", kind=body.phase, subject=subject, severity="info", score=0.0,
+                          summary=f"training run {body.run_id} {what}{target}", evidence=evidence,
+                          event_id=event.event_id, occurred_at=event.occurred_at, key=body.run_id)
+
+
 class Pipeline:
     """Runs every detector and policy on the events of one worker."""
 
@@ -138,6 +197,9 @@ class Pipeline:
         self.eval_regression = EvalRegressionDetector()
         self.bbq = BbqRegressionDetector()
         self.drift: OrderedDict[tuple[str, str, str], DriftMonitor] = OrderedDict()
+        #: training-sample references waiting for production traffic of their base version: key → run id → monitor
+        self.skew: OrderedDict[tuple[str, str, str], OrderedDict[str, DriftMonitor]] = OrderedDict()
+        self._run_base: OrderedDict[tuple[str, str, str], str] = OrderedDict()  # (tenant, model, run) → base version
         self.embedder = MiniLMEmbedder(self.config.embeddings) if self.config.embeddings is not None else None
         self._embedding_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -277,6 +339,14 @@ class Pipeline:
             finish_reason=body.response.finish_reason if body.response else None,
         )
         found = monitor.update(features, embeddings, event.occurred_at)
+        pending = self.skew.get(key)
+        if pending:
+            for run_id, skew in list(pending.items()):
+                found += skew_findings(skew.update(features, None, event.occurred_at), run_id)
+                if skew.windows_evaluated:  # one verdict per training sample
+                    del pending[run_id]
+            if not pending:
+                del self.skew[key]
         for i, f in enumerate(found):
             if f.kind == "distribution_drift":  # keep the window's feature rows (no text) for the human report
                 samples = monitor.window_samples()
@@ -285,8 +355,21 @@ class Pipeline:
         return found
 
     def _training(self, event: TrainingEvent) -> list[Finding]:
+        """Training-event findings; every one carries the run id in its evidence (the lineage API joins on it)."""
+        found = self._training_findings(event)
+        run_id = event.training.run_id
+        return [f if f.evidence.get("run_id") == run_id else
+                f.model_copy(update={"evidence": {**f.evidence, "run_id": run_id}}) for f in found]
+
+    def _training_findings(self, event: TrainingEvent) -> list[Finding]:
         body = event.training
         subject = _subject(event)
+        if body.phase in ("run_started", "run_finished"):
+            if body.phase == "run_started" and body.base_version:  # a later data sample may not name it
+                self._run_base[(event.tenant, event.model.name, body.run_id)] = body.base_version
+                while len(self._run_base) > MAX_TRAINING_RUNS:
+                    self._run_base.popitem(last=False)
+            return [run_lineage_finding(event)]
         if body.phase == "step" and body.step is not None:
             run = f"{event.tenant}/{event.model.name}/{body.run_id}"
             monitor = self.training_runs.pop(run, None) or TrainingRunMonitor(
@@ -308,14 +391,58 @@ class Pipeline:
                                     items=per_item if len(values) == 1 and per_item else None)
                 findings += self.eval_regression.update(subject, result, event.occurred_at, event_id=event.event_id)
             return findings
-        if body.phase == "data_sample" and self.pii is not None:
+        if body.phase != "data_sample":
+            return []
+        found: list[Finding] = []
+        if self.pii is not None:
             texts = [str(v) for item in body.items for k, v in item.items() if k in ("text", "completion", "prompt")
                      and isinstance(v, str)]
+            texts += [str(m["content"]) for item in body.items if isinstance(item.get("messages"), list)
+                      for m in item["messages"] if isinstance(m, dict) and isinstance(m.get("content"), str)]
             results = self.pii.analyze_batch(texts) if texts else []
             by_field = {f"items[{n}]": r for n, r in enumerate(results)}
             finding = pii_finding(subject, event.event_id, by_field, event.occurred_at)
             if finding is not None:
-                return [finding.model_copy(update={"kind": "pii_in_training_data"})]
+                found.append(finding.model_copy(update={"kind": "pii_in_training_data"}))
+        if self.config.drift is not None:
+            found += self._skew(event)
+        return found
+
+    def _skew(self, event: TrainingEvent) -> list[Finding]:
+        """Training/serving skew: the sample's rows become the pinned reference of a drift monitor (text
+        features only) that is compared with the production window of the base version the worker holds
+        now, or — when that is too short — with the next production window of that version."""
+        assert self.config.drift is not None
+        body = event.training
+        tenant, model = event.tenant, event.model.name
+        base = (body.base_version or self._run_base.get((tenant, model, body.run_id))
+                or self.eval_regression.production_version(tenant, model))
+        pairs = [p for p in (sample_texts(item) for item in body.items) if p is not None]
+        config = dataclasses.replace(self.config.drift, numeric_features=SKEW_NUMERIC,
+                                     categorical_features=SKEW_CATEGORICAL)
+        if base is None or len(pairs) < config.min_feature_n:
+            return []
+        rows = [extract_features(p, r) for p, r in pairs]
+        skew = DriftMonitor(config, Subject(tenant=tenant, model=model, version=base))
+        skew.pin_reference(rows, source=f"training_sample:{body.run_id}", ts=event.occurred_at)
+        production = self.drift.get((tenant, model, base))
+        if production is not None and production.phase == "monitoring":
+            current = production.window_samples()["current"]
+            if len(current) >= config.min_window:
+                verdict: list[Finding] = []
+                for row in current:  # a full window is evaluated inside update(); a shorter one by flush()
+                    verdict += skew.update(row, None, event.occurred_at)
+                if not skew.windows_evaluated:
+                    verdict += skew.flush()
+                return skew_findings(verdict, body.run_id)
+        pending = self.skew.setdefault((tenant, model, base), OrderedDict())
+        pending[body.run_id] = skew
+        self.skew.move_to_end((tenant, model, base))
+        while sum(len(v) for v in self.skew.values()) > MAX_SKEW_MONITORS:
+            oldest = next(iter(self.skew.values()))
+            oldest.popitem(last=False)
+            if not oldest:
+                self.skew.popitem(last=False)
         return []
 
     def decide(self, event: Event, findings: list[Finding]) -> list[Decision]:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from api.auth import ADMIN_OPERATOR, READ_ROLES, Principal, allow
 from store import registry
+from store.lineage import promotion_blocks
 from store.models import AliasHistoryRow, ModelVersionRow, RegisteredModelRow
 from streams.schemas import DeploymentBody, DeploymentEvent, ModelRef, dump_event
 from streams.topics import DEPLOYMENTS
@@ -56,6 +57,8 @@ class AliasSwitch(BaseModel):
     version: str = Field(min_length=1, max_length=200)
     reason: str = Field(default="", max_length=2000)
     action: Literal["deploy", "promote", "rollback"] | None = None
+    #: admin only: switch even though a ``block-promotion`` decision stands on the version (audited)
+    override_block: bool = False
 
 
 def _write(engine: Any, fn: Any, **kwargs: Any) -> dict[str, Any]:
@@ -153,10 +156,17 @@ def deployment_event(hist: AliasHistoryRow) -> DeploymentEvent:
 async def switch_alias(request: Request, tenant: str, model: str, alias: str, body: AliasSwitch,
                        principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> dict[str, Any]:
     """Point an alias at a version: history + audit, then a deployment event on ``warden.deployments``
-    (roles: admin, operator). ``published`` says whether Kafka acknowledged the event."""
+    (roles: admin, operator). ``published`` says whether Kafka acknowledged the event.
+
+    409 ``promotion_blocked`` when an unresolved ``block-promotion`` decision stands on the version
+    (evaluation regressed, PII in its training data); an admin may pass ``override_block`` (audited
+    through the switch's reason)."""
+    if body.override_block and principal.role != "admin":
+        raise HTTPException(403, {"error": "role_forbidden", "detail": "only an admin may override a promotion block"})
     hist = await asyncio.to_thread(
         _write_row, request.app.state.engine, tenant=_tenant(tenant, principal), model=model, alias=alias,
-        version=body.version, actor=principal.actor, reason=body.reason, action=body.action)
+        version=body.version, actor=principal.actor, reason=body.reason, action=body.action,
+        override_block=body.override_block)
     event = deployment_event(hist)
     published = True
     try:
@@ -168,8 +178,20 @@ async def switch_alias(request: Request, tenant: str, model: str, alias: str, bo
     return {**registry.dump(hist), "event_id": event.event_id, "topic": DEPLOYMENTS, "published": published}
 
 
-def _write_row(engine: Any, **kwargs: Any) -> AliasHistoryRow:
+def _write_row(engine: Any, *, override_block: bool = False, **kwargs: Any) -> AliasHistoryRow:
     with Session(engine, expire_on_commit=False) as session:
+        blocks = promotion_blocks(session, kwargs["tenant"], kwargs["model"], kwargs["version"])
+        if blocks and not override_block:
+            raise HTTPException(409, {
+                "error": "promotion_blocked",
+                "detail": f"version {kwargs['version']!r} is blocked from promotion: "
+                          + "; ".join(b["summary"] for b in blocks[:5])
+                          + " (resolve the block-promotion alert, or an admin passes override_block)",
+                "blocks": [{k: b[k] for k in ("decision_id", "policy_id", "detector", "finding_ids")} for b in blocks],
+            })
+        if blocks:
+            overridden = ", ".join(b["decision_id"] for b in blocks)
+            kwargs["reason"] = f"{kwargs.get('reason') or ''} [promotion block overridden: {overridden}]".strip()
         try:
             hist = registry.switch_alias(session, **kwargs)
         except registry.RegistryError as exc:

@@ -111,6 +111,10 @@ SAMPLES: dict[tuple[str, str], tuple[Sample, bool, bool]] = {
         True, False),
     ("GET", "/v1/registry/{tenant}/models/{model}/versions/{version}"):
         (lambda g, t: (f"/v1/registry/{t}/models/bot/versions/v1", {}), True, False),
+    ("GET", "/v1/registry/{tenant}/models/{model}/versions/{version}/lineage"):
+        (lambda g, t: (f"/v1/registry/{t}/models/bot/versions/v1/lineage", {}), True, False),
+    ("GET", "/v1/models/{model}/versions/{version}/lineage"):
+        (lambda g, t: ("/v1/models/bot/versions/v1/lineage", {"params": {"tenant": t}}), True, False),
     ("GET", "/v1/registry/{tenant}/models/{model}/aliases"):
         (lambda g, t: (f"/v1/registry/{t}/models/bot/aliases", {}), True, False),
     ("PUT", "/v1/registry/{tenant}/models/{model}/aliases/{alias}"):

@@ -1,0 +1,168 @@
+"""Lineage of a model version and the promotion blocks on it, read from the governance store.
+
+The chain is assembled from rows the store already holds, joined on the run id and the version:
+
+    training run  ← the ``run_started`` / ``run_finished`` info findings of detector ``training``
+                    (the stream files ``run_finished`` under the version the run produced)
+      → dataset   ← reference and content hash from the run's evidence
+      → version   ← the registry row (artifact, parent, dataset_ref, job)
+      → deployments ← alias history rows that switched an alias to this version
+      → drift reference ← the drift findings of this version (reference source / pinned_at)
+
+Each step carries its findings: the run's training findings (loss, gradients; matched by run id),
+the version's ``eval_regression`` (detector training) / ``pii_in_training_data`` (detector pii) findings, its drift findings.
+
+A version is *blocked from promotion* while an enforce-mode decision tagged ``block-promotion``
+exists for it and the alert those decisions raise (dedup key :func:`block_dedup_key`) has not been
+resolved by a person after the latest such decision (an automatic resolution does not lift it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from detectors.finding import Severity, stable_id
+from store.alerting import AUTO_RESOLVE_ACTOR
+from store.models import AlertRow, AliasHistoryRow, DecisionRow, FindingRow, ModelVersionRow
+
+#: kinds of the info findings that record a training run
+RUN_KINDS = ("run_started", "run_finished")
+#: findings of the version (not of the run's steps) shown on the model-version step
+VERSION_KINDS = ("eval_regression", "pii_in_training_data")
+#: the tag of a decision that blocks promotion
+BLOCK_TAG = "block-promotion"
+#: most findings returned per step (newest first)
+MAX_STEP_FINDINGS = 200
+
+
+def block_dedup_key(tenant: str, model: str, version: str | None) -> str:
+    """The dedup key of the alert that goes with a promotion block (the built-in pack uses it)."""
+    return f"block-promotion:{tenant}:{model}:{version}"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _finding(row: FindingRow) -> dict[str, Any]:
+    return {
+        "finding_id": row.finding_id, "detector": row.detector, "kind": row.kind, "version": row.version,
+        "severity": Severity(row.severity).name, "score": row.score, "summary": row.summary,
+        "evidence": {k: v for k, v in row.evidence.items() if k != "samples"},  # report rows stay in the drift report
+        "event_id": row.event_id, "occurred_at": _utc(row.occurred_at),
+    }
+
+
+def _run_id_col() -> Any:
+    return FindingRow.evidence["run_id"].as_string()  # type: ignore[index]
+
+
+def _findings(session: Session, *where: Any) -> list[FindingRow]:
+    stmt = (select(FindingRow).where(*where)
+            .order_by(FindingRow.occurred_at.desc(), FindingRow.finding_id)  # type: ignore[attr-defined]
+            .limit(MAX_STEP_FINDINGS))
+    return list(session.execute(stmt).scalars())
+
+
+def _run(session: Session, tenant: str, model: str, version: str) -> dict[str, Any] | None:
+    """The run that produced ``version`` (its latest ``run_finished``), merged with its ``run_started``."""
+    base = (FindingRow.tenant == tenant, FindingRow.model == model, FindingRow.detector == "training")
+    finished = [f for f in _findings(session, *base, FindingRow.kind == "run_finished", FindingRow.version == version)
+                if f.evidence.get("output_version") == version]  # a run that produced nothing is not this one's
+    if not finished:
+        return None
+    end = finished[0]
+    run_id = str(end.evidence.get("run_id"))
+    started = _findings(session, *base, FindingRow.kind == "run_started", _run_id_col() == run_id)
+    start = started[0] if started else None
+    ev: dict[str, Any] = {**(start.evidence if start else {}), **{k: v for k, v in end.evidence.items() if v not in (None, {}, "")}}
+    steps = _findings(session, *base, _run_id_col() == run_id,
+                      FindingRow.kind.not_in((*RUN_KINDS, *VERSION_KINDS)))  # type: ignore[attr-defined]
+    return {
+        "run_id": run_id, "base_version": ev.get("base_version"), "status": ev.get("status"),
+        "params": ev.get("params") or {}, "output_version": ev.get("output_version") or version,
+        "started_at": _utc(start.occurred_at) if start else None, "finished_at": _utc(end.occurred_at),
+        "dataset": ev.get("dataset"), "dataset_hash": ev.get("dataset_hash"),
+        "findings": [_finding(f) for f in steps],
+    }
+
+
+def version_lineage(engine: Engine, tenant: str, model: str, version: str) -> dict[str, Any] | None:
+    """The chain run → dataset → version → deployments → drift reference, each with its findings;
+    ``None`` when the store knows neither a registry row nor a finished run for the version."""
+    with Session(engine) as session:
+        row = session.get(ModelVersionRow, (tenant, model, version))
+        run = _run(session, tenant, model, version)
+        if row is None and run is None:
+            return None
+        base = (FindingRow.tenant == tenant, FindingRow.model == model)
+        version_findings = _findings(session, *base, FindingRow.kind.in_(VERSION_KINDS),  # type: ignore[attr-defined]
+                                     FindingRow.version == version)
+        if run is not None:  # PII in the run's data sample, filed under whatever version the sample named
+            seen = {f.finding_id for f in version_findings}
+            version_findings += [f for f in _findings(session, *base, FindingRow.kind == "pii_in_training_data",
+                                                      _run_id_col() == run["run_id"]) if f.finding_id not in seen]
+        drift = _findings(session, *base, FindingRow.detector == "drift", FindingRow.version == version)
+        deployments = list(session.execute(
+            select(AliasHistoryRow).where(AliasHistoryRow.tenant == tenant, AliasHistoryRow.model == model,
+                                          AliasHistoryRow.to_version == version)
+            .order_by(AliasHistoryRow.switched_at)).scalars())  # type: ignore[arg-type]
+        blocks = promotion_blocks(session, tenant, model, version)
+    references: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for f in drift:
+        key = (f.evidence.get("reference_source"), f.evidence.get("reference_pinned_at"))
+        if key != (None, None) and key not in references:
+            references[key] = {"source": key[0], "pinned_at": key[1]}
+    dataset = None
+    if run is not None or (row is not None and row.dataset_ref):
+        dataset = {"reference": (run or {}).get("dataset") or (row.dataset_ref if row else None),
+                   "hash": (run or {}).get("dataset_hash")}
+    return {
+        "tenant": tenant, "model": model, "version": version,
+        "run": run,
+        "dataset": dataset,
+        "model_version": {
+            "registered": row is not None,
+            "row": _dump(row) if row is not None else None,
+            "parent_version": row.parent_version if row is not None else (run or {}).get("base_version"),
+            "findings": [_finding(f) for f in version_findings],
+            "promotion_blocked": bool(blocks),
+            "blocks": blocks,
+        },
+        "deployments": [_dump(h) for h in deployments],
+        "drift_reference": {
+            "references": list(references.values()),
+            "findings": [_finding(f) for f in drift],
+        },
+    }
+
+
+def _dump(row: Any) -> dict[str, Any]:
+    return {k: (_utc(v) if isinstance(v, datetime) else v) for k, v in row.model_dump().items()}
+
+
+def promotion_blocks(session: Session, tenant: str, model: str, version: str) -> list[dict[str, Any]]:
+    """The enforce-mode ``block-promotion`` decisions that still block ``version`` (empty: free to promote)."""
+    rows = [d for d in session.execute(select(DecisionRow).where(
+        DecisionRow.tenant == tenant, DecisionRow.model == model, DecisionRow.version == version,
+        DecisionRow.mode == "enforce", DecisionRow.action == "tag")).scalars() if BLOCK_TAG in (d.tags or [])]
+    if not rows:
+        return []
+    alert = session.get(AlertRow, stable_id("alert", tenant, block_dedup_key(tenant, model, version)))
+    resolved_at = _utc(alert.resolved_at) if alert is not None and alert.status == "resolved" \
+        and alert.resolved_by != AUTO_RESOLVE_ACTOR else None
+    if resolved_at is not None:
+        rows = [d for d in rows if _utc(d.created_at) > resolved_at]  # type: ignore[operator]
+    ids = sorted({i for d in rows for i in d.finding_ids})
+    found = {f.finding_id: f.summary for f in session.execute(
+        select(FindingRow).where(FindingRow.finding_id.in_(ids))).scalars()} if ids else {}  # type: ignore[attr-defined]
+    return [{"decision_id": d.decision_id, "policy_id": d.policy_id, "policy_version": d.policy_version,
+             "summary": "; ".join(found[i] for i in d.finding_ids if i in found) or d.summary,
+             "detector": d.detector, "finding_ids": d.finding_ids, "created_at": _utc(d.created_at)} for d in rows]
