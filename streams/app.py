@@ -55,10 +55,13 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
     """Build the faust app with its agent; nothing connects until the worker starts."""
+    datadir = settings.data_dir / "faust"  # not "<app id>-data" in the working directory
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.consumer_group,
         broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
         store="memory://",
+        datadir=str(datadir),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,

@@ -117,7 +117,9 @@ def start_kafka(version: str = KAFKA_VERSION, *, timeout_s: float = 90.0, partit
         f"-Dkafka.logs.dir={workdir / 'logs'}", "-cp", classpath,
     ]
     log = workdir / "kafka.log"
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # an id starting with "-" would be read as an option by StorageTool
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     subprocess.run(
         java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
