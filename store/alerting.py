@@ -41,6 +41,7 @@ from sqlmodel import Field, Session, SQLModel
 from detectors.finding import Severity, stable_id
 from store import audit
 from store.models import AlertRow, utcnow
+from store.models import to_utc as as_utc  # re-exported: callers use alerting.as_utc
 
 if TYPE_CHECKING:
     from policies.decision import Decision
@@ -59,11 +60,6 @@ def _now_field(index: bool = False) -> Any:
                                                            index=index))
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: they are UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 # ---------------------------------------------------------------- tables

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store.models import AuditRow
+from store.models import to_utc as _utc
 
 GENESIS = "0" * 64
 AUDIT_TABLE = "audit_log"
@@ -82,9 +83,6 @@ def chain_digest(prev_hash: str, content_hash: str) -> str:
     """sha256 hex of ``prev_hash + content_hash`` (the entry's chained hash)."""
     return hashlib.sha256((prev_hash + content_hash).encode("ascii")).hexdigest()
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def entry_content(

@@ -7,7 +7,7 @@ the latest state by ``(attempt, seq)``. Requests, approvals and terminal states 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, select
@@ -16,7 +16,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from jobs.spec import TERMINAL_STATES, JobSpec, JobStatus
 from store import audit
-from store.models import utcnow
+from store.models import assume_utc, utcnow
 from store.repository import _insert
 
 
@@ -63,10 +63,6 @@ class JobStatusRow(SQLModel, table=True):
     error: str | None = None
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    return ts.replace(tzinfo=timezone.utc) if ts is not None and ts.tzinfo is None else ts
 
 
 def request_job(engine: Engine, job: JobSpec, actor: str) -> tuple[JobRow, bool]:
@@ -125,7 +121,7 @@ def apply_statuses(session: Session, engine: Engine, statuses: Iterable[JobStatu
         job.state, job.attempt, job.seq, job.progress = s.state, s.attempt, s.seq, s.progress
         job.message = s.error or s.message
         job.result = s.result or job.result
-        job.updated_at = _aware(s.at) or utcnow()
+        job.updated_at = assume_utc(s.at) or utcnow()
         session.add(job)
         if s.state in TERMINAL_STATES:
             audit.append(session, actor=f"worker:{s.worker or 'unknown'}", action=f"job.{s.state}",

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from store import audit
 from store.models import ApiKeyRow
+from store.models import assume_utc as _utc
 
 ROLES = ("admin", "operator", "auditor", "producer")
 ALL_TENANTS = "*"
@@ -53,10 +54,6 @@ def public_view(row: ApiKeyRow) -> dict[str, Any]:
     }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 @dataclass(frozen=True, slots=True)

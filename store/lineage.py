@@ -19,7 +19,7 @@ resolved by a person after the latest such decision (an automatic resolution doe
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from sqlmodel import Session
 from detectors.finding import Severity, stable_id
 from store.alerting import AUTO_RESOLVE_ACTOR
 from store.models import AlertRow, AliasHistoryRow, DecisionRow, FindingRow, ModelVersionRow
+from store.models import assume_utc as _utc
 
 #: kinds of the info findings that record a training run
 RUN_KINDS = ("run_started", "run_finished")
@@ -45,10 +46,6 @@ def block_dedup_key(tenant: str, model: str, version: str | None) -> str:
     return f"block-promotion:{tenant}:{model}:{version}"
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def _finding(row: FindingRow) -> dict[str, Any]:

@@ -18,6 +18,20 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def assume_utc(value: datetime | None) -> datetime | None:
+    """A naive datetime (SQLite hands them back) is UTC; an aware one is left as it is."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """A naive datetime is UTC; an aware one is converted to UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def _ts(index: bool = False, nullable: bool = False) -> Any:
     return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow, index=index, nullable=nullable))
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from store import audit
 from store.models import AliasHistoryRow, AliasRow, ModelVersionRow, RegisteredModelRow
+from store.models import assume_utc as _utc
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
@@ -32,10 +33,6 @@ class RegistryError(ValueError):
         self.code = code
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def dump(row: Any) -> dict[str, Any]:

@@ -19,15 +19,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store.models import AlertRow, AliasHistoryRow, AuditRow, DecisionRow, FindingRow
+from store.models import to_utc as _utc
 
 SEVERITY = {0: "info", 1: "low", 2: "medium", 3: "high", 4: "critical"}
 CATEGORIES = ("pii", "drift", "anomaly", "bias")
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def _stats(seconds: list[float]) -> dict[str, float | int | None]:

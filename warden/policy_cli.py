@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -14,13 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from detectors.finding import Finding, Severity, Subject, Window
+from store.models import assume_utc
 from warden.settings import Settings
 
 app = typer.Typer(help="Validate policies and replay stored findings through them.", no_args_is_help=True)
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    return ts.replace(tzinfo=timezone.utc) if ts is not None and ts.tzinfo is None else ts
 
 
 def stored_findings(engine: Engine, since: datetime | None = None, batch: int = 5000) -> Iterator[Finding]:
@@ -34,12 +31,12 @@ def stored_findings(engine: Engine, since: datetime | None = None, batch: int = 
         for row in session.execute(stmt.execution_options(yield_per=batch)).scalars():
             window = None
             if row.window_start is not None and row.window_end is not None:
-                window = Window(start=_aware(row.window_start), end=_aware(row.window_end), n=row.window_n or 0)
+                window = Window(start=assume_utc(row.window_start), end=assume_utc(row.window_end), n=row.window_n or 0)
             yield Finding(
                 finding_id=row.finding_id, detector=row.detector, kind=row.kind,
                 subject=Subject(tenant=row.tenant, model=row.model, version=row.version),
                 severity=Severity(row.severity), score=row.score, summary=row.summary, evidence=row.evidence,
-                event_id=row.event_id, window=window, occurred_at=_aware(row.occurred_at),
+                event_id=row.event_id, window=window, occurred_at=assume_utc(row.occurred_at),
             )
 
 
@@ -78,6 +75,6 @@ def test(
     engine = make_engine(settings.effective_database_url)
     console = Console(stderr=True)
     with console.status("replaying stored findings …"):
-        report = dry_run(policies, stored_findings(engine, _aware(since)), since=_aware(since))
+        report = dry_run(policies, stored_findings(engine, assume_utc(since)), since=assume_utc(since))
     engine.dispose()
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json else report.to_text(show=show))
