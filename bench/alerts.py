@@ -28,18 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlmodel import Session
 
 from api.delivery.destinations import parse_destinations
 from api.delivery.dispatcher import Dispatcher, DispatcherConfig
 from detectors.finding import Finding, Subject
 from policies.engine import PolicyEngine
 from policies.loader import parse_policies
-from store.alerting import enqueue_notifications, ensure_alerting_tables, set_alerting_config
+from store.alerting import ensure_alerting_tables, set_alerting_config
 from store.alerting_outbox import outbox_counts
 from store.db import init_db, make_engine
-from store.models import DecisionRow, FindingRow
-from store.repository import _insert_new, _touch_alerts, decision_row, finding_row
+from store.repository import persist_batch
 
 GOAL_MS = 1000.0
 SECRET = "bench-secret"
@@ -104,18 +102,6 @@ def _receiver(port: int, ready: Any, conn: Any) -> None:
 
 
 # ---------------------------------------------------------------- the governance side
-
-
-def persist_with_outbox(engine: Any, findings: list[Finding], decisions: list[Any]) -> int:
-    """``persist_batch`` with the outbox call the lead adds (same transaction)."""
-    with Session(engine) as session:
-        _insert_new(session, engine, FindingRow, "finding_id", [finding_row(f) for f in findings])
-        new = _insert_new(session, engine, DecisionRow, "decision_id", [decision_row(d) for d in decisions])
-        fresh = [d for d in decisions if d.decision_id in new]
-        _touch_alerts(session, engine, fresh)
-        out = enqueue_notifications(session, fresh)
-        session.commit()
-    return out.notifications
 
 
 async def _baseline(url: str, n: int = 300) -> list[float]:
@@ -184,7 +170,7 @@ async def run(rate: float, seconds: float, database_url: str | None, batch_every
             t0 = time.perf_counter()
 
             async def _persist(b: list[Finding] = batch, d: list[Any] = decisions, t: float = t0) -> int:
-                n = await asyncio.to_thread(persist_with_outbox, engine, b, d)
+                n = (await asyncio.to_thread(persist_batch, engine, b, d)).alerts_touched
                 persist_ms.append((time.perf_counter() - t) * 1000)
                 now = time.time()
                 for f in b:

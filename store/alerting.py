@@ -89,6 +89,31 @@ class AlertTrackRow(SQLModel, table=True):
     updated_at: datetime = _now_field()
 
 
+@dataclass(slots=True)
+class _NewTrack:
+    """The tracking row of an alert's first firing, before it is inserted.
+
+    Plain data with :class:`AlertTrackRow`'s fields: ``enqueue_notifications`` inserts these with one
+    executemany, where building SQLModel instances cost ≈ 0.8 ms each (pydantic inspects every default
+    factory) — most of a batch's time in an alert storm of new alerts.
+    """
+
+    alert_id: str
+    tenant: str
+    labels: dict[str, str]
+    updated_at: datetime
+    episode: int = 1
+    destinations: list[str] = field(default_factory=list)
+    suppressed: bool = False
+    notified_at: datetime | None = None
+    escalation_step: int = 0
+    next_renotify_at: datetime | None = None
+    next_escalation_at: datetime | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
+
+
 class AlertEventRow(SQLModel, table=True):
     """One entry of an alert's history (``seq`` orders them)."""
 
@@ -505,15 +530,14 @@ def enqueue_notifications(session: Session, decisions: Sequence[Decision], *, co
         select(AlertTrackRow).where(AlertTrackRow.alert_id.in_(ids))).scalars()}  # type: ignore[attr-defined]
     silences = _active_silences(session, {a.tenant for a in alerts.values()}, now)
     box = _Outbox(session, config, now)
-    new_tracks: list[AlertTrackRow] = []
+    new_tracks: list[_NewTrack] = []
     for aid in ids:
         alert, d = alerts.get(aid), latest[aid]
         if alert is None:  # the alert upsert did not run in this transaction: nothing to track
             continue
-        track = tracks.get(aid)
+        track: AlertTrackRow | _NewTrack | None = tracks.get(aid)
         if track is None:
-            track = AlertTrackRow(alert_id=aid, tenant=alert.tenant, labels=alert_labels(alert, d.labels),
-                                  updated_at=now)
+            track = _NewTrack(alert_id=aid, tenant=alert.tenant, labels=alert_labels(alert, d.labels), updated_at=now)
             new_tracks.append(track)
             box.events.append(_event(aid, alert.tenant, "triggered", SYSTEM_ACTOR, now, decision_id=d.decision_id,
                                      severity=Severity(alert.severity).name, episode=1))
@@ -533,9 +557,10 @@ def enqueue_notifications(session: Session, decisions: Sequence[Decision], *, co
             out.repeated += 1
             continue
         out.suppressed += int(track.suppressed)
-        if track not in new_tracks:
+        if isinstance(track, AlertTrackRow):
             session.add(track)
-    session.add_all(new_tracks)
+    if new_tracks:
+        session.execute(insert(AlertTrackRow.__table__), [t.row() for t in new_tracks])  # type: ignore[attr-defined]
     out.notifications = len(box.rows)
     box.flush()
     session.flush()

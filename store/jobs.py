@@ -17,7 +17,7 @@ from sqlmodel import Field, Session, SQLModel
 from jobs.spec import TERMINAL_STATES, JobSpec, JobStatus
 from store import audit
 from store.models import assume_utc, utcnow
-from store.repository import _insert
+from store.repository import insert_new
 
 
 class JobRow(SQLModel, table=True):
@@ -108,9 +108,7 @@ def apply_statuses(session: Session, engine: Engine, statuses: Iterable[JobStatu
              "result": s.result, "at": s.at} for s in statuses]
     if not rows:
         return 0
-    unique = list({r["status_id"]: r for r in rows}.values())
-    stmt = _insert(engine, JobStatusRow).values(unique).on_conflict_do_nothing(index_elements=["status_id"])
-    new = {r[0] for r in session.execute(stmt.returning(JobStatusRow.status_id))}
+    new = insert_new(session, engine, JobStatusRow, "status_id", rows)
     for s in sorted((s for s in statuses if s.status_id in new), key=lambda s: (s.attempt, s.seq)):
         job = session.get(JobRow, s.job_id)
         if job is None:  # a job requested by another path (e.g. a test publishing directly): record it

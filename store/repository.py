@@ -101,13 +101,18 @@ class Persisted:
     alerts_touched: int = 0
 
 
-def _insert_new(session: Session, engine: Engine, model: Any, key: str, rows: list[dict[str, Any]]) -> set[str]:
+def insert_new(session: Session, engine: Engine, model: Any, key: str, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert ``rows`` into ``model``'s table, skipping ids already stored; returns the ids that were new."""
     if not rows:
         return set()
     # de-duplicate inside the batch first: ON CONFLICT cannot see rows of the same statement twice
     unique = list({r[key]: r for r in rows}.values())
-    stmt = _insert(engine, model).values(unique).on_conflict_do_nothing(index_elements=[key])
-    result = session.execute(stmt.returning(getattr(model, key)))
+    # Core executemany on the table: one cached compiled statement that SQLAlchemy's "insertmanyvalues"
+    # batches into multi-row INSERTs with RETURNING; ``.values(list)`` recompiled a statement of
+    # rows × columns bind parameters on every batch (≈ 14 ms for 50 findings).
+    table = model.__table__
+    stmt = _insert(engine, table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    result = session.connection().execute(stmt, unique)
     return {r[0] for r in result}
 
 
@@ -138,17 +143,18 @@ def _touch_alerts(session: Session, engine: Engine, decisions: Sequence[Decision
                        last_decision_id=d.decision_id, first_seen=min(row["first_seen"], d.created_at),
                        last_seen=max(row["last_seen"], d.created_at))
     if folded:
-        stmt = _insert(engine, AlertRow).values(list(folded.values()))
-        session.execute(stmt.on_conflict_do_update(
+        table = AlertRow.__table__
+        stmt = _insert(engine, table)
+        session.connection().execute(stmt.on_conflict_do_update(
             index_elements=["alert_id"],
             set_={
-                "count": AlertRow.count + stmt.excluded.count,
+                "count": table.c.count + stmt.excluded.count,
                 "last_decision_id": stmt.excluded.last_decision_id,
                 "summary": stmt.excluded.summary,
                 "severity": stmt.excluded.severity,
                 "last_seen": stmt.excluded.last_seen,
             },
-        ))
+        ), list(folded.values()))
     return touched
 
 
@@ -162,15 +168,15 @@ def persist_batch(
     findings, decisions, dead_letters = list(findings), list(decisions), list(dead_letters)
     out = Persisted()
     with Session(engine) as session:
-        out.findings = len(_insert_new(session, engine, FindingRow, "finding_id", [finding_row(f) for f in findings]))
-        new_ids = _insert_new(session, engine, DecisionRow, "decision_id", [decision_row(d) for d in decisions])
+        out.findings = len(insert_new(session, engine, FindingRow, "finding_id", [finding_row(f) for f in findings]))
+        new_ids = insert_new(session, engine, DecisionRow, "decision_id", [decision_row(d) for d in decisions])
         out.decisions = len(new_ids)
         seen: set[str] = set()
         fresh = [d for d in decisions if d.decision_id in new_ids and not (d.decision_id in seen or seen.add(d.decision_id))]
         out.alerts_touched = _touch_alerts(session, engine, fresh)
         enqueue_notifications(session, fresh)  # transactional outbox: notifications commit with the alerts
         out.dead_letters = len(
-            _insert_new(session, engine, DeadLetterRow, "dlq_id", [dead_letter_row(d) for d in dead_letters])
+            insert_new(session, engine, DeadLetterRow, "dlq_id", [dead_letter_row(d) for d in dead_letters])
         )
         session.commit()
     return out

@@ -60,6 +60,9 @@ class Destination(BaseModel):
     secret_env: str | None = None
     timeout_s: float = Field(default=5.0, gt=0, le=120)
     max_in_flight: int = Field(default=8, ge=1, le=256)
+    max_batch: int = Field(default=100, ge=1, le=1000, description=(
+        "webhook: notifications due together travel in one signed request of up to this many "
+        "(1: one request each); PagerDuty takes one event per request, Slack one message per group"))
     max_age_s: float = Field(default=86_400.0, gt=0, description="retry for this long, then give up (expired)")
     headers: dict[str, str] = Field(default_factory=dict)
     group_by: list[str] = Field(default_factory=list)

@@ -105,17 +105,24 @@ class OutgoingRequest:
 def build_requests(dest: Destination, items: Sequence[OutboxItem], *, url_template: str | None = None,
                    env: Mapping[str, str] | None = None, now: float | None = None) -> list[OutgoingRequest]:
     """The requests for claimed items: PagerDuty one event each; Slack and webhooks one request per
-    notification group (items without a group go alone)."""
+    notification group; items without a group go alone to Slack and up to ``max_batch`` together to a webhook."""
     base = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **dest.headers}
     if dest.type == "pagerduty":
         key = dest.resolved_routing_key(env)
         return [OutgoingRequest([i], payloads.encode(payloads.pagerduty_event(i.payload, key, url_template=url_template)),
                                 dict(base)) for i in items]
     batches: dict[str, list[OutboxItem]] = defaultdict(list)
+    loose: list[OutboxItem] = []  # ungrouped items: a webhook takes them max_batch at a time
     for i in items:
-        batches[i.group_key or f"\x00{i.id}"].append(i)
+        if i.group_key:
+            batches[i.group_key].append(i)
+        elif dest.type == "webhook":
+            loose.append(i)
+        else:
+            batches[f"\x00{i.id}"].append(i)
+    chunks = list(batches.values()) + [loose[s: s + dest.max_batch] for s in range(0, len(loose), dest.max_batch)]
     out = []
-    for batch in batches.values():
+    for batch in chunks:
         notes = [{**i.payload, "delivery_id": i.delivery_id} for i in batch]
         delivery = batch[0].delivery_id if len(batch) == 1 else hashlib.sha256(
             ",".join(i.delivery_id for i in batch).encode()).hexdigest()[:32]
@@ -244,7 +251,8 @@ class Dispatcher:
                 continue
             if self._paused.get(name, 0.0) > time.monotonic():
                 continue
-            free = dest.max_in_flight * self.config.claim_ahead - self._inflight[name]
+            per_request = dest.max_batch if dest.type == "webhook" else 1
+            free = dest.max_in_flight * self.config.claim_ahead * per_request - self._inflight[name]
             if free <= 0:
                 continue
             limit = self.config.group_claim_limit if dest.group_by and dest.type != "pagerduty" else free
