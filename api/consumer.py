@@ -1,4 +1,4 @@
-"""The governance consumer: findings, decisions and dead letters from Kafka into the store.
+"""The governance consumer: findings, decisions, dead letters, job statuses and training samples into the store.
 
 It reads batches, writes each batch in one transaction (idempotent upserts by id) and commits the
 Kafka offsets only after the database commit: a crash between the two re-delivers the batch, which
@@ -24,7 +24,9 @@ from store.repository import persist_batch
 from streams import topics
 from jobs.spec import JobSpec, JobStatus
 from store.jobs import persist_statuses, request_job
+from store.samples import store_history
 from streams.codec import DeadLetter
+from streams.samples import Label, Sample, parse_record
 
 log = logging.getLogger("warden.governance")
 
@@ -33,6 +35,7 @@ _PARSERS: dict[str, Any] = {
     topics.DECISIONS: Decision.model_validate_json,
     topics.DLQ: DeadLetter.model_validate_json,
     topics.JOB_STATUS: JobStatus.model_validate_json,
+    topics.SAMPLES: parse_record,
 }
 
 
@@ -84,8 +87,9 @@ class GovernanceConsumer:
             decisions: list[Decision] = []
             dead: list[DeadLetter] = []
             statuses: list[JobStatus] = []
+            history: list[Sample | Label] = []
             sink = {topics.FINDINGS: findings, topics.DECISIONS: decisions, topics.DLQ: dead,
-                    topics.JOB_STATUS: statuses}
+                    topics.JOB_STATUS: statuses, topics.SAMPLES: history}
             for tp, messages in batches.items():
                 parse = _PARSERS[tp.topic]
                 for msg in messages:
@@ -99,6 +103,8 @@ class GovernanceConsumer:
             result = await asyncio.to_thread(persist_batch, self.engine, findings, decisions, dead)
             if statuses:
                 await asyncio.to_thread(persist_statuses, self.engine, statuses)
+            if history:
+                metrics.PERSISTED.labels(kind="sample").inc(await asyncio.to_thread(store_history, self.engine, history))
             await self._request_jobs(decisions)
             metrics.PERSIST_SECONDS.observe(time.perf_counter() - started)
             metrics.PERSISTED.labels(kind="finding").inc(result.findings)

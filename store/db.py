@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
 from store import audit  # noqa: F401 - installs the append-only guard on every engine
-from store import alerting, jobs, models  # noqa: F401 - registers the tables
+from store import alerting, jobs, models, samples  # noqa: F401 - registers the tables
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 SPINE_REVISION = "0001_spine"

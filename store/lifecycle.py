@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from store import audit
 from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow, GovernanceSettingRow
+from store.samples import SampleLabelRow, SampleRow
 
 RETENTION_KEY = "retention"
 
@@ -31,6 +32,13 @@ class Retention(BaseModel):
     decisions_days: int | None = Field(default=90, ge=1, le=36500)
     alerts_days: int | None = Field(default=365, ge=1, le=36500)
     dead_letters_days: int | None = Field(default=30, ge=1, le=36500)
+    samples_days: int | None = Field(default=90, ge=1, le=36500)
+    """Redacted prompt/response samples and feedback labels kept as training history."""
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Retention:
+        """The service's default retention (``WARDEN_RETENTION_<KIND>_DAYS``), used until one is stored."""
+        return cls(**{f: getattr(settings, f"retention_{f}") for f in cls.model_fields})
 
 
 def user_hash(pii_key: str | bytes, user_id: str) -> str:
@@ -72,7 +80,12 @@ _KINDS: dict[str, tuple[Any, Any, bool]] = {
     "decisions": (DecisionRow, DecisionRow.created_at, True),
     "alerts": (AlertRow, AlertRow.last_seen, True),
     "dead_letters": (DeadLetterRow, DeadLetterRow.received_at, False),
+    "samples": (SampleRow, SampleRow.occurred_at, True),
+    "sample_labels": (SampleLabelRow, SampleLabelRow.occurred_at, True),
 }
+
+
+_RETENTION_OF = {"sample_labels": "samples"}  # labels go with the samples they judge
 
 
 def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | None = None,
@@ -83,7 +96,7 @@ def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | N
     cutoffs: dict[str, str | None] = {}
     with Session(engine) as session:
         for kind, (table, col, _) in _KINDS.items():
-            days = getattr(retention, f"{kind}_days")
+            days = getattr(retention, f"{_RETENTION_OF.get(kind, kind)}_days")
             if days is None:
                 cutoffs[kind] = None
                 counts[kind] = 0
@@ -114,7 +127,11 @@ def erase_user(engine: Engine, *, pii_key: str | bytes, user_id: str, actor: str
         if tenants is not None:
             cond.append(FindingRow.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
         deleted = int(session.execute(delete(FindingRow).where(*cond)).rowcount or 0)
-        result = {"user_hash": uh, "deleted": {"findings": deleted},
+        scond = [SampleRow.user_hash == uh]
+        if tenants is not None:
+            scond.append(SampleRow.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
+        samples = int(session.execute(delete(SampleRow).where(*scond)).rowcount or 0)
+        result = {"user_hash": uh, "deleted": {"findings": deleted, "samples": samples},
                   "tenants": list(tenants) if tenants is not None else ["*"]}
         audit.append(session, actor=actor, action="data.erased", target_type="user", target_id=uh,
                      tenant=tenants[0] if tenants is not None and len(tenants) == 1 else None, after=result)

@@ -41,6 +41,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         if settings.drift_enabled else None,
         embeddings=EmbedderConfig.fast_cpu() if settings.drift_enabled and settings.drift_embeddings else None,
         embedding_fraction=settings.drift_embedding_fraction,
+        sample_fraction=settings.sample_fraction,
         user_key=settings.pii_key,
     )
 
@@ -85,7 +86,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     findings = app.topic(topics.FINDINGS, key_type=bytes, value_type=bytes)
     decisions = app.topic(topics.DECISIONS, key_type=bytes, value_type=bytes)
     dlq = app.topic(topics.DLQ, key_type=bytes, value_type=bytes)
-    counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0}
+    samples = app.topic(topics.SAMPLES, key_type=bytes, value_type=bytes)
+    counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0, "samples": 0}
     app.warden_counters = counters  # type: ignore[attr-defined]
 
     @app.agent(source, name="warden.process")
@@ -114,6 +116,10 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                     counters["decisions"] += 1
                     key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
                     await decisions.send(key=key, value=decision.model_dump_json().encode())
+                if out.history is not None:
+                    counters["samples"] += 1
+                    key = f"{out.history.tenant}/{out.history.model}".encode()
+                    await samples.send(key=key, value=out.history.model_dump_json().encode())
 
     @app.timer(interval=30.0)
     async def report() -> None:

@@ -40,7 +40,8 @@ from detectors.pii_redaction import keyed_hash
 from detectors.rules import RuleConfig, RuleDetector
 from policies.decision import Decision
 from streams.codec import DeadLetter, Rejection, decode_event
-from streams.schemas import DeploymentEvent, Event, InferenceEvent, TrainingEvent
+from streams.samples import Label, Sample, label_of, sample_of
+from streams.schemas import DeploymentEvent, Event, FeedbackEvent, InferenceEvent, TrainingEvent
 
 #: training runs whose monitors a worker keeps (least recently updated dropped first)
 MAX_TRAINING_RUNS = 1000
@@ -72,6 +73,8 @@ class Outcome:
     dead_letter: DeadLetter | None = None
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    history: Sample | Label | None = None
+    """What the event adds to the training history (``warden.samples``), if anything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,9 @@ class PipelineConfig:
     #: share of events whose texts are embedded (chosen by event id, so a replay picks the same ones): the MMD
     #: test needs tens of vectors per window, not one per event, and embedding is the costliest stage
     embedding_fraction: float = 0.5
+    #: share of inference events kept as redacted training samples on ``warden.samples`` (chosen by event id;
+    #: 0 keeps none). Samples are only published when the PII stage redacts (``pii`` set).
+    sample_fraction: float = 1.0
 
 
 def _subject(event: Event) -> Subject:
@@ -232,19 +238,31 @@ class Pipeline:
         for i, out in enumerate(outcomes):
             if out.event is not None:
                 out.findings.extend(self.detect(out.event, vectors.get(i)))
-                self._tag_user(out)
+                user_hash = self._tag_user(out)
                 out.decisions.extend(self.decide(out.event, out.findings))
+                out.history = self._history(out.event, user_hash)
         return outcomes
 
-    def _tag_user(self, out: Outcome) -> None:
-        """Tie the event's own findings to its user by keyed hash, so erasure by user id can find them."""
+    def _tag_user(self, out: Outcome) -> str | None:
+        """Tie the event's own findings to its user by keyed hash, so erasure by user id can find them;
+        returns that hash (None without a user id or a key)."""
         event = out.event
         if not (self.config.user_key and isinstance(event, InferenceEvent) and event.inference.user
                 and event.inference.user.id):
-            return
+            return None
         uh = keyed_hash(event.inference.user.id, self.config.user_key.encode(), length=64)
         out.findings = [f.model_copy(update={"evidence": {**f.evidence, "user_hash": uh}})
                         if f.event_id == event.event_id else f for f in out.findings]
+        return uh
+
+    def _history(self, event: Event, user_hash: str | None) -> Sample | Label | None:
+        """The training-history record of an event: a redacted sample or a feedback label."""
+        if isinstance(event, FeedbackEvent):
+            return label_of(event)
+        if (isinstance(event, InferenceEvent) and self.pii is not None
+                and _sampled(event.event_id, self.config.sample_fraction)):
+            return sample_of(event, user_hash)
+        return None
 
     def _embed(self, outcomes: list[Outcome]) -> dict[int, dict[str, np.ndarray]]:
         """Prompt and response embeddings of the batch's (redacted) inference events, batched and cached."""

@@ -233,6 +233,8 @@ class FeedbackBody(_Model):
     score: float | None = None
     thumbs: Literal["up", "down"] | None = None
     label: bool | None = None
+    category: str | None = Field(default=None, min_length=1, max_length=200)
+    """A reviewer's class for the judged event (e.g. its intent); retraining datasets label rows with it."""
     comment: str | None = Field(default=None, max_length=10_000)
     user: UserInfo | None = None
 

@@ -20,6 +20,7 @@ DECISIONS = "warden.decisions"
 JOBS = "warden.jobs"
 JOB_STATUS = "warden.job-status"
 DLQ = "warden.dlq"
+SAMPLES = "warden.samples"  # redacted prompt/response samples and feedback labels (training history)
 
 #: topics producers write to, by event type
 INPUT_TOPICS: dict[str, str] = {
@@ -29,7 +30,7 @@ INPUT_TOPICS: dict[str, str] = {
     "deployment": DEPLOYMENTS,
 }
 ALL_TOPICS: tuple[str, ...] = (
-    INFERENCE, TRAINING, FEEDBACK, DEPLOYMENTS, FINDINGS, DECISIONS, JOBS, JOB_STATUS, DLQ,
+    INFERENCE, TRAINING, FEEDBACK, DEPLOYMENTS, FINDINGS, DECISIONS, JOBS, JOB_STATUS, DLQ, SAMPLES,
 )
 
 

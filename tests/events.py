@@ -27,6 +27,14 @@ def inference(event_id: str, *, status: str = "ok", latency_ms: float = 850, ten
     return ev
 
 
+def feedback(event_id: str, target: str, *, tenant: str = "acme", model: str = "support-bot",
+             **body: Any) -> dict[str, Any]:
+    """A feedback event judging ``target`` (body fields: thumbs, label, category, score, comment)."""
+    return {"schema_version": "1", "event_id": event_id, "occurred_at": "2026-01-05T10:00:00Z", "tenant": tenant,
+            "model": {"name": model, "version": "v1"}, "type": "feedback",
+            "feedback": {"target_event_id": target, **body}}
+
+
 def raw(ev: dict[str, Any]) -> bytes:
     return json.dumps(ev).encode()
 

@@ -55,11 +55,13 @@ def jobs() -> None:
     from jobs.runner import run_worker as run_jobs
     from jobs.store_registry import StoreRegistry
     from store.db import init_db, make_engine
+    from store.samples import StoreHistory
 
     settings = _settings()
     engine = make_engine(settings.effective_database_url)
-    init_db(engine)  # the registry tables live in the governance store
-    run_jobs(settings, registry=StoreRegistry(engine))
+    init_db(engine)  # the registry and the training history live in the governance store
+    # datasets are built from the samples and feedback labels the governance service stored
+    run_jobs(settings, registry=StoreRegistry(engine), history=StoreHistory(engine))
 
 
 @app.command()

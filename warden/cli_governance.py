@@ -118,13 +118,12 @@ def audit_verify() -> None:
 
 
 def purge(dry_run: bool = typer.Option(False, "--dry-run", help="count only, delete nothing")) -> None:
-    """Delete findings, decisions, alerts and DLQ records older than their retention (audited)."""
+    """Delete findings, decisions, alerts, DLQ records and training samples older than their retention (audited)."""
     from store import lifecycle
     from warden.settings import Settings
 
     s = Settings()
-    default = lifecycle.Retention(findings_days=s.retention_findings_days, decisions_days=s.retention_decisions_days,
-                                  alerts_days=s.retention_alerts_days, dead_letters_days=s.retention_dead_letters_days)
+    default = lifecycle.Retention.from_settings(s)
     engine = _engine()
     result = lifecycle.purge(engine, lifecycle.get_retention(engine, default), actor=_actor(), dry_run=dry_run)
     engine.dispose()

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     retention_decisions_days: int | None = Field(default=90, ge=1, description="default retention of decisions")
     retention_alerts_days: int | None = Field(default=365, ge=1, description="default retention of alerts")
     retention_dead_letters_days: int | None = Field(default=30, ge=1, description="default retention of DLQ records")
+    retention_samples_days: int | None = Field(default=90, ge=1, description="default retention of training samples")
 
     embedded_broker_port: int = 9092
     topic_partitions: int = Field(default=4, ge=1)
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     latency_slo_ms: float = Field(default=5000.0, description="rule detector: latency above this is a finding")
     pii_enabled: bool = Field(default=True, description="analyse and redact every prompt and response")
     pii_redaction: str = Field(default="replace", pattern="^(replace|mask|hash|drop)$")
+    sample_fraction: float = Field(default=1.0, ge=0, le=1, description=(
+        "share of inference events kept (redacted) as training history for retraining jobs; 0 keeps none. "
+        "Kept only while pii_enabled (redaction on)"))
     protected_attributes: list[str] = Field(default_factory=lambda: ["age_band", "gender"],
                                             description="user.attributes watched for cohort fairness")
     anomaly_interval_s: float = Field(default=60.0, gt=0, description="ops-metrics aggregation interval")

@@ -17,9 +17,7 @@ router = APIRouter(prefix="/v1/lifecycle", tags=["lifecycle"])
 
 def default_retention(settings: Any) -> lifecycle.Retention:
     """The retention from the service's settings (used until one is stored)."""
-    return lifecycle.Retention(
-        findings_days=settings.retention_findings_days, decisions_days=settings.retention_decisions_days,
-        alerts_days=settings.retention_alerts_days, dead_letters_days=settings.retention_dead_letters_days)
+    return lifecycle.Retention.from_settings(settings)
 
 
 @router.get("/retention")

@@ -53,7 +53,8 @@ def test_retention_purge_deletes_only_old_records_and_is_audited(database_url: s
     assert r.status_code == 200
     assert gov.request("PUT", "/v1/lifecycle/retention", json={"findings_days": 0}).status_code == 422
     dry = gov.request("POST", "/v1/lifecycle/purge", params={"dry_run": True}).json()
-    assert dry["deleted"] == {"findings": 3, "decisions": 2, "alerts": 0, "dead_letters": 1}
+    assert dry["deleted"] == {"findings": 3, "decisions": 2, "alerts": 0, "dead_letters": 1, "samples": 0,
+                              "sample_labels": 0}
     assert _count(gov.engine, FindingRow) == 5
     done = gov.request("POST", "/v1/lifecycle/purge").json()
     assert done["deleted"] == dry["deleted"]
@@ -78,11 +79,11 @@ def test_erasure_by_user_removes_their_records_keeps_only_a_keyed_hash(database_
     # an admin scoped to acme erases within acme only
     acme_admin = gov.request("POST", "/v1/keys", json={"role": "admin", "tenants": ["acme"]}).json()["key"]
     r = gov.client.post("/v1/lifecycle/erasure", headers=gov.auth(acme_admin), json={"user_id": user})
-    assert r.status_code == 200 and r.json()["deleted"] == {"findings": 2}
+    assert r.status_code == 200 and r.json()["deleted"] == {"findings": 2, "samples": 0}
     left = gov.client.get("/v1/findings", headers=gov.admin).json()["items"]
     assert sorted(f["event_id"] for f in left) == ["e2", "e3", "e4"]
     r = gov.request("POST", "/v1/lifecycle/erasure", json={"user_id": user})
-    assert r.json()["deleted"] == {"findings": 1}
+    assert r.json()["deleted"] == {"findings": 1, "samples": 0}
     assert sorted(f["event_id"] for f in gov.client.get("/v1/findings", headers=gov.admin).json()["items"]) == ["e2", "e4"]
     erasures = gov.client.get("/v1/audit", headers=gov.admin, params={"action": "data.erased"}).json()["items"]
     assert len(erasures) == 2 and all(e["target_id"] == user_hash(PII_KEY, user) for e in erasures)

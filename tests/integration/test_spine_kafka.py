@@ -186,6 +186,13 @@ PLANTED = ["marguerite.oyelaran@example.org", "+1 415 555 0134", "4111 1111 1111
            "Marguerite Oyelaran", "sk-proj-Zx81Qa7Lm2Wc9Rt4Yu6Io0PpAs3Df5Gh", "10.31.7.122"]
 
 
+def _sample_count(postgres: str, tenant: str) -> int:
+    import psycopg
+
+    with psycopg.connect(postgres) as conn:
+        return int(conn.execute("SELECT count(*) FROM samples WHERE tenant = %s", (tenant,)).fetchone()[0])
+
+
 def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: Stack, postgres: str) -> None:
     tenant = f"p-{uuid.uuid4().hex[:8]}"
     prompt = (f"Hi, I'm {PLANTED[4]}. Reach me at {PLANTED[0]} or {PLANTED[1]}; card {PLANTED[2]}, SSN "
@@ -206,15 +213,19 @@ def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: St
                                   stack.get("/v1/dlq", limit=1000).json()])}
     import psycopg
 
+    poll(lambda: _sample_count(postgres, tenant) == 6, 60, what="the redacted training samples")
     with psycopg.connect(postgres) as conn:
-        for table in ("findings", "decisions", "alerts", "dead_letters"):
-            rows = conn.execute(f"SELECT t::text FROM {table} t").fetchall()  # noqa: S608 - fixed names
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()]
+        assert {"findings", "decisions", "alerts", "dead_letters", "samples", "alert_events"} <= set(tables)
+        for table in tables:
+            rows = conn.execute(f'SELECT t::text FROM "{table}" t').fetchall()  # noqa: S608 - catalogue names
             places[f"db.{table}"] = "\n".join(r[0] for r in rows)
     for log in stack.logs.glob("*.log"):
         places[f"log.{log.name}"] = log.read_text(errors="replace")
     consumer = Consumer({"bootstrap.servers": stack.kafka.bootstrap, "group.id": uuid.uuid4().hex,
                          "auto.offset.reset": "earliest", "enable.partition.eof": True})
-    consumer.subscribe(["warden.findings", "warden.decisions"])
+    consumer.subscribe(["warden.findings", "warden.decisions", "warden.samples"])
     chunks: list[bytes] = []
     idle = 0
     while idle < 5:
@@ -225,7 +236,8 @@ def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: St
             chunks.append(msg.value())
     consumer.close()
     places["topics"] = b"\n".join(chunks).decode()
-    assert tenant in places["topics"] and tenant in places["db.findings"]
+    assert tenant in places["topics"] and tenant in places["db.findings"] and tenant in places["db.samples"]
+    assert "<EMAIL_ADDRESS>" in places["db.samples"]  # the samples hold the redacted texts
     for where, text in places.items():
         for value in PLANTED:
             assert value not in text, f"{value!r} leaked into {where}"
