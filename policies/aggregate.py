@@ -113,12 +113,12 @@ class WindowAggregator:
             cell = g.buckets[b] = [0, 0, None]
         return cell
 
-    def observe_event(self, group: GroupKey, ts: float) -> None:
-        """Count one event of ``group`` at ``ts`` (epoch seconds) in a ratio's denominator."""
+    def observe_event(self, group: GroupKey, ts: float, count: int = 1) -> None:
+        """Count ``count`` events of ``group`` at ``ts`` (epoch seconds) in a ratio's denominator."""
         b = int(ts // self._step)
         cell = self._cell(self._group(group, b), b)
         if cell is not None:
-            cell[1] += 1
+            cell[1] += count
 
     def add(self, group: GroupKey, ts: float, key: str | None = None) -> Firing | None:
         """Count one matching finding; return a :class:`Firing` when its window crosses the threshold.
@@ -207,19 +207,23 @@ class WindowAggregator:
             "config": asdict(self.config),
             "late_dropped": self.late_dropped,
             "evicted_groups": self.evicted_groups,
-            "groups": [
-                [
-                    list(key),
-                    g.max_b,
-                    g.next_ok,
-                    [
-                        [i, c[0], c[1], None if c[2] is None else sorted(c[2])]
-                        for i, c in sorted(g.buckets.items())
-                    ],
-                ]
-                for key, g in self._groups.items()
-            ],
+            "groups": [[list(key), *_encode_group(g)] for key, g in self._groups.items()],
         }
+
+    def group_state(self, group: GroupKey) -> list[Any] | None:
+        """One group's state as plain data (None when the aggregator holds nothing for it): what a
+        keyed store (a faust table) keeps per group when groups live where their key is routed."""
+        g = self._groups.get(group)
+        return None if g is None else _encode_group(g)
+
+    def set_group_state(self, group: GroupKey, state: list[Any] | None) -> None:
+        """Replace one group's state with :meth:`group_state` output (None forgets the group)."""
+        self._groups.pop(group, None)
+        if state is not None:
+            self._groups[group] = _decode_group(state)
+            while len(self._groups) > self.config.max_groups:
+                del self._groups[next(iter(self._groups))]
+                self.evicted_groups += 1
 
     @classmethod
     def restore(cls, state: dict[str, Any], config: WindowConfig | None = None) -> "WindowAggregator":
@@ -229,12 +233,22 @@ class WindowAggregator:
         agg = cls(config or WindowConfig(**state["config"]))
         agg.late_dropped = int(state.get("late_dropped", 0))
         agg.evicted_groups = int(state.get("evicted_groups", 0))
-        for key, max_b, next_ok, buckets in state["groups"]:
-            g = _Group(int(max_b), int(next_ok))
-            for i, num, den, ids in buckets:
-                g.buckets[int(i)] = [int(num), int(den), None if ids is None else set(ids)]
-            agg._groups[tuple(str(k) for k in key)] = g
+        for key, *group in state["groups"]:
+            agg._groups[tuple(str(k) for k in key)] = _decode_group(group)
         while len(agg._groups) > agg.config.max_groups:
             del agg._groups[next(iter(agg._groups))]
             agg.evicted_groups += 1
         return agg
+
+
+def _encode_group(g: _Group) -> list[Any]:
+    return [g.max_b, g.next_ok,
+            [[i, c[0], c[1], None if c[2] is None else sorted(c[2])] for i, c in sorted(g.buckets.items())]]
+
+
+def _decode_group(state: list[Any]) -> _Group:
+    max_b, next_ok, buckets = state
+    g = _Group(int(max_b), int(next_ok))
+    for i, num, den, ids in buckets:
+        g.buckets[int(i)] = [int(num), int(den), None if ids is None else set(ids)]
+    return g

@@ -24,9 +24,11 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from detectors.finding import Finding, Subject
+from policies.aggregate import Firing
 from policies.compiler import CompiledPolicy, compile_policy
 from policies.decision import Decision
 from policies.errors import CompileError, PolicyError, PolicyIssue, format_loc
+from policies.routing import AggregateCollector, AggregateDelta
 from policies.schema import Policy
 
 SNAPSHOT_VERSION = 1
@@ -89,6 +91,7 @@ class PolicyEngine:
         self._ratio = tuple(
             p for p in self._compiled if p.aggregator is not None and p.aggregator.config.function == "ratio"
         )
+        self._by_id = {p.id: p for p in self._compiled}
         self.evaluated = 0
         self.suppressed = 0
 
@@ -110,8 +113,10 @@ class PolicyEngine:
 
     # ------------------------------------------------------------ evaluation
 
-    def observe_event(self, subject: Subject, ts: datetime | float) -> None:
-        """Count one inference event in the denominator of every ratio policy whose subject filter admits it."""
+    def observe_event(self, subject: Subject, ts: datetime | float,
+                      routed: AggregateCollector | None = None) -> None:
+        """Count one inference event in the denominator of every ratio policy whose subject filter admits it
+        (into ``routed`` instead of the local windows when given)."""
         if not self._ratio:
             return
         view = _EventView(subject)
@@ -119,10 +124,17 @@ class PolicyEngine:
         for p in self._ratio:
             sp = p.subject_predicate
             if sp is None or sp(view):
-                p.aggregator.observe_event(p.group_of(view), t)  # type: ignore[union-attr, misc]
+                if routed is None:
+                    p.aggregator.observe_event(p.group_of(view), t)  # type: ignore[union-attr, misc]
+                else:
+                    routed.add_event(p, p.group_of(view), t)  # type: ignore[misc]
 
-    def evaluate(self, finding: Finding) -> list[Decision]:
-        """All decisions the policies make on one finding (empty when none fires)."""
+    def evaluate(self, finding: Finding, routed: AggregateCollector | None = None) -> list[Decision]:
+        """All decisions the policies make on one finding (empty when none fires).
+
+        With ``routed``, aggregate policies do not touch the local windows: the finding goes into the
+        collector, and the decisions come later from :meth:`apply_delta` where the group's state lives.
+        """
         self.evaluated += 1
         policies = self._index.get(finding.detector)
         if policies is None:
@@ -145,19 +157,45 @@ class PolicyEngine:
             else:
                 dist = p.distinct_of
                 d = None if dist is None else dist(finding)
-                firing = agg.add(
-                    p.group_of(finding),  # type: ignore[misc]
-                    epoch_seconds(finding.occurred_at),
-                    None if d is None else str(d),
-                )
-                if firing is not None:
-                    ctx = p.aggregate_context(firing)
-                    subject = p.aggregate_subject(firing.group)
-                    key = ("|".join(firing.group), ctx["window_start"], ctx["window_end"])
-                    for build in p.builders:
-                        out.append(build(finding, ctx, subject, key))
-                    p.fired += len(p.builders)
+                group, ts = p.group_of(finding), epoch_seconds(finding.occurred_at)  # type: ignore[misc]
+                if routed is not None:
+                    routed.add_finding(p, group, ts, None if d is None else str(d), finding)
+                    continue
+                out.extend(self._fire(p, agg.add(group, ts, None if d is None else str(d)), finding))
         return out
+
+    @staticmethod
+    def _fire(p: CompiledPolicy, firing: Firing | None, finding: Finding) -> list[Decision]:
+        if firing is None:
+            return []
+        ctx = p.aggregate_context(firing)
+        subject = p.aggregate_subject(firing.group)
+        key = ("|".join(firing.group), ctx["window_start"], ctx["window_end"])
+        p.fired += len(p.builders)
+        return [build(finding, ctx, subject, key) for build in p.builders]
+
+    def apply_delta(self, delta: AggregateDelta, state: list[Any] | None) -> tuple[list[Decision], list[Any] | None]:
+        """Apply a routed batch of one group to that group's ``state`` (``None``: no state yet); returns the
+        decisions it fires and the group's new state to store.
+
+        A delta made under another version or definition of its policy, or for a policy this set does
+        not have, is dropped (no decisions, state unchanged): policies changed between the two steps.
+        """
+        p = self._by_id.get(delta.policy_id)
+        if (p is None or p.aggregator is None or p.version != delta.policy_version
+                or p.fingerprint != delta.fingerprint):
+            return [], state
+        agg = p.aggregator
+        group = tuple(delta.group)
+        agg.set_group_state(group, state)
+        for ts, count in delta.events:
+            agg.observe_event(group, ts, count)
+        out: list[Decision] = []
+        for item in delta.findings:
+            out.extend(self._fire(p, agg.add(group, item.ts, item.distinct), item.finding))
+        new_state = agg.group_state(group)
+        agg.set_group_state(group, None)  # the caller's store holds it; keep nothing stale here
+        return out, new_state
 
     def evaluate_many(self, findings: Iterable[Finding]) -> list[Decision]:
         """Evaluate findings in order; concatenated decisions."""

@@ -1,4 +1,10 @@
-"""The faust stream worker: input topics → pipeline → findings, decisions and dead letters.
+"""The faust stream worker: input topics → pipeline → findings, decisions, dead letters and samples.
+
+Aggregate policies are evaluated in two steps: the ``warden.process`` agent collects each batch's
+aggregate inputs per (policy, group) and publishes them on ``warden.aggregates`` keyed by that pair;
+the ``warden.aggregate`` agent, which owns the key's partition, applies them to the group's window held
+in the ``aggregate-state`` table (changelogged, so windows survive restarts and rebalances) and
+publishes the decisions. A group may thus span models that different workers see.
 
 At-least-once: faust commits an input offset only after the agent has finished the event and
 the producer has flushed what the agent sent (see ``Consumer._commit_offsets``), so a killed worker
@@ -8,18 +14,20 @@ derived from its input (event id, or topic/partition/offset for dead letters).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import faust
 
-from streams import topics
 from detectors.bias import FairnessConfig
 from detectors.drift import DriftConfig
 from detectors.embeddings import EmbedderConfig
 from detectors.opsmetrics import OpsMetricsConfig
 from detectors.pii import PiiConfig
 from detectors.rules import RuleConfig
+from policies.routing import AggregateDelta
+from streams import topics
 from streams.pipeline import Pipeline, PipelineConfig, RawItem
 from warden.settings import Settings
 
@@ -42,6 +50,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         embeddings=EmbedderConfig.fast_cpu() if settings.drift_enabled and settings.drift_embeddings else None,
         embedding_fraction=settings.drift_embedding_fraction,
         sample_fraction=settings.sample_fraction,
+        route_aggregates=True,
         user_key=settings.pii_key,
     )
 
@@ -87,7 +96,12 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     decisions = app.topic(topics.DECISIONS, key_type=bytes, value_type=bytes)
     dlq = app.topic(topics.DLQ, key_type=bytes, value_type=bytes)
     samples = app.topic(topics.SAMPLES, key_type=bytes, value_type=bytes)
-    counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0, "samples": 0}
+    aggregates = app.topic(topics.AGGREGATES, key_type=bytes, value_type=bytes)
+    # aggregate windows per (policy, group), changelogged: a restart or rebalance resumes them
+    window_state = app.Table(topics.AGGREGATE_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
+                             partitions=settings.topic_partitions)
+    counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0, "samples": 0,
+                                "aggregate_deltas": 0}
     app.warden_counters = counters  # type: ignore[attr-defined]
 
     @app.agent(source, name="warden.process")
@@ -120,6 +134,30 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                     counters["samples"] += 1
                     key = f"{out.history.tenant}/{out.history.model}".encode()
                     await samples.send(key=key, value=out.history.model_dump_json().encode())
+            for delta in pipe.drain_aggregates():
+                counters["aggregate_deltas"] += 1
+                await aggregates.send(key=delta.key.encode(), value=delta.model_dump_json().encode())
+
+    @app.agent(aggregates, name="warden.aggregate")
+    async def aggregate(stream: Any) -> None:
+        # Each delta is applied to its group's stored window and the new window written back; the
+        # table's changelog send and the decisions go out before the message is acked.
+        async for event in stream.events():
+            try:
+                delta = AggregateDelta.model_validate_json(bytes(event.value or b""))
+            except ValueError:  # produced by Warden itself: a version mismatch, not user input
+                log.error("unparseable aggregate delta skipped", extra={
+                    "partition": event.message.partition, "offset": event.message.offset})
+                continue
+            key = delta.key.encode()
+            stored = window_state.get(key)
+            state = None if stored is None else json.loads(stored)
+            fired, new_state = pipe.policy.apply_delta(delta, state)  # type: ignore[attr-defined]
+            window_state[key] = json.dumps(new_state, separators=(",", ":")).encode()
+            for decision in fired:
+                counters["decisions"] += 1
+                key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
+                await decisions.send(key=key, value=decision.model_dump_json().encode())
 
     @app.timer(interval=30.0)
     async def report() -> None:

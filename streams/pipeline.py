@@ -40,6 +40,7 @@ from detectors.pii_redaction import keyed_hash
 from detectors.rules import RuleConfig, RuleDetector
 from policies.decision import Decision
 from streams.codec import DeadLetter, Rejection, decode_event
+from policies.routing import AggregateCollector, AggregateDelta
 from streams.samples import Label, Sample, label_of, sample_of
 from streams.schemas import DeploymentEvent, Event, FeedbackEvent, InferenceEvent, TrainingEvent
 
@@ -108,6 +109,9 @@ class PipelineConfig:
     #: share of inference events kept as redacted training samples on ``warden.samples`` (chosen by event id;
     #: 0 keeps none). Samples are only published when the PII stage redacts (``pii`` set).
     sample_fraction: float = 1.0
+    #: aggregate policies: collect their inputs per batch for routing to the owner of each group
+    #: (``drain_aggregates``), instead of counting in this pipeline's own windows
+    route_aggregates: bool = False
 
 
 def _subject(event: Event) -> Subject:
@@ -199,6 +203,7 @@ class Pipeline:
         self.ops = OpsMetricsMonitor(self.config.ops) if self.config.ops is not None else None
         self.fairness = CohortFairnessMonitor(self.config.fairness) if self.config.fairness is not None else None
         self.policy: Policy = policy or PolicyEngine(load_pack())
+        self._routed = AggregateCollector() if self.config.route_aggregates else None
         self.training_runs: OrderedDict[str, TrainingRunMonitor] = OrderedDict()
         self.eval_regression = EvalRegressionDetector()
         self.bbq = BbqRegressionDetector()
@@ -464,8 +469,17 @@ class Pipeline:
         return []
 
     def decide(self, event: Event, findings: list[Finding]) -> list[Decision]:
-        """Policy decisions for an event's findings (inference events also feed ratio denominators)."""
+        """Policy decisions for an event's findings (inference events also feed ratio denominators).
+
+        With ``route_aggregates``, aggregate policies' inputs are collected for :meth:`drain_aggregates`
+        and only single-finding decisions come back here."""
+        routed = self._routed
+        kw = {} if routed is None else {"routed": routed}
         observe = getattr(self.policy, "observe_event", None)
         if observe is not None and isinstance(event, InferenceEvent):
-            observe(_subject(event), event.occurred_at)
-        return [d for f in findings for d in self.policy.evaluate(f)]
+            observe(_subject(event), event.occurred_at, **kw)
+        return [d for f in findings for d in self.policy.evaluate(f, **kw)]
+
+    def drain_aggregates(self) -> list[AggregateDelta]:
+        """The aggregate inputs collected since the last call (empty unless ``route_aggregates``)."""
+        return [] if self._routed is None else self._routed.drain()

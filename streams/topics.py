@@ -21,6 +21,8 @@ JOBS = "warden.jobs"
 JOB_STATUS = "warden.job-status"
 DLQ = "warden.dlq"
 SAMPLES = "warden.samples"  # redacted prompt/response samples and feedback labels (training history)
+AGGREGATES = "warden.aggregates"  # aggregate-policy inputs, keyed by (policy, group): routed to the group's owner
+AGGREGATE_STATE_TABLE = "aggregate-state"  # the faust table of aggregate windows (changelog: compacted)
 
 #: topics producers write to, by event type
 INPUT_TOPICS: dict[str, str] = {
@@ -30,7 +32,7 @@ INPUT_TOPICS: dict[str, str] = {
     "deployment": DEPLOYMENTS,
 }
 ALL_TOPICS: tuple[str, ...] = (
-    INFERENCE, TRAINING, FEEDBACK, DEPLOYMENTS, FINDINGS, DECISIONS, JOBS, JOB_STATUS, DLQ, SAMPLES,
+    INFERENCE, TRAINING, FEEDBACK, DEPLOYMENTS, FINDINGS, DECISIONS, JOBS, JOB_STATUS, DLQ, SAMPLES, AGGREGATES,
 )
 
 
@@ -42,8 +44,15 @@ class TopicSpec:
     replication: int = 1
 
 
-async def ensure_topics(bootstrap: str, spec: TopicSpec, *, timeout_s: float = 60.0) -> list[str]:
-    """Create every catalogue topic that does not exist yet; returns those created.
+def changelog_topic(app_id: str, table: str = AGGREGATE_STATE_TABLE) -> str:
+    """The changelog topic faust uses for ``table`` of the stream app ``app_id`` (its consumer group)."""
+    return f"{app_id}-{table}-changelog"
+
+
+async def ensure_topics(bootstrap: str, spec: TopicSpec, *, compacted: tuple[str, ...] = (),
+                        timeout_s: float = 60.0) -> list[str]:
+    """Create every catalogue topic, and the ``compacted`` ones (table changelogs), that does not exist
+    yet; returns those created.
 
     Retries the connection until ``timeout_s`` so that a broker still starting is waited for.
     """
@@ -60,11 +69,13 @@ async def ensure_topics(bootstrap: str, spec: TopicSpec, *, timeout_s: float = 6
             await asyncio.sleep(0.5)
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in ALL_TOPICS if t not in existing]
+        missing = [t for t in (*ALL_TOPICS, *compacted) if t not in existing]
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(t, spec.partitions, spec.replication) for t in missing],
+                    [NewTopic(t, spec.partitions, spec.replication,
+                              topic_configs={"cleanup.policy": "compact"} if t in compacted else None)
+                     for t in missing],
                     timeout_ms=30_000,
                 )
             except TopicAlreadyExistsError:
