@@ -53,7 +53,12 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
         key, _, raw = item.partition("=")
         if key not in types:
             raise SystemExit(f"unknown config field {key!r}")
-        out[key] = int(raw) if types[key] in (int, "int") else float(raw)
+        if types[key] in (bool, "bool"):
+            out[key] = raw.strip().lower() in ("1", "true", "yes")
+        elif types[key] in (int, "int"):
+            out[key] = int(raw)
+        else:
+            out[key] = float(raw)
     return out
 
 

@@ -19,6 +19,11 @@ Components (each gives a raw "surprise" per point, all scale-free):
    weighted by how much better the daily profile predicts than the slow level does (0 for series
    without a daily rhythm), so a daily pattern that breaks (a missing peak, a holiday) is caught
    while an ordinary level change of a periodic series is not
+5. lagged-window novelty (KNN-CAD-like): log1p(L1 distance from the window of the last ``knn_len``
+   values to the nearest of ``knn_refs`` stored windows (one stored every ``knn_stride`` points, never
+   one overlapping the current window) / (``knn_len`` x noise scale)), windows centred on their means
+   by default (shape, not level); an incident whose values all lie in the normal range but whose
+   shape is new
 
 Each raw surprise is smoothed over a short horizon and standardised against its own long-run mean and
 variance (an anomaly-likelihood in the manner of Numenta's HTM post-processing; the standard
@@ -55,7 +60,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
         return wrap
 
 
-N_COMP = 5
+N_COMP = 6
 
 # ---- parameter vector layout (p) -------------------------------------------------------------------
 P_WARMUP = 0  # points scored 0 while the statistics settle
@@ -95,11 +100,18 @@ P_REC_SLOTS = 33  # time-of-day slots of the recurrence memory (<= MAX_REC_SLOTS
 P_REC_W = 34  # scores are lowered by this fraction of the score remembered near this time of day
 P_REC_TAU = 35  # seconds over which a remembered score fades (e-folding time)
 P_REC_MIN = 36  # smallest (pre-discount) score the recurrence memory records
-N_PARAMS = 37
+P_W5 = 37  # weight of the lagged-window nearest-neighbour surprise
+P_KNN_LEN = 38  # values per lagged window (<= MAX_KNN_LEN); 0 disables the component
+P_KNN_REFS = 39  # reference windows kept (<= MAX_KNN_REFS)
+P_KNN_STRIDE = 40  # a reference window is stored every this many points
+P_KNN_CENTRE = 41  # 1: windows are stored and compared without their means (shape only)
+N_PARAMS = 42
 
 MAX_BINS = 16
 MAX_SLOTS = 96
 MAX_REC_SLOTS = 288
+MAX_KNN_LEN = 32
+MAX_KNN_REFS = 128
 
 # ---- scalar state layout (fs) ----------------------------------------------------------------------
 S_N = 0
@@ -130,7 +142,10 @@ T_SEAS_DEV = T_SEAS_MEAN + MAX_SLOTS
 T_SEAS_CNT = T_SEAS_DEV + MAX_SLOTS
 T_REC_VAL = T_SEAS_CNT + MAX_SLOTS  # recurrence memory: per time-of-day slot, the remembered score ...
 T_REC_TIME = T_REC_VAL + MAX_REC_SLOTS  # ... and the timestamp (seconds) at which it was recorded
-TAB_SIZE = T_REC_TIME + MAX_REC_SLOTS
+T_KNN_RING = T_REC_TIME + MAX_REC_SLOTS  # the last MAX_KNN_LEN values (ring, position n % len)
+T_KNN_REF = T_KNN_RING + MAX_KNN_LEN  # reference windows (oldest value first, centred if so configured), rows of MAX_KNN_LEN
+T_KNN_AT = T_KNN_REF + MAX_KNN_REFS * MAX_KNN_LEN  # point count (n + 1) at which each reference was stored
+TAB_SIZE = T_KNN_AT + MAX_KNN_REFS
 
 _LOG_EPS = math.log(1e-10)
 
@@ -165,6 +180,7 @@ def run_kernel(
     period = p[P_SEAS_PERIOD]
     sd_floor = p[P_SD_FLOOR] + 1e-9
     raw = np.zeros(N_COMP)
+    win = np.zeros(MAX_KNN_LEN)
     for t in range(values.shape[0]):
         x = values[t]
         if not math.isfinite(x):
@@ -234,6 +250,38 @@ def run_kernel(
         else:
             raw[4] = fs[S_MU + 4]
 
+        # -- component 5: distance from the window of the last L values to its nearest stored window
+        klen = int(p[P_KNN_LEN])
+        nref = int(p[P_KNN_REFS])
+        if klen > 0:
+            tab[T_KNN_RING + int(n) % klen] = x
+        best = -1.0
+        if klen > 0 and n + 1.0 >= klen:
+            start = int(n + 1.0) % klen  # ring position of the oldest value of the current window
+            wmean = 0.0
+            for k in range(klen):
+                win[k] = tab[T_KNN_RING + (start + k) % klen]
+                wmean += win[k]
+            if p[P_KNN_CENTRE] > 0.0:  # compare shapes: windows are kept and compared without their means
+                wmean /= klen
+                for k in range(klen):
+                    win[k] -= wmean
+            newest = n + 1.0 - klen  # a reference stored later than this overlaps the current window
+            for r in range(nref):
+                at = tab[T_KNN_AT + r]
+                if at <= 0.0 or at > newest:
+                    continue
+                base = T_KNN_REF + r * MAX_KNN_LEN
+                dsum = 0.0
+                for k in range(klen):
+                    dsum += abs(win[k] - tab[base + k])
+                if best < 0.0 or dsum < best:
+                    best = dsum
+        if best >= 0.0:
+            raw[5] = math.log1p(best / (klen * scale))
+        else:
+            raw[5] = fs[S_MU + 5]
+
         # -- standardise each smoothed surprise against its long-run statistics
         zmax = 0.0
         a_stat = a_st if n * a_st > 1.0 else 1.0 / (n + 1.0)
@@ -245,7 +293,12 @@ def run_kernel(
             sd = math.sqrt(var) + sd_floor
             z = (avg - mu) / sd
             if n > 0.0:
-                wz = z * (p[P_W0 + i] if i < 4 else p[P_W4] * seas_w)
+                if i < 4:
+                    wz = z * p[P_W0 + i]
+                elif i == 4:
+                    wz = z * p[P_W4] * seas_w
+                else:
+                    wz = z * p[P_W5]
                 if wz > zmax:
                     zmax = wz
             # learn with the surprise clipped, so one incident does not inflate the baseline
@@ -345,6 +398,11 @@ def run_kernel(
                 tab[T_SEAS_MEAN + slot] += a_s * e
                 tab[T_SEAS_DEV + slot] += a_s * (abs(e) - tab[T_SEAS_DEV + slot])
             tab[T_SEAS_CNT + slot] = c + 1.0
+        if klen > 0 and nref > 0 and n + 1.0 >= klen and int(n + 1.0) % int(p[P_KNN_STRIDE]) == 0:
+            r = int((n + 1.0) / p[P_KNN_STRIDE]) % nref
+            for k in range(klen):
+                tab[T_KNN_REF + r * MAX_KNN_LEN + k] = win[k]
+            tab[T_KNN_AT + r] = n + 1.0
         tab[cell] += 1.0
         tab[tot0 + ctx] = rowtot + 1.0
         if rowtot + 1.0 > cap:

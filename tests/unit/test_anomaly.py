@@ -225,12 +225,49 @@ def test_recurring_daily_spike_stops_alarming_but_a_new_one_still_alarms() -> No
     assert np.array_equal(blind, blind_forgetful)
 
 
+_KNN_FIELDS = ("w_knn", "knn_len", "knn_refs", "knn_stride", "knn_centre")
+
+
+def _as_version_3(snap: dict) -> dict:
+    """A current snapshot rewritten in the version 3 layout (five components, no lagged-window part)."""
+    old = json.loads(json.dumps(snap))
+    state = old["state"]
+    keep = [i for i in range(len(state)) if i not in (K.S_AVG + 5, K.S_MU + 5, K.S_VAR + 5)]
+    old["state"] = [state[i] for i in keep]
+    pairs = [(i, v) for i, v in zip(old["table_index"], old["table_value"]) if i < K.T_KNN_RING]
+    old["table_index"] = [i for i, _ in pairs]
+    old["table_value"] = [v for _, v in pairs]
+    for key in _KNN_FIELDS:
+        del old["config"][key]
+    old["version"] = 3
+    return old
+
+
+def test_version_3_snapshot_restores_with_an_empty_lagged_window_part() -> None:
+    x = _series(2500)
+    ts = _stamps(x.shape[0])
+    det = AnomalyDetector()
+    det.update_many(ts[:1500], x[:1500])
+    snap = det.snapshot()
+    assert snap["version"] == 4 and det._tab[K.T_KNN_AT : K.T_KNN_AT + K.MAX_KNN_REFS].max() > 0.0
+    old = AnomalyDetector.restore(_as_version_3(snap))
+    # the same state with the lagged-window component's statistics and windows emptied
+    expected = AnomalyDetector.restore(snap)
+    for i in (K.S_AVG + 5, K.S_MU + 5, K.S_VAR + 5):
+        expected._fs[i] = 0.0
+    expected._tab[K.T_KNN_RING :] = 0.0
+    assert old.config == AnomalyConfig()
+    assert np.array_equal(old._fs, expected._fs)
+    assert np.array_equal(old._tab, expected._tab)
+    assert np.array_equal(old.update_many(ts[1500:], x[1500:]), expected.update_many(ts[1500:], x[1500:]))
+
+
 def test_version_2_snapshot_restores_with_an_empty_recurrence_memory() -> None:
     x = _daily_spikes(days=3)
     ts = _stamps(x.shape[0])
     det = AnomalyDetector(AnomalyConfig(recurrence_weight=0.0))
     det.update_many(ts[:500], x[:500])
-    snap = json.loads(json.dumps(det.snapshot()))
+    snap = _as_version_3(det.snapshot())
     snap["version"] = 2
     for key in ("recurrence_slots", "recurrence_weight", "recurrence_tau_s", "recurrence_min"):
         del snap["config"][key]
@@ -239,3 +276,65 @@ def test_version_2_snapshot_restores_with_an_empty_recurrence_memory() -> None:
     assert old.n == 500
     assert np.all(old._tab[K.T_REC_VAL : K.T_REC_VAL + K.MAX_REC_SLOTS] == 0.0)
     assert np.all((old.update_many(ts[500:], x[500:]) >= 0.0))
+
+
+def _cycle_with_incident(seed: int) -> tuple[np.ndarray, int]:
+    """Two normal dips per 144-point cycle (rush hours) and one incident: an equal drop at a quiet phase."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(3000)
+    ph = t % 144
+    rush = np.exp(-((ph - 36) ** 2) / 50.0) + np.exp(-((ph - 100) ** 2) / 50.0)
+    x = 65.0 - 25.0 * rush + rng.normal(0.0, 3.0, t.shape[0])
+    at = 2260
+    x[at : at + 20] -= 35.0
+    return x, at
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lagged_window_component_lifts_an_incident_inside_the_normal_range(seed: int) -> None:
+    # without the spatial rule the drop is no larger than the rush-hour dips the residuals are used to;
+    # the window of the last values, though, matches no stored window
+    x, at = _cycle_with_incident(seed)
+    cfg = AnomalyConfig(spatial_score=0.0)
+    with_knn = AnomalyDetector(cfg).update_many(None, x)
+    without = AnomalyDetector(replace(cfg, w_knn=0.0)).update_many(None, x)
+    assert with_knn[at : at + 20].max() >= without[at : at + 20].max() + 0.08
+    assert int(np.sum(with_knn[600:at] >= cfg.alarm)) <= int(np.sum(without[600:at] >= cfg.alarm))
+
+
+def test_lagged_window_component_can_be_disabled_and_is_validated() -> None:
+    x, _ = _cycle_with_incident(0)
+    off_len = AnomalyDetector(AnomalyConfig(knn_len=0)).update_many(None, x)
+    off_w = AnomalyDetector(AnomalyConfig(w_knn=0.0)).update_many(None, x)
+    assert np.array_equal(off_len, off_w)
+    for bad in ({"knn_len": K.MAX_KNN_LEN + 1}, {"knn_refs": 0}, {"knn_stride": 0}):
+        with pytest.raises(ValueError):
+            AnomalyConfig(**bad)
+
+
+def test_anomaly_free_synthetic_series_raise_few_alarms() -> None:
+    from bench.nab_synthetic import no_anomaly
+
+    cfg = AnomalyConfig()
+    for kind, most in (("flatline", 0), ("daily_no_noise", 0), ("daily_square", 0), ("daily_small_noise", 0), ("noisy", 2)):
+        t, x, _ = no_anomaly(np.random.default_rng(3), kind)
+        s = AnomalyDetector(cfg).update_many(t, x)
+        assert int(np.sum(s[604:] >= cfg.alarm)) <= most, kind
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_centred_windows_compare_shapes_not_levels(seed: int) -> None:
+    # the lagged-window component alone: after a level shift the same sawtooth is not a new shape
+    rng = np.random.default_rng(seed)
+    t = np.arange(3000)
+    x = (t % 24) / 2.0 + rng.normal(0.0, 0.3, t.shape[0])
+    x[2000:] += 40.0
+    only = AnomalyConfig(
+        w_slow=0.0, w_context=0.0, w_volatility=0.0, w_seasonal=0.0, spatial_score=0.0, habituation=0.0, refractory=0
+    )
+    centred = AnomalyDetector(only).update_many(None, x)
+    raw = AnomalyDetector(replace(only, knn_centre=False)).update_many(None, x)
+    after = slice(2000 + only.knn_len, 2200)  # windows wholly after the shift
+    assert centred[after].max() < only.alarm
+    assert raw[after].max() >= only.alarm
+    assert centred[600:2000].max() < only.alarm and raw[600:2000].max() < only.alarm
