@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 SYSTEM_ACTOR = "system:alerting"
 AUTO_RESOLVE_ACTOR = "system:auto-resolve"
+#: dedup-key prefixes of alerts only a person resolves (the sweeper never auto-resolves them): a promotion
+#: block stands until someone lifts it, however long it stays quiet
+MANUAL_RESOLVE_PREFIXES: tuple[str, ...] = ("block-promotion:",)
 EVENTS = ("trigger", "acknowledge", "resolve")
 
 
@@ -739,7 +742,8 @@ def sweep(engine: Engine, *, config: AlertingConfig | None = None, now: datetime
     """Time-driven transitions, each batch in its own transaction (safe to run in several processes
     on PostgreSQL: rows are claimed with ``FOR UPDATE SKIP LOCKED``):
 
-    * auto-resolve open alerts not seen for ``config.resolve_after_s``;
+    * auto-resolve open alerts not seen for ``config.resolve_after_s`` (except those only a person
+      resolves: :data:`MANUAL_RESOLVE_PREFIXES`);
     * re-notify unacknowledged alerts every ``repeat_interval_s`` of their destination;
     * escalate unacknowledged alerts step by step;
     * send triggers held back by a silence that has ended.
@@ -751,7 +755,8 @@ def sweep(engine: Engine, *, config: AlertingConfig | None = None, now: datetime
         cutoff = now - timedelta(seconds=config.resolve_after_s)
         with Session(engine) as session:
             stmt = _skip_locked(select(AlertRow.alert_id).where(
-                AlertRow.status.in_(("triggered", "acknowledged")), AlertRow.last_seen < cutoff  # type: ignore[attr-defined]
+                AlertRow.status.in_(("triggered", "acknowledged")), AlertRow.last_seen < cutoff,  # type: ignore[attr-defined]
+                *(~AlertRow.dedup_key.startswith(p) for p in MANUAL_RESOLVE_PREFIXES),  # type: ignore[attr-defined]
             ).limit(limit), engine)
             for aid in list(session.execute(stmt).scalars()):
                 resolve(session, aid, actor=AUTO_RESOLVE_ACTOR, reason=f"not seen for {config.resolve_after_s:g} s",

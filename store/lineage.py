@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from detectors.finding import Severity, stable_id
-from store.alerting import AUTO_RESOLVE_ACTOR
+from store.alerting import AUTO_RESOLVE_ACTOR, MANUAL_RESOLVE_PREFIXES
 from store.models import AlertRow, AliasHistoryRow, DecisionRow, FindingRow, ModelVersionRow
 from store.models import assume_utc as _utc
 
@@ -43,7 +43,7 @@ MAX_STEP_FINDINGS = 200
 
 def block_dedup_key(tenant: str, model: str, version: str | None) -> str:
     """The dedup key of the alert that goes with a promotion block (the built-in pack uses it)."""
-    return f"block-promotion:{tenant}:{model}:{version}"
+    return f"{MANUAL_RESOLVE_PREFIXES[0]}{tenant}:{model}:{version}"
 
 
 

@@ -459,13 +459,16 @@ async def test_auto_resolve_and_reopen(database_url: str, receivers: list[Receiv
     engine = make_store(database_url)
     old = datetime.now(timezone.utc) - timedelta(minutes=5)
     persist(engine, [decision(0, "stale", route="pagerduty:unknown-route", at=old),  # falls back to default
-                     decision(1, "fresh", route="default")], config)
+                     decision(1, "fresh", route="default"),
+                     decision(3, "block-promotion:acme:bot:v7", route="default", at=old)], config)
     await run_until(Dispatcher(engine, dests, FAST, alerting=config),
                     lambda: (alert_id("stale"), "resolve") in hook.alert_events() and settled(engine)())
     with Session(engine) as s:
         stale, fresh = s.get(AlertRow, alert_id("stale")), s.get(AlertRow, alert_id("fresh"))
         assert stale is not None and stale.status == "resolved" and stale.resolved_by == alerting.AUTO_RESOLVE_ACTOR
         assert fresh is not None and fresh.status == "triggered"
+        block = s.get(AlertRow, alert_id("block-promotion:acme:bot:v7"))
+        assert block is not None and block.status == "triggered"  # only a person lifts a promotion block
     assert "auto_resolved" in history_kinds(engine, alert_id("stale"))
     # a new firing reopens it: a second episode, paged again
     enq = persist(engine, [decision(2, "stale", route="pagerduty:unknown-route")], config)
