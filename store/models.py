@@ -132,6 +132,7 @@ class DeadLetterRow(SQLModel, table=True):
     partition: int | None = None
     offset: int | None = None
     event_id: str | None = Field(default=None, max_length=200)
+    tenant: str | None = Field(default=None, index=True, max_length=200)
     original_size: int
     original_sha256: str = Field(max_length=64)
     received_at: datetime = _ts(index=True)

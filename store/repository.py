@@ -85,6 +85,7 @@ def dead_letter_row(d: DeadLetter) -> dict[str, Any]:
         "partition": d.partition,
         "offset": d.offset,
         "event_id": d.event_id,
+        "tenant": d.tenant,
         "original_size": d.original_size,
         "original_sha256": hashlib.sha256(base64.b64decode(d.original_b64)).hexdigest(),
         "received_at": d.received_at,

@@ -26,6 +26,8 @@ class Rejection:
     code: str
     reason: str
     event_id: str | None = None
+    tenant: str | None = None
+    """The tenant the payload names, when it parsed far enough to name one (a claim, not verified)."""
 
 
 def _strip_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -56,20 +58,26 @@ def _classify(raw: bytes, max_bytes: int) -> Rejection | Any:
         return Rejection("malformed_json", f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if not isinstance(data, dict):
         return Rejection("not_an_object", f"payload must be a JSON object, got {type(data).__name__}")
-    event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+    event_id, tenant = _claimed(data, "event_id"), _claimed(data, "tenant")
     version = data.get("schema_version")
     if version is None:
-        return Rejection("missing_schema_version", "field 'schema_version' is required", event_id)
+        return Rejection("missing_schema_version", "field 'schema_version' is required", event_id, tenant)
     if not isinstance(version, str) or version not in SUPPORTED_SCHEMA_VERSIONS:
         return Rejection(
             "unsupported_schema_version",
             f"schema_version {version!r} is not supported (supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)})",
-            event_id,
+            event_id, tenant,
         )
     etype = data.get("type")
     if etype not in EVENT_TYPES:
-        return Rejection("unknown_type", f"type {etype!r} is not one of {list(EVENT_TYPES)}", event_id)
+        return Rejection("unknown_type", f"type {etype!r} is not one of {list(EVENT_TYPES)}", event_id, tenant)
     return data
+
+
+def _claimed(data: dict[str, Any], field: str) -> str | None:
+    """A string id the payload gives for ``field`` (1–200 characters), else None."""
+    value = data.get(field)
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
 
 
 def decode_event(raw: bytes, max_bytes: int) -> Event | Rejection:
@@ -86,13 +94,14 @@ def decode_event(raw: bytes, max_bytes: int) -> Event | Rejection:
     found = _classify(raw, max_bytes)
     if isinstance(found, Rejection):
         return found
-    event_id = found.get("event_id") if isinstance(found.get("event_id"), str) else None
+    event_id, tenant = _claimed(found, "event_id"), _claimed(found, "tenant")
     try:
         return EventAdapter.validate_python(found)
     except ValidationError as exc:
-        return Rejection("validation_error", f"invalid {found['type']} event: {_describe(exc.errors(include_url=False))}", event_id)
+        return Rejection("validation_error", f"invalid {found['type']} event: {_describe(exc.errors(include_url=False))}",
+                         event_id, tenant)
     except Exception as exc:  # noqa: BLE001
-        return Rejection("invalid", f"payload could not be validated: {exc}; {_describe(errors)}", event_id)
+        return Rejection("invalid", f"payload could not be validated: {exc}; {_describe(errors)}", event_id, tenant)
 
 
 class DeadLetter(BaseModel):
@@ -105,6 +114,8 @@ class DeadLetter(BaseModel):
     partition: int | None = None
     offset: int | None = None
     event_id: str | None = None
+    tenant: str | None = None
+    """The tenant the payload names, if it got that far (tenant-scoped keys read their own dead letters)."""
     key_b64: str | None = None
     original_b64: str
     original_size: int
@@ -132,6 +143,7 @@ class DeadLetter(BaseModel):
             partition=partition,
             offset=offset,
             event_id=rejection.event_id,
+            tenant=rejection.tenant,
             key_b64=base64.b64encode(key).decode() if key else None,
             original_b64=base64.b64encode(raw[:keep_bytes]).decode(),
             original_size=len(raw),

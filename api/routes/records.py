@@ -105,17 +105,20 @@ async def list_dead_letters(
     request: Request,
     code: str | None = None,
     source_topic: str | None = None,
+    tenant: str | None = None,
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(allow(*READ_ROLES)),
 ) -> dict[str, Any]:
     """Payloads the stream refused, with the reason; the original bytes stay on ``warden.dlq``.
 
-    Roles: admin, operator, auditor, with a key over every tenant (dead letters carry no tenant)."""
-    if not principal.all_tenants:
-        raise HTTPException(403, {"error": "tenant_forbidden",
-                                  "detail": "dead letters carry no tenant: only keys over every tenant may read them"})
+    A dead letter's tenant is the one its payload names (none when it did not parse that far).
+    Roles: admin, operator, auditor; a tenant-scoped key sees the dead letters naming its tenants,
+    a key over every tenant sees all, including those naming none."""
     filters: list[Any] = []
+    tenants = principal.scope(tenant)
+    if tenants is not None:
+        filters.append(DeadLetterRow.tenant.in_(tenants))  # type: ignore[union-attr]
     if code:
         filters.append(DeadLetterRow.code == code)
     if source_topic:

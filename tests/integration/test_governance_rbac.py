@@ -19,7 +19,7 @@ from store.keys import ROLES
 from detectors.finding import Finding, Subject
 from store.models import AlertRow, FindingRow
 from store.repository import page, persist_batch
-from streams.pipeline import Pipeline
+from streams.pipeline import Pipeline, PipelineConfig
 from tests.events import inference, raw
 from tests.integration.test_governance_harness import Gov, make_gov
 
@@ -79,7 +79,7 @@ SAMPLES: dict[tuple[str, str], tuple[Sample, bool, bool]] = {
     ("GET", "/v1/schema"): (lambda g, t: ("/v1/schema", {}), False, False),
     ("GET", "/v1/findings"): (lambda g, t: ("/v1/findings", {"params": {"tenant": t}}), True, False),
     ("GET", "/v1/alerts"): (lambda g, t: ("/v1/alerts", {"params": {"tenant": t}}), True, False),
-    ("GET", "/v1/dlq"): (lambda g, t: ("/v1/dlq", {}), False, True),
+    ("GET", "/v1/dlq"): (lambda g, t: ("/v1/dlq", {"params": {"tenant": t}}), True, False),
     ("POST", "/v1/alerts/{alert_id}/acknowledge"):
         (lambda g, t: (f"/v1/alerts/{_alert_id(g, t)}/acknowledge", {"json": {"reason": "looking"}}), True, False),
     ("POST", "/v1/alerts/{alert_id}/resolve"):
@@ -219,4 +219,23 @@ def test_reads_are_limited_to_the_keys_tenants(database_url: str) -> None:
     assert r.status_code == 403
     r = gov.client.post("/v1/events", headers=gov.as_("producer", "acme"), content=raw(inference("x2", tenant="acme")))
     assert r.status_code == 202 and gov.producer.sent[-1][0] == "warden.inference"
+    gov.engine.dispose()
+
+
+def test_dead_letters_are_read_by_the_tenant_their_payload_names(database_url: str) -> None:
+    gov = make_gov(database_url, with_keys=False)
+    bad_type = inference("dl-1", tenant="acme")
+    bad_type["inference"]["latency_ms"] = "fast"
+    old_version = {**inference("dl-2", tenant="globex"), "schema_version": "0"}
+    pipe = Pipeline(PipelineConfig(pii=None, drift=None))
+    letters = [pipe.process(p, topic="warden.inference", partition=0, offset=i).dead_letter
+               for i, p in enumerate([raw(bad_type), raw(old_version), b'{"tenant": "acme", oops'])]
+    assert [d.tenant for d in letters] == ["acme", "globex", None]  # malformed JSON names no tenant
+    persist_batch(gov.engine, dead_letters=letters)
+    acme = gov.auth(gov.request("POST", "/v1/keys", json={"role": "auditor", "tenants": ["acme"]}).json()["key"])
+    seen = gov.client.get("/v1/dlq", headers=acme).json()["items"]
+    assert [(d["event_id"], d["tenant"], d["code"]) for d in seen] == [("dl-1", "acme", "validation_error")]
+    assert gov.client.get("/v1/dlq", headers=acme, params={"tenant": "globex"}).status_code == 403
+    everyone = gov.client.get("/v1/dlq", headers=gov.admin).json()["items"]
+    assert sorted(str(d["tenant"]) for d in everyone) == ["None", "acme", "globex"]
     gov.engine.dispose()
