@@ -5,8 +5,9 @@
 Uses the synthetic corpora of ``bench/data/drift_*.jsonl`` (regenerate with
 ``python bench/data/drift_make.py``). Prints:
 
-1. feature-stage events/s and MiniLM texts/s on ONE thread for fp32 / bf16 / dynamic-int8 and
-   128 / 64 max tokens (median of 3 runs over the same texts);
+1. feature-stage events/s and MiniLM texts/s on ONE thread: torch fp32, torch dynamic int8 and ONNX Runtime
+   int8 (the stream's preset) at 64 tokens, with each variant's cosine to torch fp32 and MMD p-values
+   (median of interleaved rounds over the same texts);
 2. false alarms over shuffled same-distribution replays (reference and current drawn from one pool);
 3. detection rate and events-to-first-alarm for verbosity, terseness, model change, topic shift
    (and topic shift with embeddings only);
@@ -50,31 +51,98 @@ def _median_time(fn: Callable[[], Any], repeats: int = 3, clock: Callable[[], fl
 
 
 def bench_embeddings(texts: list[str], quick: bool) -> dict[str, float]:
-    """Texts/s on one thread for several precisions / truncations (median of 3)."""
+    """MiniLM texts per CPU-second on ONE thread: torch fp32 / torch int8 / ONNX Runtime int8 (and more).
+
+    Every variant embeds the same ``texts`` in the same process, in interleaved rounds (round-robin, so a
+    noisy neighbour slows all of them alike); the figure is the median over rounds of texts per CPU-second.
+    Also prints the tokenizer's share, the cosine of int8 embeddings against torch fp32 on the texts and
+    on the corpora's prompts (min / median), and MMD p-values of the drift corpora on ONNX int8 and torch
+    fp32 embeddings (the topic shift must still be caught). The last line printed is the headline: ONNX
+    int8 texts/s per core and its ratio to torch dynamic int8 (today's preset: 64 tokens, batch 32).
+    """
     import torch
 
+    from detectors.drift_mmd import mmd_test
     from detectors.embeddings import EmbedderConfig, MiniLMEmbedder
+    from detectors.embeddings_onnx import onnx_available
 
     torch.set_num_threads(1)
-    variants = [("fp32", dict(max_tokens=128)), ("int8", dict(max_tokens=128, quantize_int8=True)),
-                ("int8", dict(max_tokens=64, quantize_int8=True)), ("fp32", dict(max_tokens=64))]
-    if not quick:
-        variants.insert(1, ("bf16", dict(max_tokens=128, dtype="bfloat16")))
-    out = {}
+    base = dict(device="cpu", threads=1, max_tokens=64)
+    variants: list[tuple[str, dict[str, Any]]] = [
+        ("torch fp32", dict(batch_size=32)),
+        ("torch int8", dict(batch_size=32, quantize_int8=True)),
+        ("torch int8 b8", dict(batch_size=8, quantize_int8=True)),
+    ]
+    if onnx_available():
+        variants += [("onnx int8", dict(batch_size=8, quantize_int8=True, backend="onnx")),
+                     ("onnx int8 b32", dict(batch_size=32, quantize_int8=True, backend="onnx"))]
+        if not quick:
+            variants += [("onnx fp32", dict(batch_size=8, backend="onnx")),
+                         ("onnx int8 pt", dict(batch_size=8, quantize_int8=True, backend="onnx",
+                                               onnx_per_channel=False)),
+                         ("onnx int8 48tok", dict(batch_size=8, quantize_int8=True, backend="onnx", max_tokens=48))]
+    else:
+        print("  embeddings: onnxruntime/onnx not importable, ONNX variants skipped", flush=True)
+    embedders = {}
     for name, kw in variants:
-        emb = MiniLMEmbedder(EmbedderConfig(threads=1, **kw))
-        emb.embed(texts[:16])
-        walls, cpus = [], []
-        for _ in range(1 if quick else 3):
+        t = time.perf_counter()
+        embedders[name] = MiniLMEmbedder(EmbedderConfig(**{**base, **kw}))
+        if embedders[name].exported:
+            what = "exported + quantised" if kw.get("quantize_int8") else "exported"
+            print(f"  embeddings {name}: {what} to {embedders[name].onnx.path} in "
+                  f"{time.perf_counter() - t:.1f}s (first use only; later runs load the cached file)", flush=True)
+    prompts = [r["prompt"] for r in read_jsonl(DATA / "drift_ref.jsonl")[:300]]
+    quality_texts = texts + prompts
+    vecs = {name: emb.embed(quality_texts) for name, emb in embedders.items()}  # also the warm-up
+    cpu: dict[str, list[float]] = {name: [] for name in embedders}
+    wall: dict[str, list[float]] = {name: [] for name in embedders}
+    tok = embedders["torch int8"]
+    cpu_tok = []
+    for _ in range(3 if quick else 5):
+        for name, emb in embedders.items():
             w, c = time.perf_counter(), time.process_time()
             emb.embed(texts)
-            walls.append(time.perf_counter() - w)
-            cpus.append(time.process_time() - c)
-        wall, cpu = statistics.median(walls), statistics.median(cpus)
-        key = f"{name}@{kw['max_tokens']}tok"
-        out[key] = len(texts) / cpu
-        print(f"  embeddings {key:>14}: {len(texts) / cpu:7.1f} texts per CPU-second on 1 thread "
-              f"({len(texts) / wall:6.1f} texts/s wall on this shared machine; batch 32, length-sorted)", flush=True)
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+        c = time.process_time()
+        tok.tokenize(texts)
+        cpu_tok.append(time.process_time() - c)
+    out = {name: len(texts) / statistics.median(cpu[name]) for name in embedders}
+    n_tokens = sum(len(x) for x in tok.tokenize(texts)) / len(texts)
+    print(f"  embeddings: {len(texts)} texts, {n_tokens:.1f} tokens each on average at 64 max; 1 thread; "
+          f"median of {len(cpu_tok)} interleaved rounds", flush=True)
+    ref = vecs["torch fp32"]
+    for name, kw in variants:
+        cos = np.sum(vecs[name] * ref, axis=1)
+        cfg = embedders[name].config
+        print(f"  embeddings {name:>15}: {out[name]:7.1f} texts per CPU-second "
+              f"({len(texts) / statistics.median(wall[name]):6.1f}/s wall) | {cfg.max_tokens} tok, batch "
+              f"{cfg.batch_size} | cosine vs torch fp32 on {len(ref)} texts: min {cos.min():.4f} "
+              f"median {np.median(cos):.4f}", flush=True)
+    tok_speed = len(texts) / statistics.median(cpu_tok)
+    best = "onnx int8" if "onnx int8" in out else "torch int8 b8"
+    print(f"  tokenizer (fast, batch call): {tok_speed:,.0f} texts per CPU-second = "
+          f"{100 * out[best] / tok_speed:.1f}% of the {best} stage", flush=True)
+
+    # drift still caught on these embeddings: MMD of reference vs same / shifted corpora (prompt and response)
+    ref_recs = read_jsonl(DATA / "drift_ref.jsonl")[:300]
+    checks = ("same", "topic") if quick else ("same", "topic", "model_b", "verbose")
+    for name in [n for n in ("torch fp32", "onnx int8", "onnx int8 48tok") if n in embedders]:
+        emb = embedders[name]
+        ref_e = {f: emb.embed([r[f] for r in ref_recs]) for f in ("prompt", "response")}
+        cells = []
+        for shift in checks:
+            cur = read_jsonl(DATA / f"drift_{shift}.jsonl")[:200]
+            ps = [mmd_test(f, ref_e[f], emb.embed([r[f] for r in cur]), n_perm=200, seed=0).p_value
+                  for f in ("prompt", "response")]
+            cells.append(f"{shift} {ps[0]:.1e}/{ps[1]:.1e}")
+        print(f"  MMD p (prompt/response), 300 ref vs 200 current, {name} embeddings: " + ", ".join(cells),
+              flush=True)
+    if "onnx int8" in out:
+        print(f"  embeddings headline: onnx int8 {out['onnx int8']:.1f} texts/s per core (1 thread, 64 tokens, "
+              f"batch 8) = {out['onnx int8'] / out['torch int8']:.2f}x torch dynamic int8 "
+              f"({out['torch int8']:.1f}, batch 32), {out['onnx int8'] / out['torch fp32']:.2f}x torch fp32",
+              flush=True)
     return out
 
 
@@ -159,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1)))
     t = time.perf_counter()
-    embs = cached_embeddings(corpora, EmbedderConfig(max_tokens=128, quantize_int8=True))
+    embs = cached_embeddings(corpora, replace(EmbedderConfig.fast_cpu(), max_tokens=128))  # as bench.drift_eval
     n_texts = 2 * sum(len(v) for v in corpora.values())
     print(f"embeddings of {n_texts} texts (int8, 128 tok, {torch.get_num_threads()} threads, cached in "
           f"{CACHE_DIR}) ready in {time.perf_counter() - t:.1f}s", flush=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=DriftConfig.alpha)
     ap.add_argument("--horizon", type=int, default=DriftConfig.horizon_windows)
     ap.add_argument("--max-tokens", type=int, default=128)
-    ap.add_argument("--fp32", action="store_true", help="fp32 MiniLM (default: dynamic int8 on CPU, ~2x faster)")
+    ap.add_argument("--fp32", action="store_true",
+                    help="torch fp32 MiniLM (default: the stream's int8 preset, ONNX Runtime when installed)")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
 
@@ -110,8 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_embeddings:
         from detectors.embeddings import EmbedderConfig, MiniLMEmbedder
 
-        emb = MiniLMEmbedder(EmbedderConfig(max_tokens=args.max_tokens, quantize_int8=not args.fp32,
-                                            threads=args.threads))
+        config = (EmbedderConfig(device="cpu", max_tokens=args.max_tokens, threads=args.threads) if args.fp32
+                  else replace(EmbedderConfig.fast_cpu(args.threads), max_tokens=args.max_tokens))
+        emb = MiniLMEmbedder(config)
         ref_embs, cur_embs = embed_records(ref, emb), embed_records(cur, emb)
     cfg = DriftConfig(window_size=args.window_size, step=args.step, alpha=args.alpha,
                       horizon_windows=args.horizon, max_reference=max(DriftConfig.max_reference, min(len(ref), 5000)))

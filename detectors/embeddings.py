@@ -10,11 +10,18 @@ Throughput knobs (see ``bench/drift.py`` for measured figures): truncation to ``
 length-sorted batching (little padding), ``torch.inference_mode``, a configurable dtype
 (``float32``, ``bfloat16``) and optional dynamic int8 quantisation of the linear layers on CPU,
 and a thread count. CUDA is used when available unless a device is given.
+
+Two backends share the tokenisation, the length-sorted batching and the output contract:
+``"torch"`` (eager transformers model) and ``"onnx"`` (ONNX Runtime on CPU over a graph exported once
+and cached on disk, int8 per-channel by default: see :mod:`detectors.embeddings_onnx`).
+:meth:`EmbedderConfig.fast_cpu` — the stream's preset — picks ``"onnx"`` when ``onnxruntime`` and ``onnx``
+are importable and falls back to torch dynamic int8 otherwise (logged).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -24,6 +31,9 @@ from typing import Sequence
 import numpy as np
 
 EMBEDDING_DIM = 384
+BACKENDS = ("torch", "onnx")
+
+log = logging.getLogger(__name__)
 
 
 def model_dir() -> Path:
@@ -42,21 +52,49 @@ class EmbedderConfig:
     """How to run the embedder."""
 
     device: str | None = None
-    """``"cuda"``, ``"cpu"``…; None picks cuda when available, else cpu."""
+    """``"cuda"``, ``"cpu"``…; None picks cuda when available, else cpu (the onnx backend is CPU only)."""
     dtype: str = "float32"
-    """``"float32"`` or ``"bfloat16"`` (``"float16"`` on cuda)."""
+    """``"float32"`` or ``"bfloat16"`` (``"float16"`` on cuda); torch backend only."""
     quantize_int8: bool = False
-    """Dynamic int8 quantisation of the linear layers (CPU only)."""
+    """Dynamic int8 quantisation of the linear layers (CPU only; onnx: of the MatMul weights)."""
     max_tokens: int = 128
     """Truncate texts to this many tokens."""
     batch_size: int = 32
     threads: int | None = None
-    """torch intra-op threads on CPU (None leaves torch's default)."""
+    """Intra-op threads on CPU (None leaves the runtime's default)."""
+    backend: str = "torch"
+    """``"torch"`` or ``"onnx"`` (ONNX Runtime; needs the ``onnxruntime`` and ``onnx`` packages)."""
+    onnx_cache_dir: str | None = None
+    """Where the exported ONNX files live; None: ``$XDG_CACHE_HOME/warden/onnx`` (``~/.cache/warden/onnx``)."""
+    onnx_per_channel: bool = True
+    """onnx int8: one weight scale per output channel (cosine ≥ 0.98 vs fp32; per-tensor drops to ~0.88)."""
+    onnx_reduce_range: bool = False
+    """onnx int8: 7-bit weights (for CPUs without VNNI; costs accuracy, no faster with VNNI)."""
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
+        if self.backend == "onnx" and self.dtype != "float32":
+            raise ValueError("the onnx backend runs float32 (or int8 with quantize_int8); dtype must be float32")
+        if self.backend == "onnx" and self.device not in (None, "cpu"):
+            raise ValueError("the onnx backend runs on CPU only")
+        if self.max_tokens < 2 or self.batch_size < 1:
+            raise ValueError("max_tokens must be >= 2 and batch_size >= 1")
 
     @classmethod
     def fast_cpu(cls, threads: int | None = 1) -> "EmbedderConfig":
-        """The stream's CPU preset: dynamic int8, 64 tokens (~4x fp32 at 128 tokens; see bench/drift.py)."""
-        return cls(device="cpu", quantize_int8=True, max_tokens=64, threads=threads)
+        """The stream's CPU preset: int8, 64 tokens, batches of 8 on ``threads`` threads.
+
+        ONNX Runtime int8 (per-channel) when ``onnxruntime`` and ``onnx`` are importable — ~1.3–1.4x torch
+        dynamic int8 per core and closer to fp32 (see ``bench/drift.py``) — else torch dynamic int8 (logged).
+        """
+        from detectors.embeddings_onnx import onnx_available
+
+        if onnx_available():
+            return cls(device="cpu", quantize_int8=True, max_tokens=64, batch_size=8, threads=threads,
+                       backend="onnx")
+        log.warning("onnxruntime/onnx not importable: MiniLM embeddings fall back to torch dynamic int8")
+        return cls(device="cpu", quantize_int8=True, max_tokens=64, batch_size=8, threads=threads)
 
 
 class MiniLMEmbedder:
@@ -65,17 +103,44 @@ class MiniLMEmbedder:
     def __init__(self, config: EmbedderConfig | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
         self.config = cfg = config or EmbedderConfig()
+        path = model_dir()
+        self.onnx = None
+        """The :class:`~detectors.embeddings_onnx.OnnxMiniLM` session (onnx backend), else None."""
+        self._fast_tokenizer = None
+        if cfg.backend == "onnx":
+            # neither torch nor transformers is imported on a cache hit: the worker starts in about a second
+            from detectors.embeddings_onnx import ExportOptions, OnnxMiniLM, load_tokenizer
+
+            self._fast_tokenizer = load_tokenizer(path, cfg.max_tokens)
+            self.pad_id = self._fast_tokenizer.token_to_id("[PAD]") or 0
+            options = ExportOptions(quantize_int8=cfg.quantize_int8, per_channel=cfg.onnx_per_channel,
+                                    reduce_range=cfg.onnx_reduce_range)
+            cache = Path(cfg.onnx_cache_dir).expanduser() if cfg.onnx_cache_dir else None
+            self.onnx = OnnxMiniLM(path, options, threads=cfg.threads, cache_dir=cache)
+            self.device = "cpu"
+            return
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.pad_id = self.tokenizer.pad_token_id or 0
+        self._init_torch(path)
+
+    @property
+    def exported(self) -> bool:
+        """True when this construction exported the ONNX model (False on a cache hit or the torch backend)."""
+        return bool(self.onnx is not None and self.onnx.exported)
+
+    def _init_torch(self, path: Path) -> None:
+        import torch
+        from transformers import AutoModel
+
+        cfg = self.config
         self._torch = torch
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        path = str(model_dir())
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(str(path), local_files_only=True)
         model.eval()
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
         if cfg.quantize_int8 and self.device.type == "cpu":
@@ -86,31 +151,46 @@ class MiniLMEmbedder:
         self.dtype = dtype
         self.model = model.to(device=self.device, dtype=dtype)
 
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text (with [CLS]/[SEP]), truncated to ``max_tokens``."""
+        if self._fast_tokenizer is not None:
+            return [e.ids for e in self._fast_tokenizer.encode_batch(list(texts), add_special_tokens=True)]
+        return self.tokenizer(list(texts), add_special_tokens=True, truncation=True,
+                              max_length=self.config.max_tokens, padding=False,
+                              return_attention_mask=False)["input_ids"]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` in input order, as an (n, 384) float32 array of unit vectors."""
-        torch = self._torch
         n = len(texts)
         out = np.zeros((n, EMBEDDING_DIM), dtype=np.float32)
         if n == 0:
             return out
-        cfg = self.config
-        enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=cfg.max_tokens,
-                             padding=False, return_attention_mask=False)["input_ids"]
-        order = sorted(range(n), key=lambda i: len(enc[i]))
-        pad_id = self.tokenizer.pad_token_id or 0
-        with torch.inference_mode():
-            for s in range(0, n, cfg.batch_size):
-                idx = order[s: s + cfg.batch_size]
-                width = max(len(enc[i]) for i in idx)
-                ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for row, i in enumerate(idx):
-                    ids[row, : len(enc[i])] = torch.tensor(enc[i])
-                    mask[row, : len(enc[i])] = 1
-                ids, mask = ids.to(self.device), mask.to(self.device)
-                hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-                m = mask.unsqueeze(-1).float()
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[idx] = pooled.cpu().numpy()
+        enc = self.tokenize(texts)
+        order = sorted(range(n), key=lambda i: len(enc[i]))  # length-sorted batches: little padding
+        forward = self._forward_onnx if self.onnx is not None else self._forward_torch
+        size = self.config.batch_size
+        for s in range(0, n, size):
+            idx = order[s: s + size]
+            width = max(len(enc[i]) for i in idx)
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                ids[row, : len(enc[i])] = enc[i]
+                mask[row, : len(enc[i])] = 1
+            out[idx] = forward(ids, mask)
         return out
+
+    def _forward_onnx(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        assert self.onnx is not None
+        return self.onnx(ids, mask)
+
+    def _forward_torch(self, ids_np: np.ndarray, mask_np: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            ids = torch.from_numpy(ids_np).to(self.device)
+            mask = torch.from_numpy(mask_np).to(self.device)
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+            m = mask.unsqueeze(-1).float()
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return pooled.cpu().numpy()
