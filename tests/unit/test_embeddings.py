@@ -183,7 +183,7 @@ def test_fast_cpu_prefers_onnx_and_falls_back_to_torch_int8(monkeypatch, caplog)
     import detectors.embeddings_onnx as eo
 
     cfg = EmbedderConfig.fast_cpu()
-    assert cfg.max_tokens == 64 and cfg.quantize_int8 and cfg.threads == 1
+    assert cfg.max_tokens == 48 and cfg.quantize_int8 and cfg.threads == 1
     assert cfg.backend == ("onnx" if eo.onnx_available() else "torch")
     monkeypatch.setattr(eo, "onnx_available", lambda: False)
     with caplog.at_level("WARNING", logger="detectors.embeddings"):
