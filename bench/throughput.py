@@ -169,7 +169,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--no-embeddings", action="store_true", help="drift on tabular features only")
     args = ap.parse_args()
-    print(f"drift embeddings: {'off' if args.no_embeddings else 'on (MiniLM int8, 64 tokens, 1 thread)'}")
+    from detectors.embeddings import EmbedderConfig
+
+    pc = EmbedderConfig.fast_cpu()
+    print(f"drift embeddings: {'off' if args.no_embeddings else f'on (MiniLM {pc.backend} int8, {pc.max_tokens} tokens, 1 thread)'}")
 
     texts = chat_texts()
     ceilings = pipeline_ceiling(texts, embeddings=not args.no_embeddings)
