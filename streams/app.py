@@ -6,6 +6,10 @@ the ``warden.aggregate`` agent, which owns the key's partition, applies them to 
 in the ``aggregate-state`` table (changelogged, so windows survive restarts and rebalances) and
 publishes the decisions. A group may thus span models that different workers see.
 
+Per-model detector state (drift monitors) is checkpointed every ``state_checkpoint_s`` per model into
+the ``detector-state`` table, in the partition of the model's events, and loaded by whichever worker
+next sees the model (``streams.checkpoints``).
+
 At-least-once: faust commits an input offset only after the agent has finished the event and
 the producer has flushed what the agent sent (see ``Consumer._commit_offsets``), so a killed worker
 re-processes from the last commit. Effects are idempotent because every output carries an id
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import faust
@@ -28,6 +33,7 @@ from detectors.pii import PiiConfig
 from detectors.rules import RuleConfig
 from policies.routing import AggregateDelta
 from streams import topics
+from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
 from streams.pipeline import Pipeline, PipelineConfig, RawItem
 from warden.settings import Settings
 
@@ -84,6 +90,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         broker_commit_interval=1.0,
         broker_request_timeout=40.0,
         producer_acks=-1,
+        producer_max_request_size=topics.CHANGELOG_MAX_BYTES,  # detector checkpoints are ~0.5 MB each
         producer_linger=0.005,
         web_enabled=False,
         web_port=settings.worker_web_port,
@@ -100,8 +107,48 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     # aggregate windows per (policy, group), changelogged: a restart or rebalance resumes them
     window_state = app.Table(topics.AGGREGATE_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
                              partitions=settings.topic_partitions)
+    # per-model detector checkpoints (drift monitors), changelogged in the partition of the model's events
+    detector_state = app.Table(topics.DETECTOR_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
+                               partitions=settings.topic_partitions)
+    checkpointer = Checkpointer(settings.state_checkpoint_s)
+
+    def load_state(tenant: str, model: str) -> dict[str, Any] | None:
+        raw = detector_state.get(state_key(tenant, model))
+        if raw is None:
+            return None
+        try:
+            return decode_state(raw)
+        except ValueError:
+            log.error("unreadable detector checkpoint ignored", extra={"tenant": tenant, "model": model})
+            return None
+
+    pipe.state_loader = load_state
+
+    @app.on_partitions_assigned.connect
+    async def forget_moved_models(sender: Any, assigned: Any, **_: Any) -> None:
+        # a model whose events now go to another worker is dropped here; it reloads if it comes back
+        mine = {tp.partition for tp in assigned if tp.topic in topics.INPUT_TOPICS.values()}
+        for tenant, model in checkpointer.keep_only(mine):
+            pipe.forget_model(tenant, model)
+
+    async def checkpoint(now: float) -> None:
+        for tenant, model, partition in checkpointer.due(now):
+            checkpointer.written(tenant, model, now)
+            state = pipe.model_state(tenant, model)
+            if state is None or partition is None:
+                continue
+            raw = encode_state(state)
+            if len(raw) > MAX_STATE_BYTES:
+                log.warning("detector checkpoint too large, not written",
+                            extra={"tenant": tenant, "model": model, "bytes": len(raw)})
+                continue
+            key = state_key(tenant, model)
+            detector_state.data[key] = raw
+            detector_state.send_changelog(partition, key, raw)
+            counters["checkpoints"] += 1
+
     counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0, "samples": 0,
-                                "aggregate_deltas": 0}
+                                "aggregate_deltas": 0, "checkpoints": 0}
     app.warden_counters = counters  # type: ignore[attr-defined]
 
     @app.agent(source, name="warden.process")
@@ -111,7 +158,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         async for batch in stream.take_events(settings.worker_batch_max, within=settings.worker_batch_within_s):
             items = [RawItem(bytes(e.value or b""), e.message.topic, e.message.partition, e.message.offset,
                              e.message.key) for e in batch]
-            for item, out in zip(items, pipe.process_batch(items)):
+            outcomes = pipe.process_batch(items)
+            for item, out in zip(items, outcomes):
                 counters["events"] += 1
                 if out.dead_letter is not None:
                     counters["dead_letters"] += 1
@@ -137,6 +185,11 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             for delta in pipe.drain_aggregates():
                 counters["aggregate_deltas"] += 1
                 await aggregates.send(key=delta.key.encode(), value=delta.model_dump_json().encode())
+            now = time.monotonic()
+            for item, out in zip(items, outcomes):
+                if out.event is not None:
+                    checkpointer.seen(out.event.tenant, out.event.model.name, item.partition, now)
+            await checkpoint(now)
 
     @app.agent(aggregates, name="warden.aggregate")
     async def aggregate(stream: Any) -> None:
@@ -158,6 +211,11 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                 counters["decisions"] += 1
                 key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
                 await decisions.send(key=key, value=decision.model_dump_json().encode())
+
+    @app.timer(interval=max(0.5, settings.state_checkpoint_s / 2))
+    async def checkpoint_idle_models() -> None:
+        # models whose traffic stopped still get their last checkpoint
+        await checkpoint(time.monotonic())
 
     @app.timer(interval=30.0)
     async def report() -> None:

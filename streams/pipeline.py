@@ -15,9 +15,9 @@ pure makes it testable without a broker and lets the benchmark measure it alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +48,8 @@ from streams.schemas import DeploymentEvent, Event, FeedbackEvent, InferenceEven
 MAX_TRAINING_RUNS = 1000
 #: drift monitors (tenant, model, version) a worker keeps; each holds its reference and window samples
 MAX_DRIFT_MONITORS = 200
+#: format of :meth:`Pipeline.model_state` checkpoints
+MODEL_STATE_VERSION = 1
 #: training-sample skew monitors a worker keeps waiting for production traffic (oldest dropped first)
 MAX_SKEW_MONITORS = 50
 #: features a training row yields (its text only: no latency, cost, token counts or finish reason)
@@ -204,6 +206,9 @@ class Pipeline:
         self.fairness = CohortFairnessMonitor(self.config.fairness) if self.config.fairness is not None else None
         self.policy: Policy = policy or PolicyEngine(load_pack())
         self._routed = AggregateCollector() if self.config.route_aggregates else None
+        #: where a model's checkpoint comes from the first time the pipeline sees the model (None: nowhere)
+        self.state_loader: Callable[[str, str], dict[str, Any] | None] | None = None
+        self._loaded: set[tuple[str, str]] = set()
         self.training_runs: OrderedDict[str, TrainingRunMonitor] = OrderedDict()
         self.eval_regression = EvalRegressionDetector()
         self.bbq = BbqRegressionDetector()
@@ -314,6 +319,7 @@ class Pipeline:
 
     def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None) -> list[Finding]:
         """Run the per-event detectors that apply to the event's type (on the redacted event)."""
+        self._ensure_loaded(event.tenant, event.model.name)
         if isinstance(event, TrainingEvent):
             return self._training(event)
         if isinstance(event, DeploymentEvent):
@@ -479,6 +485,43 @@ class Pipeline:
         if observe is not None and isinstance(event, InferenceEvent):
             observe(_subject(event), event.occurred_at, **kw)
         return [d for f in findings for d in self.policy.evaluate(f, **kw)]
+
+    # ------------------------------------------------------------ state kept across restarts
+
+    def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
+        """What to checkpoint for ``tenant``/``model``: the drift monitors of its versions (None: nothing)."""
+        drift = {v: m.snapshot() for (t, mo, v), m in self.drift.items() if t == tenant and mo == model}
+        return {"version": MODEL_STATE_VERSION, "drift": drift} if drift else None
+
+    def restore_model_state(self, tenant: str, model: str, state: dict[str, Any]) -> int:
+        """Load a :meth:`model_state` checkpoint (monitors already in memory are kept); returns how many
+        monitors it restored. A checkpoint of another format is ignored."""
+        if state.get("version") != MODEL_STATE_VERSION:
+            return 0
+        restored = 0
+        for version, snapshot in (state.get("drift") or {}).items():
+            key = (tenant, model, version)
+            if key not in self.drift:
+                self.drift[key] = DriftMonitor.restore(snapshot)
+                restored += 1
+        while len(self.drift) > MAX_DRIFT_MONITORS:
+            self.drift.popitem(last=False)
+        return restored
+
+    def forget_model(self, tenant: str, model: str) -> None:
+        """Drop the model's in-memory state (its events moved to another worker); the next event of the
+        model here loads its checkpoint again."""
+        for key in [k for k in self.drift if k[0] == tenant and k[1] == model]:
+            del self.drift[key]
+        self._loaded.discard((tenant, model))
+
+    def _ensure_loaded(self, tenant: str, model: str) -> None:
+        if self.state_loader is None or (tenant, model) in self._loaded:
+            return
+        self._loaded.add((tenant, model))
+        state = self.state_loader(tenant, model)
+        if state:
+            self.restore_model_state(tenant, model, state)
 
     def drain_aggregates(self) -> list[AggregateDelta]:
         """The aggregate inputs collected since the last call (empty unless ``route_aggregates``)."""

@@ -23,6 +23,10 @@ DLQ = "warden.dlq"
 SAMPLES = "warden.samples"  # redacted prompt/response samples and feedback labels (training history)
 AGGREGATES = "warden.aggregates"  # aggregate-policy inputs, keyed by (policy, group): routed to the group's owner
 AGGREGATE_STATE_TABLE = "aggregate-state"  # the faust table of aggregate windows (changelog: compacted)
+DETECTOR_STATE_TABLE = "detector-state"  # the faust table of per-model detector checkpoints (changelog: compacted)
+STATE_TABLES = (AGGREGATE_STATE_TABLE, DETECTOR_STATE_TABLE)
+#: the largest record a table changelog accepts (a model's drift checkpoint, compressed, is ~0.5 MB)
+CHANGELOG_MAX_BYTES = 16 * 1024 * 1024
 
 #: topics producers write to, by event type
 INPUT_TOPICS: dict[str, str] = {
@@ -74,7 +78,8 @@ async def ensure_topics(bootstrap: str, spec: TopicSpec, *, compacted: tuple[str
             try:
                 await admin.create_topics(
                     [NewTopic(t, spec.partitions, spec.replication,
-                              topic_configs={"cleanup.policy": "compact"} if t in compacted else None)
+                              topic_configs={"cleanup.policy": "compact",
+                                             "max.message.bytes": str(CHANGELOG_MAX_BYTES)} if t in compacted else None)
                      for t in missing],
                     timeout_ms=30_000,
                 )

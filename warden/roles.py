@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from streams.topics import TopicSpec, changelog_topic, ensure_topics
+from streams.topics import STATE_TABLES, TopicSpec, changelog_topic, ensure_topics
 from warden.logs import configure_logging
 from warden.settings import Settings
 
@@ -16,7 +16,7 @@ def prepare_topics(settings: Settings) -> None:
     """Create the topic catalogue and the stream app's table changelog (waits for the broker to come up)."""
     created = asyncio.run(
         ensure_topics(settings.bootstrap, TopicSpec(settings.topic_partitions, settings.topic_replication),
-                      compacted=(changelog_topic(settings.consumer_group),))
+                      compacted=tuple(changelog_topic(settings.consumer_group, t) for t in STATE_TABLES))
     )
     if created:
         log.info("created topics", extra={"topics": created})

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     latency_slo_ms: float = Field(default=5000.0, description="rule detector: latency above this is a finding")
     pii_enabled: bool = Field(default=True, description="analyse and redact every prompt and response")
     pii_redaction: str = Field(default="replace", pattern="^(replace|mask|hash|drop)$")
+    state_checkpoint_s: float = Field(default=15.0, gt=0, description=(
+        "how often (per model, in processing time) a worker checkpoints its drift monitors to a changelogged "
+        "table, so a restart or rebalance resumes them"))
     sample_fraction: float = Field(default=1.0, ge=0, le=1, description=(
         "share of inference events kept (redacted) as training history for retraining jobs; 0 keeps none. "
         "Kept only while pii_enabled (redaction on)"))

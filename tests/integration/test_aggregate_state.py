@@ -12,11 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from tests.events import inference, raw
 from tests.integration.test_spine_kafka import KEY, _produce
-from tests.support.kafka import KafkaBroker, free_port
+from tests.support.kafka import KafkaBroker, committed_lag, free_port
 from tests.support.procs import poll, spawn, stop, wait_healthy, warden_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -45,23 +44,6 @@ def _errors(tenant: str, ids: range) -> list[tuple[bytes, bytes]]:
 def _rows(postgres: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(postgres) as conn:
         return conn.execute(sql, args).fetchall()
-
-
-def _aggregates_lag(bootstrap: str, group: str) -> tuple[int, int]:
-    """(uncommitted, committed) messages of ``warden.aggregates`` for the stream workers' group."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        parts = [TopicPartition("warden.aggregates", p) for p in range(4)]
-        committed = consumer.committed(parts, timeout=10)
-        lag = done = 0
-        for tp in committed:
-            high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)[1]
-            at = max(tp.offset, 0)
-            lag += high - at
-            done += at
-        return lag, done
-    finally:
-        consumer.close()
 
 
 @pytest.fixture
@@ -102,8 +84,8 @@ def test_a_window_spans_workers_and_survives_killing_them_all(setup: dict[str, A
         assert stop(procs.pop(name), signal.SIGKILL) == -signal.SIGKILL
     # every delta was consumed and committed, so the next worker replays none: what it knows of the
     # first 20 errors can only come from the table's changelog
-    lag = poll(lambda: (x := _aggregates_lag(kafka.bootstrap, env["WARDEN_CONSUMER_GROUP"]))[1] > 0 and x, 30,
-               what="committed aggregate offsets")
+    lag = poll(lambda: (x := committed_lag(kafka.bootstrap, env["WARDEN_CONSUMER_GROUP"], "warden.aggregates"))[1] > 0
+               and x, 30, what="committed aggregate offsets")
     assert lag[0] == 0
 
     # a new worker recovers the windows from the changelog; 15 more errors make 35 > 29 in all

@@ -43,7 +43,10 @@ def test_sdk_publishes_valid_events_keyed_by_model(kafka: KafkaBroker) -> None:
                 batch = await consumer.getmany(timeout_ms=500)
                 for tp, msgs in batch.items():
                     for m in msgs:
-                        event = EventAdapter.validate_json(m.value)
+                        try:
+                            event = EventAdapter.validate_json(m.value)
+                        except ValidationError:  # another test's deliberately bad input on the shared topic
+                            continue
                         if event.tenant == tenant:
                             got.setdefault(tp.topic, []).append((m.key, event))
                 if len(got) == 4:

@@ -142,3 +142,20 @@ if __name__ == "__main__":  # manual use: python -m tests.support.kafka
         b.process.wait()
     except KeyboardInterrupt:
         b.stop()
+
+
+def committed_lag(bootstrap: str, group: str, topic: str, partitions: int = 4) -> tuple[int, int]:
+    """(messages not yet committed, messages committed) of ``topic`` for consumer group ``group``."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        lag = done = 0
+        for tp in consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10):
+            high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)[1]
+            at = max(tp.offset, 0)
+            lag += high - at
+            done += at
+        return lag, done
+    finally:
+        consumer.close()

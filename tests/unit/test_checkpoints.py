@@ -1,0 +1,77 @@
+"""Per-model detector checkpoints: encoding, bookkeeping, and a pipeline that resumes its drift reference."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from bench.drift_eval import read_jsonl
+from detectors.drift import DriftConfig
+from streams.checkpoints import Checkpointer, decode_state, encode_state, state_key
+from streams.pipeline import Pipeline, PipelineConfig, RawItem
+from tests.events import inference, raw
+
+DATA = "bench/data"
+CONFIG = PipelineConfig(pii=None, ops=None, fairness=None,
+                        drift=DriftConfig(reference_size=100, window_size=50, step=25, min_window=50))
+
+
+def test_state_round_trips_compressed_and_garbage_is_refused() -> None:
+    state = {"version": 1, "drift": {"3": {"phase": "monitoring", "rows": list(range(1000))}}}
+    raw_state = encode_state(state)
+    assert decode_state(raw_state) == state and len(raw_state) < len(str(state))
+    for bad in (b"not zlib", zlib.compress(b"[1, 2]"), zlib.compress(b"\xff\xfe")):
+        with pytest.raises(ValueError):
+            decode_state(bad)
+    assert state_key("acme", "bot") == b"acme/bot"
+
+
+def test_checkpointer_writes_each_model_once_per_interval_and_forgets_moved_ones() -> None:
+    c = Checkpointer(interval_s=10)
+    c.seen("acme", "bot", 2, now=0.0)
+    c.seen("acme", "chat", 3, now=0.0)
+    assert c.due(5.0) == []  # not before an interval has passed
+    assert sorted(c.due(10.0)) == [("acme", "bot", 2), ("acme", "chat", 3)]
+    c.written("acme", "bot", 10.0)
+    c.written("acme", "chat", 10.0)
+    assert c.due(30.0) == []  # nothing new since
+    c.seen("acme", "bot", 2, now=31.0)
+    assert c.due(31.0) == [("acme", "bot", 2)]
+    assert c.keep_only({2}) == [("acme", "chat")] and len(c) == 1
+
+
+def _events(name: str, prefix: str, n: int) -> list[RawItem]:
+    records = read_jsonl(f"{DATA}/drift_{name}.jsonl")[:n]
+    out = []
+    for i, r in enumerate(records):
+        ev = inference(f"{prefix}-{i}", messages=[{"role": "user", "content": r["prompt"]}],
+                       response={"content": r["response"], "finish_reason": "stop"})
+        out.append(RawItem(raw(ev), "warden.inference", 0, i))
+    return out
+
+
+def _drift_found(pipe: Pipeline, items: list[RawItem]) -> bool:
+    return any(f.kind == "distribution_drift" for o in pipe.process_batch(items) for f in o.findings)
+
+
+def test_a_restarted_pipeline_resumes_the_pinned_reference_from_its_checkpoint() -> None:
+    before = Pipeline(CONFIG)
+    assert not _drift_found(before, _events("ref", "ref", 150))  # reference pinned from the first 100
+    state = before.model_state("acme", "support-bot")
+    assert state is not None and before.model_state("acme", "other") is None
+    checkpoint = encode_state(state)
+
+    verbose = _events("verbose", "v", 100)
+    resumed = Pipeline(CONFIG)
+    loads: list[tuple[str, str]] = []
+    resumed.state_loader = lambda t, m: (loads.append((t, m)), decode_state(checkpoint))[1]
+    assert _drift_found(resumed, verbose)  # judged against the reference pinned before the restart
+    assert loads == [("acme", "support-bot")]  # loaded once, on first sight
+    # without the checkpoint the same events become the new reference, and nothing is found
+    assert not _drift_found(Pipeline(CONFIG), verbose)
+    # a model moved away is forgotten, and loads its checkpoint again when it comes back
+    resumed.forget_model("acme", "support-bot")
+    assert resumed.model_state("acme", "support-bot") is None
+    resumed.process_batch(_events("ref", "again", 1))
+    assert loads == [("acme", "support-bot")] * 2
