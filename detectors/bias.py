@@ -373,6 +373,28 @@ class CohortFairnessMonitor:
             },
         }
 
+    def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
+        """The open windows of one (tenant, model), in :meth:`snapshot`'s shape (None: none open)."""
+        windows = {k: v for k, v in self.snapshot()["windows"].items()
+                   if v["subject"]["tenant"] == tenant and v["subject"]["model"] == model}
+        return {"version": 1, "windows": windows} if windows else None
+
+    def restore_model(self, state: Mapping[str, Any]) -> int:
+        """Load :meth:`model_state` output; windows already open here are kept. Returns how many it loaded."""
+        loaded = 0
+        for key, item in state.get("windows", {}).items():
+            if key not in self._windows:
+                self._subjects[key] = (Subject(**item["subject"]), item["kind"])
+                self._windows[key] = _WindowState.from_dict(item["window"])
+                loaded += 1
+        return loaded
+
+    def forget_model(self, tenant: str, model: str) -> None:
+        """Drop the open windows of one (tenant, model)."""
+        for key in [k for k, (s, _) in self._subjects.items() if s.tenant == tenant and s.model == model]:
+            self._subjects.pop(key, None)
+            self._windows.pop(key, None)
+
     @classmethod
     def restore(cls, config: FairnessConfig, state: Mapping[str, Any]) -> "CohortFairnessMonitor":
         """Rebuild a monitor from :meth:`snapshot` output."""

@@ -304,6 +304,47 @@ class OpsMetricsMonitor:
             "detectors": [[k[0], k[1], k[2], d.snapshot()] for k, d in sorted(self._detectors.items())],
         }
 
+    def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
+        """One (tenant, model)'s part of the state — open buckets, detectors, last closed interval, and
+        the watermark — for a per-model checkpoint (None when the monitor holds nothing of it)."""
+        key = (tenant, model)
+        detectors = {m: d.snapshot() for (t, mo, m), d in self._detectors.items() if (t, mo) == key}
+        if key not in self._buckets and not detectors:
+            return None
+        return {
+            "version": 1,
+            "max_event_s": None if self._max_event_s == -math.inf else self._max_event_s,
+            "last_closed": self._last_closed.get(key),
+            "buckets": [[i, asdict(b)] for i, b in sorted(self._buckets.get(key, {}).items())],
+            "detectors": detectors,
+        }
+
+    def restore_model(self, tenant: str, model: str, state: dict[str, Any]) -> bool:
+        """Load :meth:`model_state` output for a model this monitor holds nothing of; returns whether it did."""
+        key = (tenant, model)
+        if state.get("version") != 1 or key in self._buckets or key in self._last_closed:
+            return False
+        if state.get("last_closed") is not None:
+            self._last_closed[key] = int(state["last_closed"])
+        if state.get("buckets"):
+            self._buckets[key] = {int(i): _Bucket(**b) for i, b in state["buckets"]}
+            self._next_close_s = min(self._next_close_s, (min(self._buckets[key]) + 1) * self.config.interval_s)
+        for metric, snap in (state.get("detectors") or {}).items():
+            self._detectors[(tenant, model, metric)] = AnomalyDetector.restore(snap)
+        if state.get("max_event_s") is not None and state["max_event_s"] > self._max_event_s:
+            self._max_event_s = float(state["max_event_s"])
+        return True
+
+    def forget_model(self, tenant: str, model: str) -> None:
+        """Drop everything the monitor holds of one (tenant, model)."""
+        key = (tenant, model)
+        self._buckets.pop(key, None)
+        self._last_closed.pop(key, None)
+        for k in [k for k in self._detectors if k[:2] == key]:
+            del self._detectors[k]
+        iv = self.config.interval_s
+        self._next_close_s = min(((min(per) + 1) * iv for per in self._buckets.values()), default=math.inf)
+
     @classmethod
     def restore(cls, data: dict[str, Any]) -> "OpsMetricsMonitor":
         """Rebuild a monitor from :meth:`snapshot` output."""

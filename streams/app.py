@@ -6,7 +6,7 @@ the ``warden.aggregate`` agent, which owns the key's partition, applies them to 
 in the ``aggregate-state`` table (changelogged, so windows survive restarts and rebalances) and
 publishes the decisions. A group may thus span models that different workers see.
 
-Per-model detector state (drift monitors) is checkpointed every ``state_checkpoint_s`` per model into
+Per-model detector state (drift, ops metrics, fairness) is checkpointed every ``state_checkpoint_s`` per model into
 the ``detector-state`` table, in the partition of the model's events, and loaded by whichever worker
 next sees the model (``streams.checkpoints``).
 

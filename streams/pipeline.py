@@ -489,13 +489,23 @@ class Pipeline:
     # ------------------------------------------------------------ state kept across restarts
 
     def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
-        """What to checkpoint for ``tenant``/``model``: the drift monitors of its versions (None: nothing)."""
+        """What to checkpoint for ``tenant``/``model`` (None: nothing): the drift monitors of its versions,
+        its operational-metric buckets and anomaly detectors, and its open fairness windows."""
+        state: dict[str, Any] = {}
         drift = {v: m.snapshot() for (t, mo, v), m in self.drift.items() if t == tenant and mo == model}
-        return {"version": MODEL_STATE_VERSION, "drift": drift} if drift else None
+        if drift:
+            state["drift"] = drift
+        ops = self.ops.model_state(tenant, model) if self.ops is not None else None
+        if ops:
+            state["ops"] = ops
+        fairness = self.fairness.model_state(tenant, model) if self.fairness is not None else None
+        if fairness:
+            state["fairness"] = fairness
+        return {"version": MODEL_STATE_VERSION, **state} if state else None
 
     def restore_model_state(self, tenant: str, model: str, state: dict[str, Any]) -> int:
-        """Load a :meth:`model_state` checkpoint (monitors already in memory are kept); returns how many
-        monitors it restored. A checkpoint of another format is ignored."""
+        """Load a :meth:`model_state` checkpoint (state already in memory is kept); returns how many parts
+        it restored. A checkpoint of another format is ignored."""
         if state.get("version") != MODEL_STATE_VERSION:
             return 0
         restored = 0
@@ -506,6 +516,10 @@ class Pipeline:
                 restored += 1
         while len(self.drift) > MAX_DRIFT_MONITORS:
             self.drift.popitem(last=False)
+        if self.ops is not None and state.get("ops"):
+            restored += int(self.ops.restore_model(tenant, model, state["ops"]))
+        if self.fairness is not None and state.get("fairness"):
+            restored += self.fairness.restore_model(state["fairness"])
         return restored
 
     def forget_model(self, tenant: str, model: str) -> None:
@@ -513,6 +527,10 @@ class Pipeline:
         model here loads its checkpoint again."""
         for key in [k for k in self.drift if k[0] == tenant and k[1] == model]:
             del self.drift[key]
+        if self.ops is not None:
+            self.ops.forget_model(tenant, model)
+        if self.fairness is not None:
+            self.fairness.forget_model(tenant, model)
         self._loaded.discard((tenant, model))
 
     def _ensure_loaded(self, tenant: str, model: str) -> None:

@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     pii_enabled: bool = Field(default=True, description="analyse and redact every prompt and response")
     pii_redaction: str = Field(default="replace", pattern="^(replace|mask|hash|drop)$")
     state_checkpoint_s: float = Field(default=15.0, gt=0, description=(
-        "how often (per model, in processing time) a worker checkpoints its drift monitors to a changelogged "
-        "table, so a restart or rebalance resumes them"))
+        "how often (per model, in processing time) a worker checkpoints its detector state (drift, ops metrics, "
+        "fairness) to a changelogged table, so a restart or rebalance resumes it"))
     sample_fraction: float = Field(default=1.0, ge=0, le=1, description=(
         "share of inference events kept (redacted) as training history for retraining jobs; 0 keeps none. "
         "Kept only while pii_enabled (redaction on)"))

@@ -75,3 +75,21 @@ def test_a_restarted_pipeline_resumes_the_pinned_reference_from_its_checkpoint()
     assert resumed.model_state("acme", "support-bot") is None
     resumed.process_batch(_events("ref", "again", 1))
     assert loads == [("acme", "support-bot")] * 2
+
+
+def test_a_checkpoint_also_carries_ops_windows_and_fairness_cohorts() -> None:
+    config = PipelineConfig(pii=None, drift=DriftConfig(reference_size=100, window_size=50, step=25, min_window=50))
+    before = Pipeline(config)
+    items = [RawItem(raw({**inference(f"e{i}", user={"id": f"u{i}", "attributes": {"age_band": ["18-25", "65+"][i % 2]}}),
+                          "occurred_at": f"2026-11-26T12:{i // 20:02d}:{(i * 3) % 60:02d}Z"}), "t", 0, i)
+             for i in range(120)]
+    before.process_batch(items)
+    state = decode_state(encode_state(before.model_state("acme", "support-bot") or {}))
+    assert {"drift", "ops", "fairness"} <= set(state)
+    after = Pipeline(config)
+    assert after.restore_model_state("acme", "support-bot", state) == 3
+    assert after.ops is not None and before.ops is not None and after.fairness is not None and before.fairness is not None
+    assert after.ops.model_state("acme", "support-bot") == before.ops.model_state("acme", "support-bot")
+    assert after.fairness.model_state("acme", "support-bot") == before.fairness.model_state("acme", "support-bot")
+    after.forget_model("acme", "support-bot")
+    assert after.model_state("acme", "support-bot") is None

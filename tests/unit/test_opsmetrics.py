@@ -132,3 +132,24 @@ def test_subjects_are_kept_apart() -> None:
     for metric in METRICS[2:]:
         assert mon.detector("acme", "gpt-x", metric).n == 1
         assert mon.detector("other", "gpt-x", metric).n == 1
+
+
+def test_one_models_state_moves_to_another_monitor_and_carries_on_identically() -> None:
+    cfg = OpsMetricsConfig(interval_s=60, detector=AnomalyConfig(warmup=10))
+    events = list(_events(80, spike=range(70, 72)))
+    first, rest = events[: 60 * 20 + 7], events[60 * 20 + 7:]  # cut in the middle of an interval
+    other = Subject(tenant="acme", model="other")
+    original = OpsMetricsMonitor(cfg)
+    _run(original, first)
+    original.observe(other, first[-1][0], 50.0, False, 10, 0.0)
+    state = json.loads(json.dumps(original.model_state("acme", "gpt-x")))  # a checkpoint, over the wire
+    assert original.model_state("acme", "nobody") is None
+    moved = OpsMetricsMonitor(cfg)
+    assert moved.restore_model("acme", "gpt-x", state) and not moved.restore_model("acme", "gpt-x", state)
+    assert moved.detector("acme", "gpt-x", "latency_p95_ms") is not None
+    assert moved.detector("acme", "other", "latency_p95_ms") is None  # only that model's part moved
+    a, b = _run(original, rest), _run(moved, rest)
+    assert [(f.finding_id, f.score) for f in a] == [(f.finding_id, f.score) for f in b]
+    assert any(f.evidence["metric"].startswith("latency") for f in a)  # the spike was found by both
+    original.forget_model("acme", "gpt-x")
+    assert original.model_state("acme", "gpt-x") is None and original.detector("acme", "other", "request_rate")
