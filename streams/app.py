@@ -104,10 +104,13 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     dlq = app.topic(topics.DLQ, key_type=bytes, value_type=bytes)
     samples = app.topic(topics.SAMPLES, key_type=bytes, value_type=bytes)
     aggregates = app.topic(topics.AGGREGATES, key_type=bytes, value_type=bytes)
+    counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0, "samples": 0,
+                                "aggregate_deltas": 0, "checkpoints": 0}
+    app.warden_counters = counters  # type: ignore[attr-defined]
     # aggregate windows per (policy, group), changelogged: a restart or rebalance resumes them
     window_state = app.Table(topics.AGGREGATE_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
                              partitions=settings.topic_partitions)
-    # per-model detector checkpoints (drift monitors), changelogged in the partition of the model's events
+    # per-model detector checkpoints (drift, ops metrics, fairness), changelogged in the partition of the model's events
     detector_state = app.Table(topics.DETECTOR_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
                                partitions=settings.topic_partitions)
     checkpointer = Checkpointer(settings.state_checkpoint_s)
@@ -147,9 +150,6 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             detector_state.send_changelog(partition, key, raw)
             counters["checkpoints"] += 1
 
-    counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0, "samples": 0,
-                                "aggregate_deltas": 0, "checkpoints": 0}
-    app.warden_counters = counters  # type: ignore[attr-defined]
 
     @app.agent(source, name="warden.process")
     async def process(stream: Any) -> None:
