@@ -2,15 +2,16 @@
 
 Run: ``.venv/bin/python -m bench.alerts [--rate 1000] [--seconds 10] [--database-url URL]``.
 
-The path measured is the service's: findings are made (and time-stamped) by a producer loop,
-evaluated by the policy engine (a bench policy that alerts on every finding with its own dedup key,
-so with ``--fold 1`` *every* finding opens an alert and needs a delivery — the worst case; real packs fold most
-findings into a few alerts), persisted in batches like the governance consumer does (findings,
-decisions, alert upserts and outbox rows in one transaction), then claimed and sent by the
-dispatcher to a signed-webhook receiver running in another process (aiohttp). The receiver stamps
-each alert's arrival; latency = arrival − the finding's creation. It also counts duplicates and
-checks signatures. Default store: a SQLite file (the embedded mode); pass a PostgreSQL URL to
-measure that. A baseline measured in the same run — a bare HTTP round trip to the same receiver —
+The path measured is the service's: findings are made (and time-stamped) by a producer process,
+standing for the stream worker, and evaluated there by the policy engine (a bench policy that alerts
+on every finding with its own dedup key, so with ``--fold 1`` *every* finding opens an alert and needs
+a delivery — the worst case; real packs fold most findings into a few alerts); the batches are handed
+over as JSON, parsed and persisted like the governance consumer does (findings, decisions, alert
+upserts and outbox rows in one transaction), then claimed and sent by the dispatcher to a
+signed-webhook receiver running in another process (aiohttp). The receiver stamps each alert's
+arrival; latency = arrival − the finding's creation. It also counts duplicates and checks
+signatures. Default store: a SQLite file (the embedded mode); pass a PostgreSQL URL to measure
+that. A baseline measured in the same run — a bare HTTP round trip to the same receiver —
 puts the figures in context. Last line: the headline figure against the goal.
 """
 
@@ -23,6 +24,7 @@ import socket
 import statistics
 import tempfile
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ import httpx
 from api.delivery.destinations import parse_destinations
 from api.delivery.dispatcher import Dispatcher, DispatcherConfig
 from detectors.finding import Finding, Subject
+from policies.decision import Decision
 from policies.engine import PolicyEngine
 from policies.loader import parse_policies
 from store.alerting import ensure_alerting_tables, set_alerting_config
@@ -101,6 +104,36 @@ def _receiver(port: int, ready: Any, conn: Any) -> None:
     asyncio.run(main())
 
 
+# ---------------------------------------------------------------- the stream side (another process)
+
+
+def _stream_side(rate: float, seconds: float, fold: int, batch_every_s: float, conn: Any, run: str) -> None:
+    """Make findings at ``rate``, evaluate the bench policy, and send each batch as JSON with the time each
+    new alert's first finding was made. Ids carry ``run``, so runs against one database never collide."""
+    policy = PolicyEngine(parse_policies(BENCH_POLICY))
+    subjects = [Subject(tenant=f"t{i % 5}", model=f"m{i % 4}", version="1") for i in range(20)]
+    n_total = int(rate * seconds)
+    start = time.time()
+    made = 0
+    while made < n_total:
+        due = int(min(n_total, (time.time() - start) * rate + 1))
+        batch: list[Finding] = []
+        opened: dict[str, float] = {}
+        while made < due:
+            ev, key = f"{run}-e{made:07d}", f"{run}-a{made // fold:07d}"
+            f = Finding.create(detector="rule", kind="error_status", subject=subjects[(made // fold) % 20],
+                               severity="high", score=1.0, summary="call failed", evidence={"alert_key": key},
+                               event_id=ev, occurred_at=datetime.now(timezone.utc))
+            opened.setdefault(f"bench:{key}", time.time())  # the finding that opens the alert
+            batch.append(f)
+            made += 1
+        if batch:
+            decisions = policy.evaluate_many(batch)
+            conn.send((start, opened, [f.model_dump_json() for f in batch], [d.model_dump_json() for d in decisions]))
+        time.sleep(batch_every_s)
+    conn.send(None)
+
+
 # ---------------------------------------------------------------- the governance side
 
 
@@ -142,44 +175,45 @@ async def run(rate: float, seconds: float, database_url: str | None, batch_every
     set_alerting_config(config)
     dispatcher = Dispatcher(engine, dests, DispatcherConfig(poll_interval_s=0.05), alerting=config)
     dispatch = asyncio.create_task(dispatcher.run())
-    policy = PolicyEngine(parse_policies(BENCH_POLICY))
-
+    # the stream side (findings made and evaluated at the offered rate) runs in its own process, like the
+    # stream worker; batches reach this process as JSON, like the governance consumer reads them from Kafka
+    stream_end, stream_conn = mp.get_context("spawn").Pipe()
+    run_id = uuid.uuid4().hex[:8]
+    maker = mp.get_context("spawn").Process(
+        target=_stream_side, args=(rate, seconds, fold, batch_every_s, stream_conn, run_id), daemon=True)
+    maker.start()
     created: dict[str, float] = {}
     committed: dict[str, float] = {}
     persist_ms: list[float] = []
     n_total = int(rate * seconds)
-    start = time.time()
-    made = 0
-    subjects = [Subject(tenant=f"t{i % 5}", model=f"m{i % 4}", version="1") for i in range(20)]
     pending_persist: asyncio.Task[int] | None = None
-    while made < n_total:
-        due = int(min(n_total, (time.time() - start) * rate + 1))
-        batch: list[Finding] = []
-        while made < due:
-            ev, key = f"e{made:07d}", f"a{made // fold:07d}"
-            f = Finding.create(detector="rule", kind="error_status", subject=subjects[(made // fold) % 20], severity="high",
-                               score=1.0, summary="call failed", evidence={"alert_key": key}, event_id=ev,
-                               occurred_at=datetime.now(timezone.utc))
-            created.setdefault(f"bench:{key}", time.time())  # the finding that opens the alert
-            batch.append(f)
-            made += 1
-        if batch:
-            decisions = policy.evaluate_many(batch)
-            if pending_persist is not None:
-                await pending_persist  # one writer, like the consumer's batches
-            t0 = time.perf_counter()
+    start: float | None = None
+    while True:
+        msg = await asyncio.to_thread(stream_end.recv)
+        if msg is None:
+            break
+        started_at, opened, finding_docs, decision_docs = msg
+        start = start if start is not None else started_at
+        for k, v in opened.items():
+            created.setdefault(k, v)  # a folded alert's first finding may sit in an earlier batch
+        batch = [Finding.model_validate_json(doc) for doc in finding_docs]
+        decisions = [Decision.model_validate_json(doc) for doc in decision_docs]
+        if pending_persist is not None:
+            await pending_persist  # one writer, like the consumer's batches
+        t0 = time.perf_counter()
 
-            async def _persist(b: list[Finding] = batch, d: list[Any] = decisions, t: float = t0) -> int:
-                n = (await asyncio.to_thread(persist_batch, engine, b, d)).alerts_touched
-                persist_ms.append((time.perf_counter() - t) * 1000)
-                now = time.time()
-                for f in b:
-                    committed.setdefault(f"bench:{f.evidence['alert_key']}", now)
-                dispatcher.wake()
-                return n
+        async def _persist(b: list[Finding] = batch, d: list[Any] = decisions, t: float = t0) -> int:
+            n = (await asyncio.to_thread(persist_batch, engine, b, d)).alerts_touched
+            persist_ms.append((time.perf_counter() - t) * 1000)
+            now = time.time()
+            for f in b:
+                committed.setdefault(f"bench:{f.evidence['alert_key']}", now)
+            dispatcher.wake()
+            return n
 
-            pending_persist = asyncio.create_task(_persist())
-        await asyncio.sleep(batch_every_s)
+        pending_persist = asyncio.create_task(_persist())
+    maker.join(10)
+    assert start is not None, "the stream side made nothing"
     if pending_persist is not None:
         await pending_persist
     offered_s = time.time() - start
