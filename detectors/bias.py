@@ -361,23 +361,17 @@ class CohortFairnessMonitor:
     # -- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (open windows and their subjects)."""
-        return {
-            "version": 1,
-            "windows": {
-                key: {
-                    "subject": self._subjects[key][0].model_dump(),
-                    "kind": self._subjects[key][1],
-                    "window": w.to_dict(),
-                }
-                for key, w in self._windows.items()
-            },
-        }
+        return {"version": 1, "windows": {key: self._window_entry(key) for key in self._windows}}
 
     def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
         """The open windows of one (tenant, model), in :meth:`snapshot`'s shape (None: none open)."""
-        windows = {k: v for k, v in self.snapshot()["windows"].items()
-                   if v["subject"]["tenant"] == tenant and v["subject"]["model"] == model}
+        windows = {key: self._window_entry(key) for key in self._windows
+                   if self._subjects[key][0].tenant == tenant and self._subjects[key][0].model == model}
         return {"version": 1, "windows": windows} if windows else None
+
+    def _window_entry(self, key: str) -> dict[str, Any]:
+        subject, kind = self._subjects[key]
+        return {"subject": subject.model_dump(), "kind": kind, "window": self._windows[key].to_dict()}
 
     def restore_model(self, state: Mapping[str, Any]) -> int:
         """Load :meth:`model_state` output; windows already open here are kept. Returns how many it loaded."""

@@ -203,7 +203,7 @@ class OpsMetricsMonitor:
                 findings.extend(self._close(key, i, per.pop(i)))
             if not per:
                 del self._buckets[key]
-        self._next_close_s = min(((min(per) + 1) * iv for per in self._buckets.values()), default=math.inf)
+        self._reset_next_close()
         return findings
 
     def _close(self, key: tuple[str, str], idx: int, bucket: _Bucket) -> list[Finding]:
@@ -342,6 +342,10 @@ class OpsMetricsMonitor:
         self._last_closed.pop(key, None)
         for k in [k for k in self._detectors if k[:2] == key]:
             del self._detectors[k]
+        self._reset_next_close()
+
+    def _reset_next_close(self) -> None:
+        """The earliest end of an open bucket, recomputed from all buckets."""
         iv = self.config.interval_s
         self._next_close_s = min(((min(per) + 1) * iv for per in self._buckets.values()), default=math.inf)
 
@@ -357,9 +361,7 @@ class OpsMetricsMonitor:
         mon._last_closed = {(t, m): int(i) for t, m, i in data["last_closed"]}
         for t, m, i, b in data["buckets"]:
             mon._buckets.setdefault((t, m), {})[int(i)] = _Bucket(**b)
-        mon._next_close_s = min(
-            ((min(per) + 1) * mon.config.interval_s for per in mon._buckets.values()), default=math.inf
-        )
+        mon._reset_next_close()
         for t, m, metric, snap in data["detectors"]:
             mon._detectors[(t, m, metric)] = AnomalyDetector.restore(snap)
         return mon

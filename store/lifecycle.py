@@ -74,18 +74,15 @@ def set_retention(session: Session, retention: Retention, *, actor: str) -> Rete
     return retention
 
 
-_KINDS: dict[str, tuple[Any, Any, bool]] = {
-    # kind: (table, time column, has tenant)
-    "findings": (FindingRow, FindingRow.occurred_at, True),
-    "decisions": (DecisionRow, DecisionRow.created_at, True),
-    "alerts": (AlertRow, AlertRow.last_seen, True),
-    "dead_letters": (DeadLetterRow, DeadLetterRow.received_at, False),
-    "samples": (SampleRow, SampleRow.occurred_at, True),
-    "sample_labels": (SampleLabelRow, SampleLabelRow.occurred_at, True),
+_KINDS: dict[str, tuple[Any, Any, str]] = {
+    # kind: (table, time column, the Retention field that dates it)
+    "findings": (FindingRow, FindingRow.occurred_at, "findings_days"),
+    "decisions": (DecisionRow, DecisionRow.created_at, "decisions_days"),
+    "alerts": (AlertRow, AlertRow.last_seen, "alerts_days"),
+    "dead_letters": (DeadLetterRow, DeadLetterRow.received_at, "dead_letters_days"),
+    "samples": (SampleRow, SampleRow.occurred_at, "samples_days"),
+    "sample_labels": (SampleLabelRow, SampleLabelRow.occurred_at, "samples_days"),  # labels go with their samples
 }
-
-
-_RETENTION_OF = {"sample_labels": "samples"}  # labels go with the samples they judge
 
 
 def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | None = None,
@@ -95,8 +92,8 @@ def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | N
     counts: dict[str, int] = {}
     cutoffs: dict[str, str | None] = {}
     with Session(engine) as session:
-        for kind, (table, col, _) in _KINDS.items():
-            days = getattr(retention, f"{_RETENTION_OF.get(kind, kind)}_days")
+        for kind, (table, col, field) in _KINDS.items():
+            days = getattr(retention, field)
             if days is None:
                 cutoffs[kind] = None
                 counts[kind] = 0
@@ -123,15 +120,13 @@ def erase_user(engine: Engine, *, pii_key: str | bytes, user_id: str, actor: str
     """
     uh = user_hash(pii_key, user_id)
     with Session(engine) as session:
-        cond = [FindingRow.user_hash == uh]
-        if tenants is not None:
-            cond.append(FindingRow.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
-        deleted = int(session.execute(delete(FindingRow).where(*cond)).rowcount or 0)
-        scond = [SampleRow.user_hash == uh]
-        if tenants is not None:
-            scond.append(SampleRow.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
-        samples = int(session.execute(delete(SampleRow).where(*scond)).rowcount or 0)
-        result = {"user_hash": uh, "deleted": {"findings": deleted, "samples": samples},
+        deleted: dict[str, int] = {}
+        for kind, table in (("findings", FindingRow), ("samples", SampleRow)):  # the records that carry a user hash
+            cond = [table.user_hash == uh]
+            if tenants is not None:
+                cond.append(table.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
+            deleted[kind] = int(session.execute(delete(table).where(*cond)).rowcount or 0)
+        result = {"user_hash": uh, "deleted": deleted,
                   "tenants": list(tenants) if tenants is not None else ["*"]}
         audit.append(session, actor=actor, action="data.erased", target_type="user", target_id=uh,
                      tenant=tenants[0] if tenants is not None and len(tenants) == 1 else None, after=result)
