@@ -151,6 +151,11 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             counters["checkpoints"] += 1
 
 
+    async def publish_decision(decision: Any) -> None:
+        counters["decisions"] += 1
+        key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
+        await decisions.send(key=key, value=decision.model_dump_json().encode())
+
     @app.agent(source, name="warden.process")
     async def process(stream: Any) -> None:
         # Batches amortise faust's per-event overhead; take_events acks the batch only after
@@ -175,9 +180,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                     key = f"{finding.subject.tenant}/{finding.subject.model}".encode()
                     await findings.send(key=key, value=finding.model_dump_json().encode())
                 for decision in out.decisions:
-                    counters["decisions"] += 1
-                    key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
-                    await decisions.send(key=key, value=decision.model_dump_json().encode())
+                    await publish_decision(decision)
                 if out.history is not None:
                     counters["samples"] += 1
                     key = f"{out.history.tenant}/{out.history.model}".encode()
@@ -208,9 +211,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             fired, new_state = pipe.policy.apply_delta(delta, state)  # type: ignore[attr-defined]
             window_state[key] = json.dumps(new_state, separators=(",", ":")).encode()
             for decision in fired:
-                counters["decisions"] += 1
-                key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
-                await decisions.send(key=key, value=decision.model_dump_json().encode())
+                await publish_decision(decision)
 
     @app.timer(interval=max(0.5, settings.state_checkpoint_s / 2))
     async def checkpoint_idle_models() -> None:
