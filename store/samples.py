@@ -60,18 +60,13 @@ class SampleLabelRow(SQLModel, table=True):
     score: float | None = None
 
 
-def persist_history(session: Session, engine: Engine, records: Sequence[Sample | Label]) -> int:
-    """Insert samples and labels in the caller's transaction; returns how many were new."""
+def store_history(engine: Engine, records: Sequence[Sample | Label]) -> int:
+    """Insert samples and labels in one transaction (ids already stored are skipped); returns how many were new."""
     samples = [r.model_dump(exclude={"kind"}) for r in records if isinstance(r, Sample)]
     labels = [r.model_dump(exclude={"kind"}) for r in records if isinstance(r, Label)]
-    return (len(insert_new(session, engine, SampleRow, "event_id", samples))
-            + len(insert_new(session, engine, SampleLabelRow, "feedback_id", labels)))
-
-
-def store_history(engine: Engine, records: Sequence[Sample | Label]) -> int:
-    """Insert samples and labels in a transaction of their own; returns how many were new."""
     with Session(engine) as session:
-        new = persist_history(session, engine, records)
+        new = (len(insert_new(session, engine, SampleRow, "event_id", samples))
+               + len(insert_new(session, engine, SampleLabelRow, "feedback_id", labels)))
         session.commit()
     return new
 
@@ -109,11 +104,10 @@ class StoreHistory:
         labels: dict[str, str] = {}
         scores: dict[str, float] = {}
         stmt = (select(SampleLabelRow)
-                .where(SampleLabelRow.target_event_id.in_([s.event_id for s in samples]))  # type: ignore[attr-defined]
+                .where(SampleLabelRow.target_event_id.in_([s.event_id for s in samples]),  # type: ignore[attr-defined]
+                       SampleLabelRow.tenant == samples[0].tenant)  # another tenant's feedback never labels these
                 .order_by(SampleLabelRow.occurred_at, SampleLabelRow.feedback_id))
         for lab in session.execute(stmt).scalars():
-            if lab.tenant != samples[0].tenant:  # feedback from another tenant never labels this one's samples
-                continue
             if lab.label is not None:  # the latest verdict wins; a score-only feedback keeps the label
                 labels[lab.target_event_id] = lab.label
             if lab.score is not None:
