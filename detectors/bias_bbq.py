@@ -424,6 +424,33 @@ class BbqRegressionDetector:
                                       event_id=eval_id, key=f"{cat}:{cond}"))
         return out
 
+    def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
+        """One model's scored history and runs in progress as plain data (None: nothing held)."""
+        mk = self._model_key(Subject(tenant=tenant, model=model))
+        hist = self._history.get(mk)
+        pending = {k[len(mk) + 1:]: p.scorer.to_dict() for k, p in self._pending.items() if k.startswith(mk + "\x1f")}
+        if not hist and not pending:
+            return None
+        return {"history": [dict(h) for h in hist or []], "pending": pending}
+
+    def restore_model(self, tenant: str, model: str, state: Mapping[str, Any]) -> bool:
+        """Load one model's :meth:`model_state`; what is already held for the model (newer) wins."""
+        mk = self._model_key(Subject(tenant=tenant, model=model))
+        if mk in self._history or any(k.startswith(mk + "\x1f") for k in self._pending):
+            return False
+        if state.get("history"):
+            self._history[mk] = [dict(h) for h in state["history"]]
+        for version, scorer in (state.get("pending") or {}).items():
+            self._pending[f"{mk}\x1f{version}"] = _Pending(BbqScorer.from_dict(scorer))
+        return True
+
+    def forget_model(self, tenant: str, model: str) -> None:
+        """Drop one model's state (its events moved to another worker)."""
+        mk = self._model_key(Subject(tenant=tenant, model=model))
+        self._history.pop(mk, None)
+        for k in [k for k in self._pending if k.startswith(mk + "\x1f")]:
+            del self._pending[k]
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (history per model; runs in progress)."""
         return {

@@ -510,6 +510,37 @@ class EvalRegressionDetector:
             del per_model[v]
 
     # ---- persistence -----------------------------------------------------------------------------
+    def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
+        """One model's production version and stored results as plain data (None: nothing known)."""
+        key = (tenant, model)
+        prod = self._production.get(key)
+        per_model = self._results.get(key, {})
+        if prod is None and not per_model:
+            return None
+        return {
+            "production": prod,
+            "results": [[ver, [r.to_dict() for _, r in sorted(per_v.items())]] for ver, per_v in per_model.items()],
+        }
+
+    def restore_model(self, tenant: str, model: str, state: Mapping[str, Any]) -> bool:
+        """Load one model's :meth:`model_state`; what is already held for the model (newer) wins."""
+        key = (tenant, model)
+        if key in self._production or key in self._results:
+            return False
+        if state.get("production") is not None:
+            self._production[key] = str(state["production"])
+        for ver, results in state.get("results") or []:
+            per_v = self._results.setdefault(key, {}).setdefault(ver, {})
+            for r in results:
+                res = EvalResult.from_dict(r)
+                per_v[res.key] = res
+        return True
+
+    def forget_model(self, tenant: str, model: str) -> None:
+        """Drop one model's state (its events moved to another worker)."""
+        self._production.pop((tenant, model), None)
+        self._results.pop((tenant, model), None)
+
     def snapshot(self) -> dict[str, Any]:
         """The whole state as JSON-serialisable plain data."""
         return {

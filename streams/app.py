@@ -6,7 +6,8 @@ the ``warden.aggregate`` agent, which owns the key's partition, applies them to 
 in the ``aggregate-state`` table (changelogged, so windows survive restarts and rebalances) and
 publishes the decisions. A group may thus span models that different workers see.
 
-Per-model detector state (drift, ops metrics, fairness) is checkpointed every ``state_checkpoint_s`` per model into
+Per-model detector state (drift, ops metrics, fairness, training runs, skew, eval baselines) is checkpointed
+every ``state_checkpoint_s`` per model into
 the ``detector-state`` table, in the partition of the model's events, and loaded by whichever worker
 next sees the model (``streams.checkpoints``).
 
@@ -110,7 +111,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     # aggregate windows per (policy, group), changelogged: a restart or rebalance resumes them
     window_state = app.Table(topics.AGGREGATE_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
                              partitions=settings.topic_partitions)
-    # per-model detector checkpoints (drift, ops metrics, fairness), changelogged in the partition of the model's events
+    # per-model detector checkpoints (see Pipeline.model_state), changelogged in the partition of the model's events
     detector_state = app.Table(topics.DETECTOR_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
                                partitions=settings.topic_partitions)
     checkpointer = Checkpointer(settings.state_checkpoint_s)

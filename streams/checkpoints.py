@@ -1,7 +1,8 @@
 """Checkpoints of per-model detector state, so a restarted or rebalanced worker resumes where it was.
 
 The stream worker keeps each model's detector state in memory: drift monitors (pinned reference, current
-window), operational-metric buckets with their anomaly detectors, open fairness windows. Every
+window), operational-metric buckets with their anomaly detectors, open fairness windows, training-run
+monitors, waiting skew samples and evaluation baselines (``Pipeline.model_state``). Every
 ``interval_s`` of processing time per model, it writes a compressed snapshot to a changelogged table
 (faust), in the changelog partition of the model's events; the worker that owns that partition next —
 after a crash, a restart or a rebalance — loads the snapshot the first time it sees the model. What

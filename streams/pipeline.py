@@ -490,17 +490,23 @@ class Pipeline:
 
     def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
         """What to checkpoint for ``tenant``/``model`` (None: nothing): the drift monitors of its versions,
-        its operational-metric buckets and anomaly detectors, and its open fairness windows."""
-        state: dict[str, Any] = {}
-        drift = {v: m.snapshot() for (t, mo, v), m in self.drift.items() if t == tenant and mo == model}
-        if drift:
-            state["drift"] = drift
-        ops = self.ops.model_state(tenant, model) if self.ops is not None else None
-        if ops:
-            state["ops"] = ops
-        fairness = self.fairness.model_state(tenant, model) if self.fairness is not None else None
-        if fairness:
-            state["fairness"] = fairness
+        its operational-metric buckets and anomaly detectors, its open fairness windows, and its training
+        side: run monitors, runs' base versions, skew monitors waiting for traffic, evaluation baselines
+        (with the production version) and BBQ history."""
+        mine = lambda t, m: t == tenant and m == model  # noqa: E731
+        state: dict[str, Any] = {
+            "drift": {v: m.snapshot() for (t, mo, v), m in self.drift.items() if mine(t, mo)},
+            "ops": self.ops.model_state(tenant, model) if self.ops is not None else None,
+            "fairness": self.fairness.model_state(tenant, model) if self.fairness is not None else None,
+            "training": [[m.run_id, m.snapshot()] for m in self.training_runs.values()
+                         if mine(m.subject.tenant, m.subject.model)],
+            "run_base": [[run, base] for (t, mo, run), base in self._run_base.items() if mine(t, mo)],
+            "skew": [[base, run, m.snapshot()] for (t, mo, base), runs in self.skew.items() if mine(t, mo)
+                     for run, m in runs.items()],
+            "eval": self.eval_regression.model_state(tenant, model),
+            "bbq": self.bbq.model_state(tenant, model),
+        }
+        state = {k: v for k, v in state.items() if v}
         return {"version": MODEL_STATE_VERSION, **state} if state else None
 
     def restore_model_state(self, tenant: str, model: str, state: dict[str, Any]) -> int:
@@ -520,6 +526,25 @@ class Pipeline:
             restored += int(self.ops.restore_model(tenant, model, state["ops"]))
         if self.fairness is not None and state.get("fairness"):
             restored += self.fairness.restore_model(state["fairness"])
+        for run_id, snapshot in state.get("training") or []:
+            key = f"{tenant}/{model}/{run_id}"
+            if key not in self.training_runs:
+                self.training_runs[key] = TrainingRunMonitor.restore(snapshot)
+                self.training_runs.move_to_end(key, last=False)  # restored runs are the oldest here
+                restored += 1
+        while len(self.training_runs) > MAX_TRAINING_RUNS:
+            self.training_runs.popitem(last=False)
+        for run_id, base in state.get("run_base") or []:
+            self._run_base.setdefault((tenant, model, run_id), base)
+        for base, run_id, snapshot in state.get("skew") or []:
+            pending = self.skew.setdefault((tenant, model, base), OrderedDict())
+            if run_id not in pending:
+                pending[run_id] = DriftMonitor.restore(snapshot)
+                restored += 1
+        if state.get("eval"):
+            restored += int(self.eval_regression.restore_model(tenant, model, state["eval"]))
+        if state.get("bbq"):
+            restored += int(self.bbq.restore_model(tenant, model, state["bbq"]))
         return restored
 
     def forget_model(self, tenant: str, model: str) -> None:
@@ -531,6 +556,15 @@ class Pipeline:
             self.ops.forget_model(tenant, model)
         if self.fairness is not None:
             self.fairness.forget_model(tenant, model)
+        for key in [k for k, m in self.training_runs.items()
+                    if m.subject.tenant == tenant and m.subject.model == model]:
+            del self.training_runs[key]
+        for key in [k for k in self._run_base if k[0] == tenant and k[1] == model]:
+            del self._run_base[key]
+        for key in [k for k in self.skew if k[0] == tenant and k[1] == model]:
+            del self.skew[key]
+        self.eval_regression.forget_model(tenant, model)
+        self.bbq.forget_model(tenant, model)
         self._loaded.discard((tenant, model))
 
     def _ensure_loaded(self, tenant: str, model: str) -> None:

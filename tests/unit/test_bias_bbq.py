@@ -218,3 +218,24 @@ def test_incremental_add_then_finish_equals_one_shot():
     a.finish(s)
     b.evaluate(s, items)
     assert a.scores(s) == b.scores(s)
+
+
+def test_regression_detector_state_moves_per_model():
+    rng = random.Random(5)
+    det = BbqRegressionDetector(BbqConfig(bias_threshold=0.5, regression_delta=0.05))
+    v1, v2 = (Subject(tenant="t", model="m", version=v) for v in ("1", "2"))
+    det.evaluate(v1, _run(rng, 800, 0.55), eval_id="e1")
+    det.add(v2, _run(rng, 400, 0.70))  # a run still being accumulated
+    det.evaluate(Subject(tenant="t", model="other", version="1"), _run(rng, 200, 0.55), eval_id="o1")
+    state = json.loads(json.dumps(det.model_state("t", "m")))
+    assert det.model_state("t", "nothing") is None
+    moved = BbqRegressionDetector(BbqConfig(bias_threshold=0.5, regression_delta=0.05))
+    assert moved.restore_model("t", "m", state) and not moved.restore_model("t", "m", state)
+    assert moved.model_state("t", "other") is None  # only the one model came along
+    rest = _run(rng, 400, 0.70)
+    expected = [f.finding_id for f in det.evaluate(v2, rest, eval_id="e2")]
+    got = moved.evaluate(v2, rest, eval_id="e2")
+    assert got and [f.finding_id for f in got] == expected  # baseline and pending items both came along
+    assert any(f.kind == "bbq_regression" for f in got)
+    moved.forget_model("t", "m")
+    assert moved.model_state("t", "m") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import pytest
@@ -93,3 +94,40 @@ def test_a_checkpoint_also_carries_ops_windows_and_fairness_cohorts() -> None:
     assert after.fairness.model_state("acme", "support-bot") == before.fairness.model_state("acme", "support-bot")
     after.forget_model("acme", "support-bot")
     assert after.model_state("acme", "support-bot") is None
+
+
+def _training(event_id: str, version: str = "8", **body: object) -> RawItem:
+    ev = {"schema_version": "1", "event_id": event_id, "type": "training", "occurred_at": "2026-11-26T10:00:00Z",
+          "tenant": "acme", "model": {"name": "summarizer", "version": version}, "training": {"run_id": "r1", **body}}
+    return RawItem(json.dumps(ev).encode(), "warden.training", 0, None)
+
+
+def _kinds(pipe: Pipeline, items: list[RawItem]) -> list[tuple[str, str]]:
+    return [(f.kind, f.finding_id) for o in pipe.process_batch(items) for f in o.findings]
+
+
+def test_a_checkpoint_carries_training_runs_and_evaluation_baselines() -> None:
+    config = PipelineConfig(pii=None, drift=None)
+    before = Pipeline(config)
+    deploy = {"schema_version": "1", "event_id": "dep-1", "type": "deployment", "occurred_at": "2026-11-26T09:00:00Z",
+              "tenant": "acme", "model": {"name": "summarizer", "version": "7"}, "deployment": {"alias": "production"}}
+    history = [RawItem(json.dumps(deploy).encode(), "warden.deployments", 0, None),
+               _training("ev-7", version="7", phase="evaluation", metrics={"rougeL": 0.42}, eval_dataset="cnn",
+                         split="test")]
+    history += [_training(f"s{i}", phase="step", step=i, metrics={"loss": 2.0 - i * 0.01}) for i in range(50)]
+    assert not any(k == "loss_divergence" for k, _ in _kinds(before, history))
+    state = decode_state(encode_state(before.model_state("acme", "summarizer") or {}))
+    assert {"training", "eval"} <= set(state)
+
+    later = [_training(f"s{i}", phase="step", step=i, metrics={"loss": 9.0}) for i in range(50, 60)]
+    later.append(_training("ev-8", phase="evaluation", metrics={"rougeL": 0.30}, eval_dataset="cnn", split="test"))
+    expected = _kinds(before, later)  # the worker that never stopped
+    assert {k for k, _ in expected} == {"loss_divergence", "eval_regression"}
+    resumed = Pipeline(config)
+    resumed.state_loader = lambda t, m: state if (t, m) == ("acme", "summarizer") else None
+    assert _kinds(resumed, later) == expected  # same findings, same ids, after the restart
+    # without the checkpoint the run restarts cold and there is no production baseline to compare with
+    cold = {k for k, _ in _kinds(Pipeline(config), later)}
+    assert "eval_regression" not in cold and "loss_divergence" not in cold
+    resumed.forget_model("acme", "summarizer")
+    assert resumed.model_state("acme", "summarizer") is None

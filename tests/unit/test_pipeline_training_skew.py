@@ -96,3 +96,22 @@ def test_small_or_unsplittable_samples_are_not_compared() -> None:
     assert sample_texts({"prompt": "q", "completion": "a"}) == ("q", "a")
     assert sample_texts({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
                                       {"role": "assistant", "content": "a"}]}) == ("s\nq", "a")
+
+
+def test_a_waiting_sample_survives_a_restart_through_the_models_checkpoint() -> None:
+    from streams.checkpoints import decode_state, encode_state
+
+    rng = random.Random(5)
+    p = _pipe()
+    p.process(raw({"schema_version": "1", "event_id": "dep", "type": "deployment", "occurred_at": "2026-11-26T11:00:00Z",
+                   "tenant": "acme", "model": {"name": "support-bot", "version": "3"},
+                   "deployment": {"alias": "production"}}), topic="warden.deployments")
+    p.process(_sample("early", rng, 120, 200, base=None), topic="warden.training")
+    state = decode_state(encode_state(p.model_state("acme", "support-bot") or {}))
+    assert len(state["skew"]) == 1 and state["eval"]["production"] == "3"
+    resumed = _pipe()
+    resumed.state_loader = lambda t, m: state
+    found = _skew(_traffic(resumed, rng, 0, 100, 20, 40))
+    assert [f.evidence["run_id"] for f in found] == ["early"]  # the verdict still comes, after the restart
+    assert resumed.skew == {}
+    assert _skew(_traffic(_pipe(), rng, 100, 100, 20, 40)) == []  # a cold worker knew of no waiting sample
