@@ -18,7 +18,12 @@ Components (each gives a raw "surprise" per point, all scale-free):
 4. seasonal residual: log1p(|x - profile[time-of-day slot]| / the slot's mean absolute deviation),
    weighted by how much better the daily profile predicts than the slow level does (0 for series
    without a daily rhythm), so a daily pattern that breaks (a missing peak, a holiday) is caught
-   while an ordinary level change of a periodic series is not
+   while an ordinary level change of a periodic series is not. A weekly profile (168 hourly
+   time-of-week slots by default, EWMA mean and mean absolute deviation per slot, a slot trusted once
+   visited in ``weekly_min_weeks`` distinct weeks) takes the daily profile's place wherever its slot
+   is trusted and its long-run mean |error| is below the daily profile's (both measured over the same
+   points): ordinary weekends stop looking like broken days, and a weekday that behaves like a Sunday
+   (a holiday) is caught
 5. lagged-window novelty (KNN-CAD-like): log1p(L1 distance from the window of the last ``knn_len``
    values to the nearest of ``knn_refs`` stored windows (one stored every ``knn_stride`` points, never
    one overlapping the current window) / (``knn_len`` x noise scale)), windows centred on their means
@@ -105,13 +110,18 @@ P_KNN_LEN = 38  # values per lagged window (<= MAX_KNN_LEN); 0 disables the comp
 P_KNN_REFS = 39  # reference windows kept (<= MAX_KNN_REFS)
 P_KNN_STRIDE = 40  # a reference window is stored every this many points
 P_KNN_CENTRE = 41  # 1: windows are stored and compared without their means (shape only)
-N_PARAMS = 42
+P_WEEK_SLOTS = 42  # time-of-week slots of the weekly profile (<= MAX_WEEK_SLOTS); 0 disables it
+P_WEEK_ALPHA = 43  # per-visit EWMA weight of a weekly slot's mean and mean absolute deviation
+P_WEEK_MIN = 44  # distinct weeks a weekly slot must have been visited in before it is trusted
+P_WEEK_PERIOD = 45  # period of the weekly profile in seconds (a week)
+N_PARAMS = 46
 
 MAX_BINS = 16
 MAX_SLOTS = 96
 MAX_REC_SLOTS = 288
 MAX_KNN_LEN = 32
 MAX_KNN_REFS = 128
+MAX_WEEK_SLOTS = 336
 
 # ---- scalar state layout (fs) ----------------------------------------------------------------------
 S_N = 0
@@ -134,7 +144,9 @@ S_MU = S_AVG + N_COMP  # N_COMP long-run means
 S_VAR = S_MU + N_COMP  # N_COMP long-run variances
 S_SEAS_ERR = S_VAR + N_COMP  # long-run mean |x - seasonal profile|
 S_LEVEL_ERR = S_SEAS_ERR + 1  # long-run mean |x - slow level| over the same points
-N_STATE = S_LEVEL_ERR + 1
+S_WEEK_ERR = S_LEVEL_ERR + 1  # long-run mean |x - weekly profile| where both profiles are trusted
+S_DAYW_ERR = S_WEEK_ERR + 1  # long-run mean |x - daily profile| over the same points
+N_STATE = S_DAYW_ERR + 1
 
 CTX_SIZE = MAX_BINS * MAX_BINS * MAX_BINS + MAX_BINS * MAX_BINS  # counts + row totals
 T_SEAS_MEAN = CTX_SIZE  # per-slot mean, mean absolute deviation, visits
@@ -145,7 +157,12 @@ T_REC_TIME = T_REC_VAL + MAX_REC_SLOTS  # ... and the timestamp (seconds) at whi
 T_KNN_RING = T_REC_TIME + MAX_REC_SLOTS  # the last MAX_KNN_LEN values (ring, position n % len)
 T_KNN_REF = T_KNN_RING + MAX_KNN_LEN  # reference windows (oldest value first, centred if so configured), rows of MAX_KNN_LEN
 T_KNN_AT = T_KNN_REF + MAX_KNN_REFS * MAX_KNN_LEN  # point count (n + 1) at which each reference was stored
-TAB_SIZE = T_KNN_AT + MAX_KNN_REFS
+T_WK_MEAN = T_KNN_AT + MAX_KNN_REFS  # weekly profile: per time-of-week slot mean, mean absolute deviation,
+T_WK_DEV = T_WK_MEAN + MAX_WEEK_SLOTS
+T_WK_CNT = T_WK_DEV + MAX_WEEK_SLOTS  # points learnt,
+T_WK_WEEKS = T_WK_CNT + MAX_WEEK_SLOTS  # distinct weeks visited
+T_WK_LAST = T_WK_WEEKS + MAX_WEEK_SLOTS  # and 1 + the index of the last week visited (0: never)
+TAB_SIZE = T_WK_LAST + MAX_WEEK_SLOTS
 
 _LOG_EPS = math.log(1e-10)
 
@@ -179,6 +196,10 @@ def run_kernel(
     s_min = p[P_SEAS_MIN]
     period = p[P_SEAS_PERIOD]
     sd_floor = p[P_SD_FLOOR] + 1e-9
+    wslots = int(p[P_WEEK_SLOTS])
+    w_alpha = p[P_WEEK_ALPHA]
+    w_min = p[P_WEEK_MIN]
+    wperiod = p[P_WEEK_PERIOD]
     raw = np.zeros(N_COMP)
     win = np.zeros(MAX_KNN_LEN)
     for t in range(values.shape[0]):
@@ -236,10 +257,27 @@ def run_kernel(
             slot = int((ph - math.floor(ph)) * nslots)
             if slot >= nslots:
                 slot = nslots - 1
+        wslot = -1
+        week = 0.0
+        if wslots > 0 and math.isfinite(tt):
+            wph = tt / wperiod
+            week = math.floor(wph) + 1.0
+            wslot = int((wph - math.floor(wph)) * wslots)
+            if wslot >= wslots:
+                wslot = wslots - 1
         seas_w = 0.0
         if slot >= 0 and tab[T_SEAS_CNT + slot] >= s_min:
             sres = abs(x - tab[T_SEAS_MEAN + slot])
-            raw[4] = math.log1p(sres / (tab[T_SEAS_DEV + slot] + scale))
+            sdev = tab[T_SEAS_DEV + slot]
+            if wslot >= 0 and tab[T_WK_WEEKS + wslot] >= w_min:
+                # the weekly profile replaces the daily one where it has predicted better (same points)
+                wres = abs(x - tab[T_WK_MEAN + wslot])
+                fs[S_WEEK_ERR] += a_st * (wres - fs[S_WEEK_ERR])
+                fs[S_DAYW_ERR] += a_st * (sres - fs[S_DAYW_ERR])
+                if fs[S_WEEK_ERR] < fs[S_DAYW_ERR]:
+                    sres = wres
+                    sdev = tab[T_WK_DEV + wslot]
+            raw[4] = math.log1p(sres / (sdev + scale))
             # the profile counts only as far as it predicts better than the slow level does
             fs[S_SEAS_ERR] += a_st * (sres - fs[S_SEAS_ERR])
             fs[S_LEVEL_ERR] += a_st * (abs(x - fs[S_SLOW]) - fs[S_LEVEL_ERR])
@@ -398,6 +436,19 @@ def run_kernel(
                 tab[T_SEAS_MEAN + slot] += a_s * e
                 tab[T_SEAS_DEV + slot] += a_s * (abs(e) - tab[T_SEAS_DEV + slot])
             tab[T_SEAS_CNT + slot] = c + 1.0
+        if wslot >= 0:
+            c = tab[T_WK_CNT + wslot]
+            if c == 0.0:
+                tab[T_WK_MEAN + wslot] = x
+            else:
+                a_s = w_alpha if c * w_alpha > 1.0 else 1.0 / (c + 1.0)
+                e = x - tab[T_WK_MEAN + wslot]
+                tab[T_WK_MEAN + wslot] += a_s * e
+                tab[T_WK_DEV + wslot] += a_s * (abs(e) - tab[T_WK_DEV + wslot])
+            tab[T_WK_CNT + wslot] = c + 1.0
+            if tab[T_WK_LAST + wslot] != week:
+                tab[T_WK_LAST + wslot] = week
+                tab[T_WK_WEEKS + wslot] += 1.0
         if klen > 0 and nref > 0 and n + 1.0 >= klen and int(n + 1.0) % int(p[P_KNN_STRIDE]) == 0:
             r = int((n + 1.0) / p[P_KNN_STRIDE]) % nref
             for k in range(klen):
