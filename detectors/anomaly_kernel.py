@@ -168,6 +168,21 @@ _LOG_EPS = math.log(1e-10)
 
 
 @_njit(cache=True, nogil=True)
+def _learn_slot(tab: np.ndarray, mean_at: int, dev_at: int, count_at: int, x: float, alpha: float) -> None:
+    """One visit of a profile slot: its EWMA mean and mean absolute deviation learn ``x`` (plain running
+    averages for the first ``1 / alpha`` visits), and its visit count grows."""
+    c = tab[count_at]
+    if c == 0.0:
+        tab[mean_at] = x
+    else:
+        a = alpha if c * alpha > 1.0 else 1.0 / (c + 1.0)
+        e = x - tab[mean_at]
+        tab[mean_at] += a * e
+        tab[dev_at] += a * (abs(e) - tab[dev_at])
+    tab[count_at] = c + 1.0
+
+
+@_njit(cache=True, nogil=True)
 def run_kernel(
     times: np.ndarray, values: np.ndarray, out: np.ndarray, fs: np.ndarray, tab: np.ndarray, p: np.ndarray
 ) -> None:
@@ -427,25 +442,9 @@ def run_kernel(
             fs[S_VS] += (a_vs if n * a_vs > 1.0 else 1.0 / n) * (d - vs)
             fs[S_VL] += (a_vl if n * a_vl > 1.0 else 1.0 / n) * (d - vl)
         if slot >= 0:
-            c = tab[T_SEAS_CNT + slot]
-            if c == 0.0:
-                tab[T_SEAS_MEAN + slot] = x
-            else:
-                a_s = s_alpha if c * s_alpha > 1.0 else 1.0 / (c + 1.0)
-                e = x - tab[T_SEAS_MEAN + slot]
-                tab[T_SEAS_MEAN + slot] += a_s * e
-                tab[T_SEAS_DEV + slot] += a_s * (abs(e) - tab[T_SEAS_DEV + slot])
-            tab[T_SEAS_CNT + slot] = c + 1.0
+            _learn_slot(tab, T_SEAS_MEAN + slot, T_SEAS_DEV + slot, T_SEAS_CNT + slot, x, s_alpha)
         if wslot >= 0:
-            c = tab[T_WK_CNT + wslot]
-            if c == 0.0:
-                tab[T_WK_MEAN + wslot] = x
-            else:
-                a_s = w_alpha if c * w_alpha > 1.0 else 1.0 / (c + 1.0)
-                e = x - tab[T_WK_MEAN + wslot]
-                tab[T_WK_MEAN + wslot] += a_s * e
-                tab[T_WK_DEV + wslot] += a_s * (abs(e) - tab[T_WK_DEV + wslot])
-            tab[T_WK_CNT + wslot] = c + 1.0
+            _learn_slot(tab, T_WK_MEAN + wslot, T_WK_DEV + wslot, T_WK_CNT + wslot, x, w_alpha)
             if tab[T_WK_LAST + wslot] != week:
                 tab[T_WK_LAST + wslot] = week
                 tab[T_WK_WEEKS + wslot] += 1.0
