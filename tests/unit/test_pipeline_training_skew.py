@@ -42,6 +42,13 @@ def _sample(run_id: str, rng: random.Random, lo: int, hi: int, n: int = 120, bas
                        "model": {"name": "support-bot", "version": "4"}, "training": training}).encode()
 
 
+def _deploy_version_3(p: Pipeline) -> None:
+    """Version 3 of the model becomes production."""
+    p.process(raw({"schema_version": "1", "event_id": "dep", "type": "deployment", "occurred_at": "2026-11-26T11:00:00Z",
+                   "tenant": "acme", "model": {"name": "support-bot", "version": "3"},
+                   "deployment": {"alias": "production"}}), topic="warden.deployments")
+
+
 def _skew(findings) -> list:  # type: ignore[no-untyped-def]
     return [f for f in findings if f.kind == "training_serving_skew"]
 
@@ -63,9 +70,7 @@ def test_a_sample_unlike_production_is_reported_and_a_like_one_is_not() -> None:
 def test_a_sample_before_production_traffic_waits_for_the_next_window() -> None:
     rng = random.Random(5)
     p = _pipe()
-    p.process(raw({"schema_version": "1", "event_id": "dep", "type": "deployment", "occurred_at": "2026-11-26T11:00:00Z",
-                   "tenant": "acme", "model": {"name": "support-bot", "version": "3"},
-                   "deployment": {"alias": "production"}}), topic="warden.deployments")
+    _deploy_version_3(p)
     # no base_version in the sample: the production version of the model stands in
     assert p.process(_sample("early", rng, 120, 200, base=None), topic="warden.training").findings == []
     assert list(p.skew) == [("acme", "support-bot", "3")]
@@ -103,9 +108,7 @@ def test_a_waiting_sample_survives_a_restart_through_the_models_checkpoint() -> 
 
     rng = random.Random(5)
     p = _pipe()
-    p.process(raw({"schema_version": "1", "event_id": "dep", "type": "deployment", "occurred_at": "2026-11-26T11:00:00Z",
-                   "tenant": "acme", "model": {"name": "support-bot", "version": "3"},
-                   "deployment": {"alias": "production"}}), topic="warden.deployments")
+    _deploy_version_3(p)
     p.process(_sample("early", rng, 120, 200, base=None), topic="warden.training")
     state = decode_state(encode_state(p.model_state("acme", "support-bot") or {}))
     assert len(state["skew"]) == 1 and state["eval"]["production"] == "3"
