@@ -193,6 +193,12 @@ def run_lineage_finding(event: TrainingEvent) -> Finding:
                           event_id=event.event_id, occurred_at=event.occurred_at, key=body.run_id)
 
 
+def _trim(entries: OrderedDict[Any, Any], limit: int) -> None:
+    """Drop the oldest entries of an LRU-ordered mapping beyond ``limit``."""
+    while len(entries) > limit:
+        entries.popitem(last=False)
+
+
 class Pipeline:
     """Runs every detector and policy on the events of one worker."""
 
@@ -288,8 +294,7 @@ class Pipeline:
         if missing:
             for text, vec in zip(missing, self.embedder.embed(missing)):
                 cache[text] = vec
-            while len(cache) > EMBEDDING_CACHE:
-                cache.popitem(last=False)
+            _trim(cache, EMBEDDING_CACHE)
         return {i: {"prompt": cache[p], "response": cache[r]} for i, (p, r) in wanted.items()}
 
     def _redact(self, outcomes: list[Outcome]) -> None:
@@ -356,8 +361,7 @@ class Pipeline:
         key = (event.tenant, event.model.name, event.model.version)
         monitor = self.drift.pop(key, None) or DriftMonitor(self.config.drift, subject)
         self.drift[key] = monitor
-        while len(self.drift) > MAX_DRIFT_MONITORS:
-            self.drift.popitem(last=False)
+        _trim(self.drift, MAX_DRIFT_MONITORS)
         body = event.inference
         usage = body.usage
         features = extract_features(
@@ -396,8 +400,7 @@ class Pipeline:
         if body.phase in ("run_started", "run_finished"):
             if body.phase == "run_started" and body.base_version:  # a later data sample may not name it
                 self._run_base[(event.tenant, event.model.name, body.run_id)] = body.base_version
-                while len(self._run_base) > MAX_TRAINING_RUNS:
-                    self._run_base.popitem(last=False)
+                _trim(self._run_base, MAX_TRAINING_RUNS)
             return [run_lineage_finding(event)]
         if body.phase == "step" and body.step is not None:
             run = f"{event.tenant}/{event.model.name}/{body.run_id}"
@@ -405,8 +408,7 @@ class Pipeline:
                 body.run_id, Subject(tenant=event.tenant, model=event.model.name,
                                      version=body.base_version or event.model.version))
             self.training_runs[run] = monitor
-            while len(self.training_runs) > MAX_TRAINING_RUNS:
-                self.training_runs.popitem(last=False)
+            _trim(self.training_runs, MAX_TRAINING_RUNS)
             return monitor.update(body.step, body.metrics, event.occurred_at, event_id=event.event_id)
         if body.phase == "evaluation":
             findings: list[Finding] = []
@@ -467,12 +469,16 @@ class Pipeline:
         pending = self.skew.setdefault((tenant, model, base), OrderedDict())
         pending[body.run_id] = skew
         self.skew.move_to_end((tenant, model, base))
+        self._trim_skew()
+        return []
+
+    def _trim_skew(self) -> None:
+        """Drop the oldest waiting skew monitors beyond ``MAX_SKEW_MONITORS``."""
         while sum(len(v) for v in self.skew.values()) > MAX_SKEW_MONITORS:
             oldest = next(iter(self.skew.values()))
             oldest.popitem(last=False)
             if not oldest:
                 self.skew.popitem(last=False)
-        return []
 
     def decide(self, event: Event, findings: list[Finding]) -> list[Decision]:
         """Policy decisions for an event's findings (inference events also feed ratio denominators).
@@ -493,7 +499,9 @@ class Pipeline:
         its operational-metric buckets and anomaly detectors, its open fairness windows, and its training
         side: run monitors, runs' base versions, skew monitors waiting for traffic, evaluation baselines
         (with the production version) and BBQ history."""
-        mine = lambda t, m: t == tenant and m == model  # noqa: E731
+        def mine(t: str, m: str) -> bool:
+            return t == tenant and m == model
+
         state: dict[str, Any] = {
             "drift": {v: m.snapshot() for (t, mo, v), m in self.drift.items() if mine(t, mo)},
             "ops": self.ops.model_state(tenant, model) if self.ops is not None else None,
@@ -520,8 +528,7 @@ class Pipeline:
             if key not in self.drift:
                 self.drift[key] = DriftMonitor.restore(snapshot)
                 restored += 1
-        while len(self.drift) > MAX_DRIFT_MONITORS:
-            self.drift.popitem(last=False)
+        _trim(self.drift, MAX_DRIFT_MONITORS)
         if self.ops is not None and state.get("ops"):
             restored += int(self.ops.restore_model(tenant, model, state["ops"]))
         if self.fairness is not None and state.get("fairness"):
@@ -532,15 +539,16 @@ class Pipeline:
                 self.training_runs[key] = TrainingRunMonitor.restore(snapshot)
                 self.training_runs.move_to_end(key, last=False)  # restored runs are the oldest here
                 restored += 1
-        while len(self.training_runs) > MAX_TRAINING_RUNS:
-            self.training_runs.popitem(last=False)
+        _trim(self.training_runs, MAX_TRAINING_RUNS)
         for run_id, base in state.get("run_base") or []:
             self._run_base.setdefault((tenant, model, run_id), base)
+        _trim(self._run_base, MAX_TRAINING_RUNS)
         for base, run_id, snapshot in state.get("skew") or []:
             pending = self.skew.setdefault((tenant, model, base), OrderedDict())
             if run_id not in pending:
                 pending[run_id] = DriftMonitor.restore(snapshot)
                 restored += 1
+        self._trim_skew()
         if state.get("eval"):
             restored += int(self.eval_regression.restore_model(tenant, model, state["eval"]))
         if state.get("bbq"):
