@@ -107,11 +107,22 @@ def _receiver(port: int, ready: Any, conn: Any) -> None:
 # ---------------------------------------------------------------- the stream side (another process)
 
 
+#: the subjects bench findings spread over
+SUBJECTS = [Subject(tenant=f"t{i % 5}", model=f"m{i % 4}", version="1") for i in range(20)]
+
+
+def bench_finding(run: str, n: int, fold: int) -> Finding:
+    """The ``n``-th bench finding of ``run``: ``fold`` consecutive findings share one alert key (and subject)."""
+    key = f"{run}-a{n // fold:07d}"
+    return Finding.create(detector="rule", kind="error_status", subject=SUBJECTS[(n // fold) % len(SUBJECTS)],
+                          severity="high", score=1.0, summary="call failed", evidence={"alert_key": key},
+                          event_id=f"{run}-e{n:07d}", occurred_at=datetime.now(timezone.utc))
+
+
 def _stream_side(rate: float, seconds: float, fold: int, batch_every_s: float, conn: Any, run: str) -> None:
     """Make findings at ``rate``, evaluate the bench policy, and send each batch as JSON with the time each
     new alert's first finding was made. Ids carry ``run``, so runs against one database never collide."""
     policy = PolicyEngine(parse_policies(BENCH_POLICY))
-    subjects = [Subject(tenant=f"t{i % 5}", model=f"m{i % 4}", version="1") for i in range(20)]
     n_total = int(rate * seconds)
     start = time.time()
     made = 0
@@ -120,11 +131,8 @@ def _stream_side(rate: float, seconds: float, fold: int, batch_every_s: float, c
         batch: list[Finding] = []
         opened: dict[str, float] = {}
         while made < due:
-            ev, key = f"{run}-e{made:07d}", f"{run}-a{made // fold:07d}"
-            f = Finding.create(detector="rule", kind="error_status", subject=subjects[(made // fold) % 20],
-                               severity="high", score=1.0, summary="call failed", evidence={"alert_key": key},
-                               event_id=ev, occurred_at=datetime.now(timezone.utc))
-            opened.setdefault(f"bench:{key}", time.time())  # the finding that opens the alert
+            f = bench_finding(run, made, fold)
+            opened.setdefault(f"bench:{f.evidence['alert_key']}", time.time())  # the finding that opens the alert
             batch.append(f)
             made += 1
         if batch:

@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Table
 
 import store.repository as repository
 from api.delivery.destinations import parse_destinations
-from bench.alerts import BENCH_POLICY, SECRET
-from detectors.finding import Finding, Subject
+from bench.alerts import BENCH_POLICY, SECRET, bench_finding
 from policies.engine import PolicyEngine
 from policies.loader import parse_policies
 from store.alerting import ensure_alerting_tables, set_alerting_config
@@ -46,7 +44,6 @@ def measure(url: str, batches: int, folds: tuple[int, ...] = (1, 10)) -> dict[in
     dests = parse_destinations({"webhook:bench": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": SECRET}})
     set_alerting_config(dests.alerting_config())
     policy = PolicyEngine(parse_policies(BENCH_POLICY))
-    subjects = [Subject(tenant=f"t{i % 5}", model=f"m{i % 4}", version="1") for i in range(20)]
     run = f"{time.time_ns():x}"
     made = 0
     unnest = repository.unnest_insert
@@ -56,14 +53,8 @@ def measure(url: str, batches: int, folds: tuple[int, ...] = (1, 10)) -> dict[in
             times: dict[str, list[float]] = {"values": [], "unnest": []}
             for rep in range(batches + 5):
                 for name, insert in (("values", _values_insert), ("unnest", unnest)):
-                    findings = []
-                    for _ in range(50):
-                        findings.append(Finding.create(
-                            detector="rule", kind="error_status", subject=subjects[(made // fold) % 20],
-                            severity="high", score=1.0, summary="x",
-                            evidence={"alert_key": f"{run}-{fold}-{made // fold:07d}"}, event_id=f"{run}-{made:07d}",
-                            occurred_at=datetime.now(timezone.utc)))
-                        made += 1
+                    findings = [bench_finding(f"{run}-{fold}", made + i, fold) for i in range(50)]
+                    made += 50
                     decisions = policy.evaluate_many(findings)
                     repository.unnest_insert = insert  # type: ignore[assignment]
                     t0 = time.perf_counter()
