@@ -20,10 +20,10 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from detectors import anomaly_kernel as K
-from detectors.anomaly import AnomalyConfig, AnomalyDetector
+from detectors.anomaly import kernel as K
+from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
 from detectors.finding import Subject
-from detectors.opsmetrics import METRICS, OpsMetricsMonitor
+from detectors.anomaly.opsmetrics import METRICS, OpsMetricsMonitor
 
 
 def _series(n: int, seed: int = 11) -> np.ndarray:

@@ -7,7 +7,7 @@ Each input line is one BBQ item with the model's answer, in BBQ's field names:
 ("ambig"/"disambig"), ``label`` (correct answer index), ``answer`` (index the model chose),
 ``target_loc`` (answer naming the stereotyped group), ``unknown_loc``; other fields are
 ignored (BBQ's ``answer_info``/``additional_metadata`` are used by ``auto`` to tell which
-entity ``target_loc`` names — see :mod:`detectors.bias_bbq`).
+entity ``target_loc`` names — see :mod:`detectors.bias.bbq`).
 
 Prints ``{"<category>": {"ambig": {"bias", "accuracy", "n", …}, "disambig": {…}}, "ALL": {…}}``
 to stdout (bias in [−1, 1]); notes (convention used, skipped lines) go to stderr.
@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from detectors.bias_bbq import BbqScorer, detect_target_convention
+from detectors.bias.bbq import BbqScorer, detect_target_convention
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -21,8 +21,8 @@ import time
 import numpy as np
 from scipy import stats
 
-from detectors.bias import CohortFairnessMonitor, FairnessConfig, evaluate_window
-from detectors.bias_metrics import GroupCounts
+from detectors.bias.fairness import CohortFairnessMonitor, FairnessConfig, evaluate_window
+from detectors.bias.metrics import GroupCounts
 from detectors.finding import Subject
 
 

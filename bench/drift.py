@@ -33,8 +33,8 @@ from typing import Any, Callable
 import numpy as np
 
 from bench.drift_eval import embed_records, read_jsonl, replay
-from detectors.drift import DriftConfig, DriftMonitor
-from detectors.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, features_from_record
+from detectors.drift.monitor import DriftConfig, DriftMonitor
+from detectors.features.tabular import CATEGORICAL_FEATURES, NUMERIC_FEATURES, features_from_record
 
 DATA = Path(__file__).resolve().parent / "data"
 SHIFTS = ("verbose", "terse", "mild", "model_b", "topic")
@@ -62,9 +62,9 @@ def bench_embeddings(texts: list[str], quick: bool) -> dict[str, float]:
     """
     import torch
 
-    from detectors.drift_mmd import mmd_test
-    from detectors.embeddings import EmbedderConfig, MiniLMEmbedder
-    from detectors.embeddings_onnx import onnx_available
+    from detectors.drift.mmd import mmd_test
+    from detectors.features.embeddings import EmbedderConfig, MiniLMEmbedder
+    from detectors.features.embeddings_onnx import onnx_available
 
     torch.set_num_threads(1)
     base = dict(device="cpu", threads=1, max_tokens=64)
@@ -155,7 +155,7 @@ CACHE_DIR = Path(os.environ.get("WARDEN_BENCH_CACHE", "/tmp/warden-bench-cache")
 
 def cached_embeddings(corpora: dict[str, list[dict[str, Any]]], config: Any) -> dict[str, list[dict[str, np.ndarray]]]:
     """Prompt/response embeddings of every corpus, cached on disk per corpus content hash (float16)."""
-    from detectors.embeddings import MiniLMEmbedder
+    from detectors.features.embeddings import MiniLMEmbedder
 
     embedder = None
     out = {}
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from detectors.embeddings import EmbedderConfig
+    from detectors.features.embeddings import EmbedderConfig
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1)))
     t = time.perf_counter()
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     # 2b. the MMD tail on real MiniLM embeddings of same-distribution data
     from scipy import stats as st
 
-    from detectors.drift_mmd import mmd_test
+    from detectors.drift.mmd import mmd_test
 
     trials = 200 if args.quick else 1000
     for field in ("prompt", "response"):

@@ -5,7 +5,7 @@
 Lines are JSON objects with ``prompt`` and ``response`` (optional: ``completion_tokens``/``output_tokens``,
 ``prompt_tokens``/``input_tokens``, ``usage``, ``latency_ms``, ``cost_usd``, ``finish_reason``). The
 reference file is pinned as the reference (as an uploaded reference set would be); the current file is
-streamed through :class:`~detectors.drift.DriftMonitor` as live events, in file order. Prints one JSON line:
+streamed through :class:`~detectors.drift.monitor.DriftMonitor` as live events, in file order. Prints one JSON line:
 ``{"drift": bool, "first_alarm_at": index|null, "features": {...}, ...}`` where ``first_alarm_at`` is the
 0-based index of the current event at which the first alarm fired and ``features`` holds the per-feature
 tests of that window (of the last window when there was no alarm).
@@ -22,8 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from detectors.drift import DriftConfig, DriftMonitor, WindowResult
-from detectors.features import features_from_record
+from detectors.drift.monitor import DriftConfig, DriftMonitor, WindowResult
+from detectors.features.tabular import features_from_record
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cur_feats = [features_from_record(r) for r in cur]
     ref_embs = cur_embs = None
     if not args.no_embeddings:
-        from detectors.embeddings import EmbedderConfig, MiniLMEmbedder
+        from detectors.features.embeddings import EmbedderConfig, MiniLMEmbedder
 
         config = (EmbedderConfig(device="cpu", max_tokens=args.max_tokens, threads=args.threads) if args.fp32
                   else replace(EmbedderConfig.fast_cpu(args.threads), max_tokens=args.max_tokens))

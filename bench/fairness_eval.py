@@ -22,7 +22,7 @@ import math
 import sys
 from pathlib import Path
 
-from detectors.bias_metrics import count_groups, fairness_report
+from detectors.bias.metrics import count_groups, fairness_report
 
 _TRUE = {"1", "true", "yes", "y", "t"}
 

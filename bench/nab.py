@@ -21,7 +21,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from detectors.anomaly import AnomalyConfig, AnomalyDetector
+from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
 
 
 def read_series(path: str) -> tuple[list[str], np.ndarray]:

@@ -192,7 +192,7 @@ def write(out: str, seed: int = 1, nab_config: str | None = None) -> dict[str, l
 def alarm_counts(data_dir: str, config: "object | None" = None) -> dict[str, int]:
     """Alarms (scores >= ``config.alarm``) after NAB's probation period on each anomaly-free series."""
     from bench.nab import epoch_seconds, read_series
-    from detectors.anomaly import AnomalyConfig, AnomalyDetector
+    from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
 
     cfg = config or AnomalyConfig()
     counts: dict[str, int] = {}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.pii_corpus import _HELD_OUT_NAMES, LABELLED, chat_texts, write_labelled
 from bench.pii_eval import format_report, score, with_values
-from detectors.pii import DEFAULT_ENTITIES, PiiConfig, PiiDetector
+from detectors.pii.detector import DEFAULT_ENTITIES, PiiConfig, PiiDetector
 
 PRESIDIO_TYPES = (
     "PERSON", "LOCATION", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "US_ITIN", "IP_ADDRESS",
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     det_c = PiiDetector(PiiConfig(entities=tuple(entities), benign_min_seen=0))
     det_c._analyzer, det_c._nlp_engine = det._analyzer, det._nlp_engine
 
-    from detectors.pii_engine import build_plain_presidio
+    from detectors.pii.engine import build_plain_presidio
 
     gc.collect()
     t = time.perf_counter()

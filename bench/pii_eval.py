@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from detectors.pii import DEFAULT_ENTITIES, PiiConfig, PiiDetector
+from detectors.pii.detector import DEFAULT_ENTITIES, PiiConfig, PiiDetector
 
 __all__ = ["score", "format_report", "main", "with_values"]
 

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from detectors.refusal import RefusalDetector
+from detectors.bias.refusal import RefusalDetector
 
 DEFAULT_DATA = Path(__file__).parent / "data" / "refusal_labelled.jsonl"
 

@@ -51,7 +51,7 @@ def pipeline_ceiling(texts: list[str], embeddings: bool, n: int = 1000) -> dict[
 
     ``n`` distinct events (every text seen once), so neither the PII nor the embedding cache helps.
     """
-    from detectors.embeddings import EmbedderConfig
+    from detectors.features.embeddings import EmbedderConfig
 
     payloads = [raw(event(f"p-{i}", i, texts, status="error" if i % 10 == 0 else "ok")) for i in range(n)]
     emb = EmbedderConfig.fast_cpu() if embeddings else None
@@ -169,7 +169,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--no-embeddings", action="store_true", help="drift on tabular features only")
     args = ap.parse_args()
-    from detectors.embeddings import EmbedderConfig
+    from detectors.features.embeddings import EmbedderConfig
 
     pc = EmbedderConfig.fast_cpu()
     print(f"drift embeddings: {'off' if args.no_embeddings else f'on (MiniLM {pc.backend} int8, {pc.max_tokens} tokens, 1 thread)'}")

@@ -1,4 +1,4 @@
-"""Detection delay and false alarms of :class:`~detectors.training.TrainingRunMonitor` on simulated runs.
+"""Detection delay and false alarms of :class:`~detectors.training.monitor.TrainingRunMonitor` on simulated runs.
 
 usage: python -m bench.training_eval [--seeds 200] [--steps 1500] [--with-anomaly]
 
@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from detectors.finding import Subject
-from detectors.training import TrainingMonitorConfig, TrainingRunMonitor
+from detectors.training.monitor import TrainingMonitorConfig, TrainingRunMonitor
 
 FAULTS = ("jump", "exp", "nan", "slow", "grad", "plateau")
 ALARM_KINDS = {"loss_nan", "loss_divergence", "grad_explosion"}

@@ -87,8 +87,8 @@ class JsonlHistory:
 
 def pattern_redactor(text: str) -> str:
     """Replace any structured PII the fast pattern scanners find by ``<TYPE>`` (defence in depth)."""
-    from detectors.pii_patterns import scan
-    from detectors.pii_redaction import redact, resolve_overlaps
+    from detectors.pii.patterns import scan
+    from detectors.pii.redaction import redact, resolve_overlaps
 
     spans = scan(text)
     if not spans:

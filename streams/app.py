@@ -26,11 +26,11 @@ from typing import Any
 
 import faust
 
-from detectors.bias import FairnessConfig
-from detectors.drift import DriftConfig
-from detectors.embeddings import EmbedderConfig
-from detectors.opsmetrics import OpsMetricsConfig
-from detectors.pii import PiiConfig
+from detectors.bias.fairness import FairnessConfig
+from detectors.drift.monitor import DriftConfig
+from detectors.features.embeddings import EmbedderConfig
+from detectors.anomaly.opsmetrics import OpsMetricsConfig
+from detectors.pii.detector import PiiConfig
 from detectors.rules import RuleConfig
 from policies.routing import AggregateDelta
 from streams import topics

@@ -25,18 +25,18 @@ import dataclasses
 import hashlib
 from collections import OrderedDict
 
-from detectors.bias import CohortFairnessMonitor, FairnessConfig
-from detectors.bias_bbq import BbqRegressionDetector
-from detectors.drift import DriftConfig, DriftMonitor
-from detectors.embeddings import EmbedderConfig, MiniLMEmbedder
-from detectors.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, extract_features
-from detectors.eval_regression import EvalRegressionDetector, EvalResult
-from detectors.training import TrainingRunMonitor
-from detectors.bias_outcomes import protected_groups, refusal_outcome
+from detectors.bias.fairness import CohortFairnessMonitor, FairnessConfig
+from detectors.bias.bbq import BbqRegressionDetector
+from detectors.drift.monitor import DriftConfig, DriftMonitor
+from detectors.features.embeddings import EmbedderConfig, MiniLMEmbedder
+from detectors.features.tabular import CATEGORICAL_FEATURES, NUMERIC_FEATURES, extract_features
+from detectors.training.regression import EvalRegressionDetector, EvalResult
+from detectors.training.monitor import TrainingRunMonitor
+from detectors.bias.outcomes import protected_groups, refusal_outcome
 from detectors.finding import Finding, Subject
-from detectors.opsmetrics import OpsMetricsConfig, OpsMetricsMonitor
-from detectors.pii import PiiConfig, PiiDetector, PiiResult, pii_finding
-from detectors.pii_redaction import keyed_hash
+from detectors.anomaly.opsmetrics import OpsMetricsConfig, OpsMetricsMonitor
+from detectors.pii.detector import PiiConfig, PiiDetector, PiiResult, pii_finding
+from detectors.pii.redaction import keyed_hash
 from detectors.rules import RuleConfig, RuleDetector
 from policies.decision import Decision
 from streams.codec import DeadLetter, Rejection, decode_event

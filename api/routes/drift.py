@@ -39,7 +39,7 @@ async def drift_report(
     principal: Principal = Depends(allow("admin", "operator", "auditor")),
 ) -> HTMLResponse | JSONResponse:
     """Evidently's data-drift report of the model's latest drifted window against its reference."""
-    from detectors.drift_report import render_drift_report
+    from detectors.drift.report import render_drift_report
 
     principal.require_tenant(tenant)
     row = await asyncio.to_thread(_latest, request.app.state.engine, name, tenant, version)

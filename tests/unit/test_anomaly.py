@@ -1,4 +1,4 @@
-"""Tests of the streaming univariate anomaly detector (detectors.anomaly)."""
+"""Tests of the streaming univariate anomaly detector (detectors.anomaly.detector)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from detectors import anomaly_kernel as K
-from detectors.anomaly import AnomalyConfig, AnomalyDetector
+from detectors.anomaly import kernel as K
+from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
 
 
 def _series(n: int = 3000, seed: int = 7, spike_at: int | None = 2000) -> np.ndarray:

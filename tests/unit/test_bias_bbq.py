@@ -8,7 +8,7 @@ import random
 import pytest
 
 from bench import bbq_eval
-from detectors.bias_bbq import (
+from detectors.bias.bbq import (
     BbqConfig,
     BbqRegressionDetector,
     BbqScorer,

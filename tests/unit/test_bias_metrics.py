@@ -13,7 +13,7 @@ import pytest
 fairlearn_metrics = pytest.importorskip("fairlearn.metrics")
 
 from bench import fairness_eval  # noqa: E402
-from detectors.bias_metrics import GroupCounts, count_groups, disparities, fairness_report  # noqa: E402
+from detectors.bias.metrics import GroupCounts, count_groups, disparities, fairness_report  # noqa: E402
 
 
 def _close(a: float, b: float) -> bool:

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from detectors.bias import CohortFairnessMonitor, FairnessConfig, evaluate_window
-from detectors.bias_metrics import GroupCounts
+from detectors.bias.fairness import CohortFairnessMonitor, FairnessConfig, evaluate_window
+from detectors.bias.metrics import GroupCounts
 from detectors.finding import Subject
 
 SUBJ = Subject(tenant="acme", model="chat", version="7")

@@ -1,6 +1,6 @@
 """Mapping event signals to fairness outcomes."""
 
-from detectors.bias_outcomes import decision_outcome, feedback_outcome, protected_groups, refusal_outcome
+from detectors.bias.outcomes import decision_outcome, feedback_outcome, protected_groups, refusal_outcome
 
 
 def test_refusal_outcome():

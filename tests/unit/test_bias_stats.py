@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from detectors.bias_stats import holm_adjust, homogeneity_test, wilson_interval
+from detectors.bias.stats import holm_adjust, homogeneity_test, wilson_interval
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (57, 200), (1, 1000)])

@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from bench.drift_eval import read_jsonl
-from detectors.drift import DriftConfig
+from detectors.drift.monitor import DriftConfig
 from streams.checkpoints import Checkpointer, decode_state, encode_state, state_key
 from streams.pipeline import Pipeline, PipelineConfig, RawItem
 from tests.events import inference, raw

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from detectors.drift import DriftConfig, DriftMonitor, severity_for
-from detectors.features import extract_features
+from detectors.drift.monitor import DriftConfig, DriftMonitor, severity_for
+from detectors.features.tabular import extract_features
 from detectors.finding import Severity, Subject
 
 SUBJECT = Subject(tenant="acme", model="chat", version="v1")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from detectors.drift_mmd import mmd_test
+from detectors.drift.mmd import mmd_test
 
 
 def _unit(a):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from detectors.drift import DriftConfig, DriftMonitor
-from detectors.features import extract_features
+from detectors.drift.monitor import DriftConfig, DriftMonitor
+from detectors.features.tabular import extract_features
 
 
 def _rows(rng, n, scale):
@@ -19,7 +19,7 @@ def _rows(rng, n, scale):
 @pytest.mark.slow  # importing and rendering Evidently takes 10-20 s on the shared CI box
 def test_report_renders_html_and_json_from_monitor_samples():
     pytest.importorskip("evidently")
-    from detectors.drift_report import render_drift_report
+    from detectors.drift.report import render_drift_report
 
     rng = np.random.default_rng(0)
     mon = DriftMonitor(DriftConfig(reference_size=120, window_size=80, step=40))
@@ -35,7 +35,7 @@ def test_report_renders_html_and_json_from_monitor_samples():
 
 
 def test_report_rejects_empty_samples():
-    from detectors.drift_report import render_drift_report
+    from detectors.drift.report import render_drift_report
 
     with pytest.raises(ValueError):
         render_drift_report([], [])

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from detectors.drift_stats import (
+from detectors.drift.stats import (
     binned_proportions,
     categorical_test,
     chi2_two_sample,

@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from detectors.embeddings import EMBEDDING_DIM, EmbedderConfig, MiniLMEmbedder, model_dir  # noqa: E402
+from detectors.features.embeddings import EMBEDDING_DIM, EmbedderConfig, MiniLMEmbedder, model_dir  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def onnx_build(tmp_path_factory):
     pytest.importorskip("onnx")
     import threading
 
-    from detectors.embeddings_onnx import ExportOptions, ensure_model
+    from detectors.features.embeddings_onnx import ExportOptions, ensure_model
 
     cache = tmp_path_factory.mktemp("onnx-cache")
     results, errors = [], []
@@ -161,7 +161,7 @@ def test_second_construction_reuses_the_cached_file(onnx_build, onnx_embedder):
 
 
 def test_cache_key_depends_on_options(onnx_build):
-    from detectors.embeddings_onnx import ExportOptions, cache_key
+    from detectors.features.embeddings_onnx import ExportOptions, cache_key
 
     options = (ExportOptions(), ExportOptions(per_channel=False), ExportOptions(quantize_int8=False),
                ExportOptions(reduce_range=True))
@@ -170,7 +170,7 @@ def test_cache_key_depends_on_options(onnx_build):
 
 
 def test_onnx_embeddings_still_catch_a_topic_shift_with_mmd(onnx_embedder):
-    from detectors.drift_mmd import mmd_test
+    from detectors.drift.mmd import mmd_test
 
     ref = onnx_embedder.embed(_texts("billing", 120, 1))
     same = onnx_embedder.embed(_texts("billing", 80, 2))
@@ -180,13 +180,13 @@ def test_onnx_embeddings_still_catch_a_topic_shift_with_mmd(onnx_embedder):
 
 
 def test_fast_cpu_prefers_onnx_and_falls_back_to_torch_int8(monkeypatch, caplog):
-    import detectors.embeddings_onnx as eo
+    import detectors.features.embeddings_onnx as eo
 
     cfg = EmbedderConfig.fast_cpu()
     assert cfg.max_tokens == 48 and cfg.quantize_int8 and cfg.threads == 1
     assert cfg.backend == ("onnx" if eo.onnx_available() else "torch")
     monkeypatch.setattr(eo, "onnx_available", lambda: False)
-    with caplog.at_level("WARNING", logger="detectors.embeddings"):
+    with caplog.at_level("WARNING", logger="detectors.features.embeddings"):
         fallback = EmbedderConfig.fast_cpu(threads=2)
     assert fallback.backend == "torch" and fallback.quantize_int8 and fallback.threads == 2
     assert any("fall back to torch" in r.getMessage() for r in caplog.records)

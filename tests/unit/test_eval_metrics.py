@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from detectors.eval_metrics import (
+from detectors.training.metrics import (
     bleu_from_stats,
     bleu_stats,
     corpus_bleu,

@@ -2,7 +2,7 @@
 
 import math
 
-from detectors.features import (
+from detectors.features.tabular import (
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
     dominant_script,

@@ -1,4 +1,4 @@
-"""Tests of the per-(tenant, model) operational metrics stage (detectors.opsmetrics)."""
+"""Tests of the per-(tenant, model) operational metrics stage (detectors.anomaly.opsmetrics)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from detectors.anomaly import AnomalyConfig
+from detectors.anomaly.detector import AnomalyConfig
 from detectors.finding import Subject
-from detectors.opsmetrics import METRICS, OpsMetricsConfig, OpsMetricsMonitor
+from detectors.anomaly.opsmetrics import METRICS, OpsMetricsConfig, OpsMetricsMonitor
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 SUBJ = Subject(tenant="acme", model="gpt-x")
@@ -47,7 +47,7 @@ def test_interval_metrics_are_computed_from_closed_buckets() -> None:
     (bucket,) = [b for b in snap["buckets"]]
     assert bucket[3]["requests"] == 1  # only the second minute is open
     # recompute the closed minute directly
-    from detectors.opsmetrics import _Bucket
+    from detectors.anomaly.opsmetrics import _Bucket
 
     m = mon.interval_metrics(("acme", "gpt-x"), 0, _Bucket(5, 1, 50, 2.5, lat, 5))
     assert m.values["latency_p50_ms"] == 30.0

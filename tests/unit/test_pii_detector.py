@@ -8,7 +8,7 @@ import os
 import pytest
 
 from detectors.finding import Severity, Subject
-from detectors.pii import PiiConfig, PiiDetector, PiiResult, pii_finding
+from detectors.pii.detector import PiiConfig, PiiDetector, PiiResult, pii_finding
 
 RAW = {
     "name": "Maria Lopez",

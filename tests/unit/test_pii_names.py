@@ -1,11 +1,11 @@
-"""Tests of the PERSON context cues, gazetteer, span cleaning and expansion (detectors.pii_names)."""
+"""Tests of the PERSON context cues, gazetteer, span cleaning and expansion (detectors.pii.names)."""
 
 from __future__ import annotations
 
 import pytest
 
-from detectors.pii import PiiConfig, PiiDetector
-from detectors.pii_names import (
+from detectors.pii.detector import PiiConfig, PiiDetector
+from detectors.pii.names import (
     FIRST_NAMES,
     LAST_NAMES,
     NameScanner,
@@ -14,7 +14,7 @@ from detectors.pii_names import (
     is_gazetteer_name,
     scan_person,
 )
-from detectors.pii_prefilter import Prefilter, ner_windows
+from detectors.pii.prefilter import Prefilter, ner_windows
 
 
 def names(text: str, scanner: NameScanner = scan_person) -> list[str]:

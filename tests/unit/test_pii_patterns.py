@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.pii_patterns import iban_valid, luhn_valid, scan
+from detectors.pii.patterns import iban_valid, luhn_valid, scan
 
 
 def found(text: str, etype: str) -> list[str]:

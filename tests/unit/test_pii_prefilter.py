@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from detectors.pii_prefilter import BenignTermMemory, Prefilter, ner_windows, pattern_triggers
+from detectors.pii.prefilter import BenignTermMemory, Prefilter, ner_windows, pattern_triggers
 
 
 def test_triggers_are_specific() -> None:

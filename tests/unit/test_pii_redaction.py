@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.pii import PiiEntity
-from detectors.pii_redaction import keyed_hash, redact, redact_with_offsets, resolve_overlaps
+from detectors.pii.detector import PiiEntity
+from detectors.pii.redaction import keyed_hash, redact, redact_with_offsets, resolve_overlaps
 
 TEXT = "mail bob@x.io or call 415-555-2671"
 SPANS = [PiiEntity("EMAIL_ADDRESS", 5, 13, 1.0), PiiEntity("PHONE_NUMBER", 22, 34, 0.75)]

@@ -121,7 +121,7 @@ def test_training_events_flag_divergence_regressions_and_pii(pipe: Pipeline) -> 
 
 
 def test_drift_is_flagged_when_responses_get_verbose() -> None:
-    from detectors.drift import DriftConfig
+    from detectors.drift.monitor import DriftConfig
 
     p = Pipeline(PipelineConfig(pii=None, drift=DriftConfig(reference_size=200, window_size=100, step=50)))
     import random
@@ -155,8 +155,8 @@ def test_findings_carry_the_users_keyed_hash_the_store_erases_by() -> None:
 
 
 def test_embeddings_are_sampled_by_event_id_and_topic_shift_is_still_caught() -> None:
-    from detectors.drift import DriftConfig
-    from detectors.embeddings import EmbedderConfig
+    from detectors.drift.monitor import DriftConfig
+    from detectors.features.embeddings import EmbedderConfig
     from streams.pipeline import _sampled
 
     picked = [i for i in range(4000) if _sampled(f"ev-{i}", 0.5)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 
-from detectors.drift import DriftConfig
+from detectors.drift.monitor import DriftConfig
 from streams.pipeline import Pipeline, PipelineConfig, sample_texts
 from tests.events import inference, raw
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from detectors.finding import Finding, Severity, Subject
-from detectors.training import TrainingRunMonitor
+from detectors.training.monitor import TrainingRunMonitor
 from policies import DecisionAction
 from policies.engine import PolicyEngine
 from policies.loader import load_pack

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.refusal_eval import evaluate
-from detectors.refusal import RefusalDetector, is_refusal
+from detectors.bias.refusal import RefusalDetector, is_refusal
 
 DATA = Path(__file__).resolve().parents[2] / "bench" / "data"
 

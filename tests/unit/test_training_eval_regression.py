@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from detectors.eval_metrics import score_predictions
-from detectors.eval_regression import (
+from detectors.training.metrics import score_predictions
+from detectors.training.regression import (
     EvalRegressionConfig,
     EvalRegressionDetector,
     EvalResult,

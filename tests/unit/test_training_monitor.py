@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from detectors.finding import Severity, Subject
-from detectors.training import KINDS, TrainingMonitorConfig, TrainingRunMonitor
+from detectors.training.monitor import KINDS, TrainingMonitorConfig, TrainingRunMonitor
 
 SUBJECT = Subject(tenant="acme", model="summariser", version="7")
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)

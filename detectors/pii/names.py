@@ -10,7 +10,7 @@ grows any PERSON span over the adjacent name tokens:
   "I'm", "I am", "this is", "call me"), address forms ("Dear", "Hi", "Hello", "Hey",
   "Thanks", "Thank you"), sign-offs ("Regards,", "Best,", "Cheers," then a new line),
   courtesy titles ("Mr.", "Dr."), "signed by", "customer";
-* a **gazetteer** of first and last names (:mod:`detectors.pii_name_lists`, built from
+* a **gazetteer** of first and last names (``detectors/pii/data/*_names.txt.gz``, built from
   Faker's Latin-script locales, common English words removed). *Weak* cues ("I'm",
   "Hi", "Thanks", "this is") need a gazetteer name among the captured tokens, so
   "I'm Happy to help" and "Thanks Team" stay clean; *strong* cues ("my name is",
@@ -30,9 +30,9 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from detectors.pii_name_lists import ENGLISH_WORDS_TEXT, FIRST_NAMES_TEXT, LAST_NAMES_TEXT
-from detectors.pii_patterns import Span
-from detectors.pii_prefilter import _BENIGN, DEFAULT_ALLOW_TERMS
+from detectors.pii.patterns import Span
+from detectors.pii.prefilter import _BENIGN, DEFAULT_ALLOW_TERMS
+from detectors.resources import read_words
 
 __all__ = [
     "clean_person_span",
@@ -49,58 +49,37 @@ __all__ = [
 
 # ------------------------------------------------------------------ vocabularies
 
-_NOT_NAME_WORDS = frozenset(
-    """
-    team teams everyone everybody all guys folks there sir madam madame mam ma'am friend friends colleague colleagues
-    customer customers client clients user users member members reader readers valued hiring manager managers
-    admin admins administrator support service services staff crew committee board admissions recruiter recruiters
-    editor editors landlord tenant neighbour neighbor partner partners people world mom dad mum sis bro buddy mate
-    boss doc professor prof doctor nurse officer agent bot assistant chatgpt claude ai model human user team's
-    happy glad sorry sure new stuck confused curious interested excited afraid ready able unable trying working
-    looking using building getting going writing planning wondering hoping thinking learning new here back still
-    just really so very not also now currently always never totally based located from in at on with looking
-    fine good great ok okay thankful grateful available free busy done home late early away sick tired
-    again anyway everything anything nothing something someone anyone so much lot lots a an the all
-    important urgent critical interesting weird strange correct wrong right true false same different
-    regarding re fwd fw subject attached attachment note notes update updates reminder follow following
-    chat conversation message email mail ticket request question issue problem error bug order invoice
-    account password login team's feedback help info information details section chapter part step
-    mr mrs ms mx miss dr prof dame madam mister missus
-    """.split()
-)
+_FIRST = read_words("detectors.pii", "data/first_names.txt.gz")
+_LAST = read_words("detectors.pii", "data/last_names.txt.gz")
+_ENGLISH_WORDS = read_words("detectors.pii", "data/english_words.txt.gz")
+
+_NOT_NAME_WORDS = frozenset(read_words("detectors.pii", "data/not_name_words.txt"))
 """Lower-cased words that follow name cues in chat but are not names."""
 
 
-_WORDLIKE_NAMES = frozenset(
-    """
-    will may hope grace joy faith summer autumn winter spring rose page lane field stone wood hill king
-    young white black green brown gray grey long short little rich price power case story law key early
-    read real deep clear drop carry ball bill glass gun guy job lot room wall west north south east
-    house floor front small strong day cook baker bishop chase hunter miles mason carter
-    """.split()
-)
+_WORDLIKE_NAMES = frozenset(read_words("detectors.pii", "data/wordlike_names.txt"))
 """Names that are far more often English words in chat ("Will", "Young", "Brown")."""
 
-_STOP = frozenset(_BENIGN) | _NOT_NAME_WORDS | frozenset(ENGLISH_WORDS_TEXT.split()) | _WORDLIKE_NAMES
+_STOP = frozenset(_BENIGN) | _NOT_NAME_WORDS | frozenset(_ENGLISH_WORDS) | _WORDLIKE_NAMES
 """Lower-cased words never taken as (part of) a name on their own."""
 
-FIRST_NAMES: frozenset[str] = frozenset(w for w in FIRST_NAMES_TEXT.split() if w.lower() not in _STOP)
+FIRST_NAMES: frozenset[str] = frozenset(w for w in _FIRST if w.lower() not in _STOP)
 """Gazetteer first names (capitalised, as written), common words removed."""
 
-LAST_NAMES: frozenset[str] = frozenset(w for w in LAST_NAMES_TEXT.split() if w.lower() not in _STOP)
+LAST_NAMES: frozenset[str] = frozenset(w for w in _LAST if w.lower() not in _STOP)
 """Gazetteer last names (capitalised, as written), common words removed."""
 
-FIRST_RAW: frozenset[str] = frozenset(FIRST_NAMES_TEXT.split())
+FIRST_RAW: frozenset[str] = frozenset(_FIRST)
 """Every gazetteer first name, common words included."""
 
 WORDLIKE_SURNAMES: frozenset[str] = frozenset(
-    w for w in LAST_NAMES_TEXT.split()
+    w for w in _LAST
     if w.lower() in _STOP and w.lower() not in _BENIGN and w.lower() not in _NOT_NAME_WORDS
 )
 """Surnames that are also common words ("Young", "Brown", "King"): a name only right after a known first name."""
 
 WORDLIKE_FIRST_NAMES: frozenset[str] = frozenset(
-    w for w in FIRST_NAMES_TEXT.split() if w.lower() in _STOP and w.lower() not in _NOT_NAME_WORDS
+    w for w in _FIRST if w.lower() in _STOP and w.lower() not in _NOT_NAME_WORDS
 ) | frozenset(w.capitalize() for w in _WORDLIKE_NAMES)
 """First names that are also common words, months or allow-terms ("Grace", "April", "Julia", "Will"):
 a name only when capitalised mid-sentence right before a detected name."""

@@ -14,7 +14,7 @@ production version's result for the same metric, dataset and split:
   a one-sided paired test must also reject "no worse" at ``alpha``: McNemar's exact test for 0/1 items
   (accuracy, exact match), a paired bootstrap of the mean difference otherwise, or a paired bootstrap
   of corpus BLEU when both sides carry per-item BLEU statistics
-  (:func:`detectors.eval_metrics.bleu_stats`); ``test`` can force ``sign`` or ``wilcoxon``.
+  (:func:`detectors.training.metrics.bleu_stats`); ``test`` can force ``sign`` or ``wilcoxon``.
   Without items (or with fewer than ``min_items`` paired ids) the tolerance alone decides and the
   evidence says so (``test: null``); the test only runs when the tolerance is exceeded.
 
@@ -38,7 +38,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 from scipy import stats as sps
 
-from detectors.eval_metrics import bleu_from_stats
+from detectors.training.metrics import bleu_from_stats
 from detectors.finding import Finding, Severity, Subject
 
 __all__ = [

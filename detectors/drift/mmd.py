@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 
-from detectors.drift_stats import TestResult
+from detectors.drift.stats import TestResult
 
 
 @lru_cache(maxsize=8)

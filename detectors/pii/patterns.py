@@ -8,7 +8,7 @@ or ``151.081.7740x2347``) and add what Presidio lacks: secrets (provider API key
 JWTs, private-key blocks, passwords in URLs and assignments) and street addresses.
 
 :data:`SCANNERS` maps an entity type to the function that finds it;
-:mod:`detectors.pii_engine` wraps them as Presidio recognizers.
+:mod:`detectors.pii.engine` wraps them as Presidio recognizers.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
+from detectors.resources import read_words
 
 __all__ = [
     "SCANNERS",
@@ -423,10 +424,7 @@ _MILITARY = re.compile(
     r"\s+(?:FPO|APO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5}"
 )
 _PO_BOX = re.compile(r"(?i)\bP\.?[ \t]?O\.?[ \t]+Box[ \t]+\d{1,6}" + _CITY_STATE_ZIP)
-_US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK OR "
-    "PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP AA AE AP".split()
-)
+_US_STATES = frozenset(read_words("detectors.pii", "data/us_states.txt"))
 _CITY_ZIP = re.compile(r"\b[A-Z][a-zA-Z.'-]+(?:[ \t][A-Z][a-zA-Z.'-]+){0,3},[ \t]+([A-Z]{2})[ \t]+\d{5}(?:-\d{4})?\b")
 
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from detectors.bias_metrics import GroupCounts, disparities
-from detectors.bias_stats import holm_adjust, homogeneity_test, wilson_interval
+from detectors.bias.metrics import GroupCounts, disparities
+from detectors.bias.stats import holm_adjust, homogeneity_test, wilson_interval
 from detectors.finding import Finding, Severity, Subject, Window
 
 __all__ = [

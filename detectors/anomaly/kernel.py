@@ -1,4 +1,4 @@
-"""The compiled scoring kernel behind :class:`detectors.anomaly.AnomalyDetector`.
+"""The compiled scoring kernel behind :class:`detectors.anomaly.detector.AnomalyDetector`.
 
 One function, :func:`run_kernel`, advances the detector's state over a block of values and writes one
 score per value. The per-point ``update()`` and the batch ``update_many()`` both call it (with blocks of

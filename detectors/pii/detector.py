@@ -3,9 +3,9 @@
 Presidio's ``AnalyzerEngine`` is the engine; Warden adds, around it:
 
 1. a bounded LRU cache keyed by a hash of the text (system prompts and templates repeat);
-2. a pre-filter (:mod:`detectors.pii_prefilter`) so that texts without candidates skip
+2. a pre-filter (:mod:`detectors.pii.prefilter`) so that texts without candidates skip
    Presidio entirely and the others run only the recognizers their triggers call for;
-3. fast recognizers (:mod:`detectors.pii_patterns`) for phones (international, extensions,
+3. fast recognizers (:mod:`detectors.pii.patterns`) for phones (international, extensions,
    seven-digit local), cards, SSN/ITIN, IPs, IBANs, addresses, context-bound IDs and
    secrets (API keys, JWTs, private keys, passwords in URLs);
 4. NER only on the windows around name candidates, batched through ``nlp.pipe`` over a
@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from detectors.finding import Finding, Severity, Subject
-from detectors.pii_names import NameScanner, expand_person_spans
-from detectors.pii_patterns import SCANNERS, SECRET_TYPES
-from detectors.pii_prefilter import DEFAULT_ALLOW_TERMS, BenignTermMemory, Prefilter
-from detectors.pii_redaction import RedactionMode, redact_with_offsets, resolve_overlaps
+from detectors.pii.names import NameScanner, expand_person_spans
+from detectors.pii.patterns import SCANNERS, SECRET_TYPES
+from detectors.pii.prefilter import DEFAULT_ALLOW_TERMS, BenignTermMemory, Prefilter
+from detectors.pii.redaction import RedactionMode, redact_with_offsets, resolve_overlaps
 
 if TYPE_CHECKING:  # pragma: no cover
-    from detectors.pii_engine import WindowedSpacyNlpEngine
+    from detectors.pii.engine import WindowedSpacyNlpEngine
 
 __all__ = [
     "DEFAULT_ENTITIES",
@@ -210,7 +210,7 @@ class PiiDetector:
     # ------------------------------------------------------------------ engine
     def _engine(self) -> tuple[Any, "WindowedSpacyNlpEngine"]:
         if self._analyzer is None:
-            from detectors.pii_engine import build_analyzer  # lazy: imports presidio
+            from detectors.pii.engine import build_analyzer  # lazy: imports presidio
 
             self._analyzer, self._nlp_engine = build_analyzer(
                 self.config.languages,

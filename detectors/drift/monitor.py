@@ -30,9 +30,9 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from detectors.drift_mmd import mmd_test
-from detectors.drift_stats import TestResult, categorical_test, holm, numeric_test
-from detectors.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from detectors.drift.mmd import mmd_test
+from detectors.drift.stats import TestResult, categorical_test, holm, numeric_test
+from detectors.features.tabular import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from detectors.finding import Finding, Severity, Subject, Window
 
 DETECTOR = "drift"

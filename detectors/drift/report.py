@@ -2,7 +2,7 @@
 
 Evidently is for people (rich HTML, per-column plots); Warden's own tests decide in the stream.
 :func:`render_drift_report` takes the reference and current samples (pandas frames, or the row
-lists of :meth:`detectors.drift.DriftMonitor.window_samples`) and returns the HTML page and the
+lists of :meth:`detectors.drift.monitor.DriftMonitor.window_samples`) and returns the HTML page and the
 report's JSON. Column kinds come from the feature catalogue, so Evidently never guesses them.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from detectors.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from detectors.features.tabular import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 
 @dataclass(frozen=True)

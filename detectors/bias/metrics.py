@@ -20,7 +20,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping
 
-from detectors.bias_stats import homogeneity_test, wilson_interval
+from detectors.bias.stats import homogeneity_test, wilson_interval
 
 __all__ = ["GroupCounts", "count_groups", "disparities", "fairness_report"]
 

@@ -17,7 +17,7 @@
 * :func:`perplexity` — ``exp`` of the mean token negative log-likelihood (natural log), and
   :func:`perplexity_from_losses` for per-batch mean losses weighted by their token counts.
 * :func:`score_predictions` — all of the above for one evaluation set, with per-item scores (the input
-  of the paired significance test in :mod:`detectors.eval_regression`).
+  of the paired significance test in :mod:`detectors.training.regression`).
 
 Pure stdlib + numpy.
 """

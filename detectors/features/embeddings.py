@@ -13,7 +13,7 @@ and a thread count. CUDA is used when available unless a device is given.
 
 Two backends share the tokenisation, the length-sorted batching and the output contract:
 ``"torch"`` (eager transformers model) and ``"onnx"`` (ONNX Runtime on CPU over a graph exported once
-and cached on disk, int8 per-channel by default: see :mod:`detectors.embeddings_onnx`).
+and cached on disk, int8 per-channel by default: see :mod:`detectors.features.embeddings_onnx`).
 :meth:`EmbedderConfig.fast_cpu` — the stream's preset — picks ``"onnx"`` when ``onnxruntime`` and ``onnx``
 are importable and falls back to torch dynamic int8 otherwise (logged).
 """
@@ -91,7 +91,7 @@ class EmbedderConfig:
         against ~200 at 64 tokens, with the same MMD decisions on the drift corpora (topic shift p ~1e-47,
         same-distribution p 0.19/0.42). Length and verbosity are tabular features, computed on whole texts.
         """
-        from detectors.embeddings_onnx import onnx_available
+        from detectors.features.embeddings_onnx import onnx_available
 
         if onnx_available():
             return cls(device="cpu", quantize_int8=True, max_tokens=48, batch_size=8, threads=threads,
@@ -109,11 +109,11 @@ class MiniLMEmbedder:
         self.config = cfg = config or EmbedderConfig()
         path = model_dir()
         self.onnx = None
-        """The :class:`~detectors.embeddings_onnx.OnnxMiniLM` session (onnx backend), else None."""
+        """The :class:`~detectors.features.embeddings_onnx.OnnxMiniLM` session (onnx backend), else None."""
         self._fast_tokenizer = None
         if cfg.backend == "onnx":
             # neither torch nor transformers is imported on a cache hit: the worker starts in about a second
-            from detectors.embeddings_onnx import ExportOptions, OnnxMiniLM, load_tokenizer
+            from detectors.features.embeddings_onnx import ExportOptions, OnnxMiniLM, load_tokenizer
 
             self._fast_tokenizer = load_tokenizer(path, cfg.max_tokens)
             self.pad_id = self._fast_tokenizer.token_to_id("[PAD]") or 0

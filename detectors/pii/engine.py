@@ -1,7 +1,7 @@
 """Presidio wiring: an offline :class:`AnalyzerEngine` with Warden's fast recognizers and windowed NER.
 
 Importing this module imports Presidio (several seconds, it pulls in ``transformers`` when
-installed), so :mod:`detectors.pii` imports it lazily, on first use.
+installed), so :mod:`detectors.pii.detector` imports it lazily, on first use.
 
 * :func:`configure_offline` makes tldextract use its bundled public-suffix snapshot
   (Presidio's e-mail recognizer would otherwise try to download the list).
@@ -11,7 +11,7 @@ installed), so :mod:`detectors.pii` imports it lazily, on first use.
 * :class:`WindowedSpacyNlpEngine` is a Presidio ``NlpEngine`` that runs NER only on the
   windows the pre-filter selected, batched through ``nlp.pipe``, and maps entity offsets
   back onto the full text; Presidio's own ``SpacyRecognizer`` reads them.
-* :class:`ScannerRecognizer` wraps a scanner of :mod:`detectors.pii_patterns` as a
+* :class:`ScannerRecognizer` wraps a scanner of :mod:`detectors.pii.patterns` as a
   Presidio recognizer (context is applied inside the scanner, so Presidio's lemma-based
   context enhancer is replaced by a pass-through).
 * :func:`build_plain_presidio` is the baseline: default Presidio recognizers over the
@@ -34,9 +34,9 @@ from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-from detectors.pii_names import NameScanner, clean_person_span, is_gazetteer_name
-from detectors.pii_patterns import SCANNERS, Span
-from detectors.pii_prefilter import DEFAULT_ALLOW_TERMS, BenignTermMemory, ner_windows
+from detectors.pii.names import NameScanner, clean_person_span, is_gazetteer_name
+from detectors.pii.patterns import SCANNERS, Span
+from detectors.pii.prefilter import DEFAULT_ALLOW_TERMS, BenignTermMemory, ner_windows
 
 __all__ = [
     "NER_LABELS",
@@ -278,7 +278,7 @@ class WindowedSpacyNlpEngine(NlpEngine):
 
 
 class ScannerRecognizer(LocalRecognizer):
-    """A Presidio recognizer backed by one fast scanner of :mod:`detectors.pii_patterns`."""
+    """A Presidio recognizer backed by one fast scanner of :mod:`detectors.pii.patterns`."""
 
     def __init__(self, scanner: Callable[[str], list[Span]], entities: list[str], language: str, name: str):
         self._scanner = scanner
@@ -323,7 +323,7 @@ def build_analyzer(
 ) -> tuple[AnalyzerEngine, WindowedSpacyNlpEngine]:
     """Presidio ``AnalyzerEngine`` with Warden's scanners and windowed spaCy NER for ``languages``.
 
-    PERSON's scanner is a :class:`~detectors.pii_names.NameScanner` (context cues, titles and,
+    PERSON's scanner is a :class:`~detectors.pii.names.NameScanner` (context cues, titles and,
     when ``gazetteer``, known first/last names) configured with ``allow``.
     """
     entities = set(entities)

@@ -3,14 +3,14 @@
 Each function maps one kind of signal to ``True`` (favourable to the user), ``False``
 (unfavourable) or ``None`` (no usable signal: do not count the event). The stream worker
 picks the ones its events carry and passes ``kind`` to
-:meth:`detectors.bias.CohortFairnessMonitor.update` accordingly.
+:meth:`detectors.bias.fairness.CohortFairnessMonitor.update` accordingly.
 """
 
 from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from detectors.refusal import RefusalDetector, is_refusal
+from detectors.bias.refusal import RefusalDetector, is_refusal
 
 __all__ = ["decision_outcome", "feedback_outcome", "protected_groups", "refusal_outcome"]
 

@@ -1,6 +1,6 @@
 """ONNX Runtime backend of the MiniLM embedder: export once, quantise, cache, run.
 
-The bundled MiniLM (see :func:`detectors.embeddings.model_dir`) is exported with torch's TorchScript
+The bundled MiniLM (see :func:`detectors.features.embeddings.model_dir`) is exported with torch's TorchScript
 exporter (``dynamo=False``: it needs neither ``onnxscript`` nor network access) together with the mean
 pooling over the attention mask and the L2 normalisation, so the graph maps ``input_ids`` and
 ``attention_mask`` (``int64``, dynamic batch and sequence axes) straight to unit ``(batch, 384)``

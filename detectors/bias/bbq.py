@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping
 
-from detectors.bias_stats import holm_adjust, z_for
+from detectors.bias.stats import holm_adjust, z_for
 from detectors.finding import Finding, Severity, Subject
 
 __all__ = [

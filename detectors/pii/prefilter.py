@@ -21,6 +21,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
+from detectors.resources import read_words
 
 __all__ = ["DEFAULT_ALLOW_TERMS", "BenignTermMemory", "Prefilter", "Triage", "ner_windows", "pattern_triggers"]
 
@@ -82,55 +83,10 @@ _SENT_END = re.compile(r"[.!?\n:;]")
 _WORDCHAR_BEFORE = re.compile(r"[\w'’/@.#-]")
 
 # Capitalised words that are almost never (part of) a person's name or a place.
-_BENIGN = frozenset(
-    """
-    a about above actually after again against all also although always am among an and another any anyone
-    anything are around as at be because been before being below between both but by can cannot could did do
-    does doing done down during each either else even ever every few first for from further had has have having
-    he her here hers herself him himself his how however i if in into is it its itself just last least less let
-    like many may maybe me might more most much must my myself neither never next no nobody none nor not nothing
-    now of off often on once one only or other others otherwise our ours ourselves out over own per perhaps
-    please quite rather really same several she should since so some somebody someone something sometimes still
-    such than that the their theirs them themselves then there therefore these they this those though through
-    thus to too toward under unless until up upon us very via was we well were what whatever when whenever where
-    whereas wherever whether which while who whoever whom whose why will with within without would yet you your
-    yours yourself yourselves
-    hi hello hey dear thanks thank thx cheers regards best sincerely greetings welcome goodbye bye sorry ok okay
-    yes yeah yep nope sure great good nice cool awesome perfect fine hmm oh ah wow lol
-    write explain help tell give make create summarize summarise translate list describe show find fix check
-    add remove update use using try compare suggest recommend generate draft rewrite review convert calculate
-    provide consider imagine assume note remember keep avoid ensure set run install build test deploy start
-    stop open close send reply answer ask read edit format improve optimize refactor debug implement define
-    here's there's it's i'm i've i'd i'll you're we're they're that's what's let's don't doesn't can't won't
-    step example question answer note warning error tip summary introduction conclusion overview background
-    option options solution problem issue update version part section chapter table figure appendix input output
-    first second third finally next then also additionally furthermore moreover meanwhile instead otherwise today
-    tomorrow yesterday tonight morning afternoon evening night week month year
-    monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
-    september october november december
-    english spanish french german chinese japanese
-    whitelist blacklist allowlist denylist convert decode encode connect charge transfer ship call text send
-    contact forward decline approve schedule cancel book order pay wire deposit apply submit upload download
-    """.split()
-)
+_BENIGN = frozenset(read_words("detectors.pii", "data/benign_words.txt"))
 
 
-DEFAULT_ALLOW_TERMS: frozenset[str] = frozenset(
-    """
-    Python Java JavaScript TypeScript Rust Golang Ruby Rails Perl Kotlin Swift Scala Haskell Elixir Erlang Julia
-    Django Flask FastAPI React Angular Vue Svelte Node Deno Bun Express Next Nuxt Spring Laravel Symfony
-    Docker Kubernetes Helm Terraform Ansible Puppet Chef Jenkins Kafka Spark Hadoop Airflow Flink Beam Redis
-    Postgres PostgreSQL MySQL MariaDB SQLite MongoDB Cassandra Elasticsearch OpenSearch Nginx Apache Tomcat
-    Linux Ubuntu Debian Fedora CentOS Windows Android Excel Word PowerPoint Outlook Teams Slack Zoom
-    Jira Confluence Notion Figma GitHub GitLab Bitbucket AWS Azure Lambda Cloud Run Google Gmail Chrome
-    Firefox Safari Edge OpenAI ChatGPT Claude Gemini Llama Mistral Copilot Pandas NumPy SciPy PyTorch
-    TensorFlow Keras Jupyter Colab Stripe Shopify Salesforce HubSpot Tableau Grafana Prometheus Datadog
-    Celsius Fahrenheit Kelvin Pro Free Premium Enterprise Plus Basic Bash Git Vim Emacs Markdown Webpack Vite
-    Babel Jest Pytest Selenium Playwright Cypress Postman Heroku Vercel Netlify Firebase Supabase Snowflake
-    Databricks BigQuery Redshift Looker PowerShell Unix Mac iPhone iPad Xbox PlayStation Nintendo Steam
-    Wi-Fi Bluetooth Ethernet Intel Nvidia Cuda Arm Raspberry Arduino
-    """.split()
-)
+DEFAULT_ALLOW_TERMS: frozenset[str] = frozenset(read_words("detectors.pii", "data/allow_terms.txt"))
 """Capitalised terms that are never names or places in chat traffic (software, units, plans).
 
 They neither open an NER window nor survive as an NER entity; extend it via ``PiiConfig.allow_terms``."""
@@ -268,7 +224,7 @@ class Triage:
 class Prefilter:
     """Decides per text which recognizers and which NER windows are needed.
 
-    ``person_probe`` (e.g. :class:`detectors.pii_names.NameScanner`) is run on every text; when it
+    ``person_probe`` (e.g. :class:`detectors.pii.names.NameScanner`) is run on every text; when it
     finds a name, the PERSON scanner runs in Presidio even if NER has nothing to look at."""
 
     def __init__(

@@ -16,7 +16,7 @@ any of them missing) and returns the findings that step raises:
       of the values *before* it, so a jump is flagged on its second step.
     * ``trend`` — slow divergence: the smoothed log-loss (EWMA) has risen ``trend_factor`` (1.5×) above
       the best smoothed value of the run.
-    * ``anomaly`` (off by default) — the streaming :class:`~detectors.anomaly.AnomalyDetector` on the
+    * ``anomaly`` (off by default) — the streaming :class:`~detectors.anomaly.detector.AnomalyDetector` on the
       log-loss alarms *upwards* (value above its expected range) while the smoothed loss is also above
       its best by ``anomaly_min_rise``. Measured by ``python -m bench.training_eval --with-anomaly``
       (200 simulated runs per fault): at the default gate (1.2x) it detects nothing earlier than the
@@ -53,7 +53,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from detectors.anomaly import AnomalyConfig, AnomalyDetector
+from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
 from detectors.finding import Finding, Severity, Subject, Window
 
 __all__ = ["TrainingMonitorConfig", "TrainingRunMonitor", "DETECTOR", "KINDS"]

@@ -5,7 +5,7 @@ bucket per (tenant, model) and interval, and closes buckets by *event time*: the
 largest event time seen minus ``allowed_lateness_s``, and a bucket closes once the watermark passes
 its end, so a replay of the same events gives the same intervals, scores and finding ids. Each closed
 interval yields latency p50/p95 (ms), error rate, request rate (requests/s), tokens and cost; each metric
-series has its own :class:`~detectors.anomaly.AnomalyDetector`. An alarming score becomes a
+series has its own :class:`~detectors.anomaly.detector.AnomalyDetector`. An alarming score becomes a
 ``metric_anomaly`` finding with the metric, value, expected range and score as evidence.
 
 Pure: no Kafka, no clock (``advance`` moves the watermark explicitly when a caller wants idle
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.anomaly import AnomalyConfig, AnomalyDetector
+from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
 from detectors.finding import Finding, Severity, Subject, Window
 
 __all__ = ["METRICS", "OpsMetricsConfig", "OpsMetricsMonitor", "IntervalMetrics"]

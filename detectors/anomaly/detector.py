@@ -10,7 +10,7 @@ round-trips through ``snapshot()`` / ``restore()`` as plain JSON data.
 ``update_many(timestamps, values)`` runs the same compiled kernel over a whole block (numba when it is
 installed) and returns exactly the scores repeated ``update()`` calls would give.
 
-The scoring ensemble and its post-processing are described in :mod:`detectors.anomaly_kernel`.
+The scoring ensemble and its post-processing are described in :mod:`detectors.anomaly.kernel`.
 One configuration (:class:`AnomalyConfig` defaults) is used for every series.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from detectors import anomaly_kernel as K
+from detectors.anomaly import kernel as K
 
 __all__ = ["AnomalyConfig", "AnomalyDetector"]
 
