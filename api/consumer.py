@@ -19,14 +19,14 @@ from sqlalchemy.engine import Engine
 
 from api import metrics
 from detectors.finding import Finding
-from policies.decision import Decision
+from contracts.decision import Decision
 from store.repository import persist_batch
-from streams import topics
-from jobs.spec import JobSpec, JobStatus
+from contracts import topics
+from contracts.jobs import JobSpec, JobStatus
 from store.jobs import persist_statuses, request_job
 from store.samples import store_history
-from streams.codec import DeadLetter
-from streams.samples import Label, Sample, parse_record
+from contracts.dead_letter import DeadLetter
+from contracts.samples import Label, Sample, parse_record
 
 log = logging.getLogger("warden.governance")
 

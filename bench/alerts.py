@@ -34,7 +34,7 @@ import httpx
 from api.delivery.destinations import parse_destinations
 from api.delivery.dispatcher import Dispatcher, DispatcherConfig
 from detectors.finding import Finding, Subject
-from policies.decision import Decision
+from contracts.decision import Decision
 from policies.engine import PolicyEngine
 from policies.loader import parse_policies
 from store.alerting import ensure_alerting_tables, set_alerting_config

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.datasets import ListHistory
     from jobs.executor import ExecutorOptions, JobContext, JobExecutor
     from jobs.registry_port import InMemoryRegistry
-    from jobs.spec import DatasetSpec, GateRule, JobSpec, TrainSpec
+    from contracts.jobs import DatasetSpec, GateRule, JobSpec, TrainSpec
     from jobs.synthetic import support_history
 
     t_start = time.perf_counter()

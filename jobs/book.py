@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from jobs.spec import JobCommand, JobStatus
+from contracts.jobs import JobCommand, JobStatus
 
 
 @dataclass

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
-from jobs.spec import JobCommand, JobSpec, JobStatus
-from streams.topics import JOB_STATUS, JOBS
+from contracts.jobs import JobCommand, JobSpec, JobStatus
+from contracts.topics import JOB_STATUS, JOBS
 
 
 async def submit(producer: AIOKafkaProducer, job: JobSpec) -> JobStatus:

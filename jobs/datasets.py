@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from jobs.artifacts import ArtifactRef, ArtifactStore
-from jobs.spec import DatasetSpec
+from contracts.jobs import DatasetSpec
 
 DATASET_KIND = "dataset"
 

@@ -1,6 +1,6 @@
 """Switching an alias and the deployment event that announces it on ``warden.deployments``.
 
-The event is the ordinary deployment envelope of the event contract (``streams.schemas.DeploymentEvent``)
+The event is the ordinary deployment envelope of the event contract (``contracts.events.DeploymentEvent``)
 with the new version as ``model.version``; the stream worker reacts to it like to any deployment (drift
 references follow the version the alias now serves). Its id derives from the job id, so a re-run job
 publishes the same event id and consumers deduplicate it.
@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from detectors.finding import stable_id
 from jobs.registry_port import AliasAction, AliasChange, RegistryPort
-from streams.schemas import DeploymentBody, DeploymentEvent, ModelRef
+from contracts.events import DeploymentBody, DeploymentEvent, ModelRef
 
 
 @dataclass

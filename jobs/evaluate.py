@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from jobs.spec import GateRule
+from contracts.jobs import GateRule
 from jobs.train import _encode_sft, _pad, autocast_dtype, classification_text, load_for_task, pick_device, read_model_meta
 
 

@@ -19,10 +19,10 @@ from jobs.deploy import switch_alias
 from jobs.evaluate import evaluate_model, gate
 from jobs.registry_port import ModelVersion, RegistryPort
 from jobs.rollback import rollback
-from jobs.spec import JobSpec
+from contracts.jobs import JobSpec
 from jobs.tiny import TinyConfig, build_tiny
 from jobs.train import TrainHooks, fine_tune
-from streams.schemas import DeploymentEvent
+from contracts.events import DeploymentEvent
 
 log = logging.getLogger("warden.jobs")
 MODEL_KIND = "model"

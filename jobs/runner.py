@@ -60,7 +60,7 @@ def build_worker(config: JobsConfig, *, registry: RegistryPort | None = None,
 
 async def serve(config: JobsConfig, **bindings: Any) -> None:
     """Run one worker until SIGINT/SIGTERM."""
-    from streams.topics import TopicSpec, ensure_topics
+    from streams.admin import TopicSpec, ensure_topics
 
     await ensure_topics(config.bootstrap, TopicSpec())
     stop = asyncio.Event()

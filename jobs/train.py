@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from jobs.spec import TrainSpec
+from contracts.jobs import TrainSpec
 
 MODEL_META = "warden_model.json"
 TRAINER_STATE = "trainer_state.pt"

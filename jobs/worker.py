@@ -31,9 +31,9 @@ from pydantic import ValidationError
 from jobs.book import JobBook
 from jobs.config import JobsConfig
 from jobs.executor import JobCancelled, JobContext, JobExecutor, JobRejected, JobTimedOut
-from jobs.spec import JobCommand, JobSpec, JobState, JobStatus
-from streams.schemas import DeploymentEvent, dump_event
-from streams.topics import DEPLOYMENTS, JOB_STATUS, JOBS
+from contracts.jobs import JobCommand, JobSpec, JobState, JobStatus
+from contracts.events import DeploymentEvent, dump_event
+from contracts.topics import DEPLOYMENTS, JOB_STATUS, JOBS
 
 log = logging.getLogger("warden.jobs")
 

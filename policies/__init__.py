@@ -3,7 +3,7 @@
 Pure: imports :mod:`detectors` only.
 """
 
-from policies.decision import Decision, DecisionAction, JobRequest
+from contracts.decision import Decision, DecisionAction, JobRequest
 from policies.dryrun import DryRunReport, dry_run
 from policies.engine import PolicyEngine
 from policies.errors import PolicyError, PolicyIssue

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 from detectors.finding import Finding, Severity, Subject, stable_id
 from policies.aggregate import Firing, GroupKey, WindowAggregator, WindowConfig
 from policies.conditions import CompiledMatch, Predicate, compile_match
-from policies.decision import Decision, DecisionAction, JobRequest
+from contracts.decision import Decision, DecisionAction, JobRequest
 from policies.errors import CompileError
 from policies.fields import Getter, make_getter, parse_path
 from policies.schema import Action, AggregateSpec, Policy

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator
 
 from detectors.finding import Finding, Subject
-from policies.decision import Decision
+from contracts.decision import Decision
 from policies.engine import PolicyEngine, epoch_seconds
 from policies.schema import Policy
 

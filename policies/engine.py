@@ -26,9 +26,10 @@ from typing import Any, Iterable, Sequence
 from detectors.finding import Finding, Subject
 from policies.aggregate import Firing
 from policies.compiler import CompiledPolicy, compile_policy
-from policies.decision import Decision
+from contracts.decision import Decision
 from policies.errors import CompileError, PolicyError, PolicyIssue, format_loc
-from policies.routing import AggregateCollector, AggregateDelta
+from contracts.aggregates import AggregateDelta
+from policies.routing import AggregateCollector
 from policies.schema import Policy
 
 SNAPSHOT_VERSION = 1

@@ -16,41 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from contracts.aggregates import AggregateDelta, AggregateFinding
 from detectors.finding import Finding
 
 if TYPE_CHECKING:
     from policies.compiler import CompiledPolicy
-
-
-class AggregateFinding(BaseModel):
-    """One finding matched by an aggregate policy."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ts: float
-    distinct: str | None = None
-    finding: Finding
-
-
-class AggregateDelta(BaseModel):
-    """What one batch adds to one group of one aggregate policy."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    policy_id: str
-    policy_version: int
-    fingerprint: str
-    group: list[str]
-    events: list[tuple[float, int]] = Field(default_factory=list)
-    """(bucket start in epoch seconds, inference events counted) for ratio denominators."""
-    findings: list[AggregateFinding] = Field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        """The routing and state key: policy id and group."""
-        return "\x1f".join([self.policy_id, *self.group])
 
 
 class AggregateCollector:

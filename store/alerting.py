@@ -44,7 +44,7 @@ from store.models import AlertRow, utcnow
 from store.models import to_utc as as_utc  # re-exported: callers use alerting.as_utc
 
 if TYPE_CHECKING:
-    from policies.decision import Decision
+    from contracts.decision import Decision
 
 SYSTEM_ACTOR = "system:alerting"
 AUTO_RESOLVE_ACTOR = "system:auto-resolve"

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
-from jobs.spec import TERMINAL_STATES, JobSpec, JobStatus
+from contracts.jobs import TERMINAL_STATES, JobSpec, JobStatus
 from store import audit
 from store.models import assume_utc, utcnow
 from store.repository import insert_new

@@ -20,11 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from detectors.finding import Finding, stable_id
-from policies.decision import Decision, DecisionAction
+from contracts.decision import Decision, DecisionAction
 from store.alerting import enqueue_notifications
 from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow
 from store.pg_bulk import unnest_insert
-from streams.codec import DeadLetter
+from contracts.dead_letter import DeadLetter
 
 Row = TypeVar("Row", bound=SQLModel)
 

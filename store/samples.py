@@ -1,6 +1,6 @@
 """The training history in the store: redacted samples and feedback labels, and the dataset rows they make.
 
-The governance consumer writes what the stream publishes on ``warden.samples`` (``streams.samples``):
+The governance consumer writes what the stream publishes on ``warden.samples`` (``contracts.samples``):
 idempotent inserts by event id, so a re-delivered batch changes nothing. :class:`StoreHistory` is the
 :class:`jobs.datasets.HistorySource` that retraining jobs read: each sample joined with the latest label
 its feedback gave (a later verdict overrides an earlier one).
@@ -19,10 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
 from jobs.datasets import DatasetRow
-from jobs.spec import DatasetSpec
+from contracts.jobs import DatasetSpec
 from store.models import assume_utc
 from store.repository import insert_new
-from streams.samples import Label, Sample
+from contracts.samples import Label, Sample
 
 
 def _ts(index: bool = False) -> Any:

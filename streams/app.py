@@ -32,8 +32,8 @@ from detectors.features.embeddings import EmbedderConfig
 from detectors.anomaly.opsmetrics import OpsMetricsConfig
 from detectors.pii.detector import PiiConfig
 from detectors.rules import RuleConfig
-from policies.routing import AggregateDelta
-from streams import topics
+from contracts.aggregates import AggregateDelta
+from contracts import topics
 from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
 from streams.pipeline import Pipeline, PipelineConfig, RawItem
 from warden.settings import Settings

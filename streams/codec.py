@@ -7,27 +7,13 @@ and the HTTP error say exactly what was wrong.
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from detectors.finding import stable_id
-from streams.schemas import EVENT_TYPES, SUPPORTED_SCHEMA_VERSIONS, Event, EventAdapter
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """Why a payload was refused: a stable machine code and a sentence for people."""
-
-    code: str
-    reason: str
-    event_id: str | None = None
-    tenant: str | None = None
-    """The tenant the payload names, when it parsed far enough to name one (a claim, not verified)."""
+from contracts.dead_letter import Rejection
+from contracts.events import EVENT_TYPES, SUPPORTED_SCHEMA_VERSIONS, Event, EventAdapter
 
 
 def _strip_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -102,49 +88,3 @@ def decode_event(raw: bytes, max_bytes: int) -> Event | Rejection:
                          event_id, tenant)
     except Exception as exc:  # noqa: BLE001
         return Rejection("invalid", f"payload could not be validated: {exc}; {_describe(errors)}", event_id, tenant)
-
-
-class DeadLetter(BaseModel):
-    """What goes to ``warden.dlq``: the reason and the original bytes (base64)."""
-
-    dlq_id: str
-    code: str
-    reason: str
-    source_topic: str
-    partition: int | None = None
-    offset: int | None = None
-    event_id: str | None = None
-    tenant: str | None = None
-    """The tenant the payload names, if it got that far (tenant-scoped keys read their own dead letters)."""
-    key_b64: str | None = None
-    original_b64: str
-    original_size: int
-    received_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
-
-    @classmethod
-    def build(
-        cls,
-        rejection: Rejection,
-        raw: bytes,
-        *,
-        source_topic: str,
-        partition: int | None = None,
-        offset: int | None = None,
-        key: bytes | None = None,
-        keep_bytes: int = 1024 * 1024,
-    ) -> "DeadLetter":
-        """A dead letter for ``raw``; its id is stable per source position (or per content)."""
-        position = (source_topic, partition, offset) if offset is not None else ("content", stable_id(raw.hex()))
-        return cls(
-            dlq_id=stable_id("dlq", *position),
-            code=rejection.code,
-            reason=rejection.reason,
-            source_topic=source_topic,
-            partition=partition,
-            offset=offset,
-            event_id=rejection.event_id,
-            tenant=rejection.tenant,
-            key_b64=base64.b64encode(key).decode() if key else None,
-            original_b64=base64.b64encode(raw[:keep_bytes]).decode(),
-            original_size=len(raw),
-        )

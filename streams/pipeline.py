@@ -38,11 +38,13 @@ from detectors.anomaly.opsmetrics import OpsMetricsConfig, OpsMetricsMonitor
 from detectors.pii.detector import PiiConfig, PiiDetector, PiiResult, pii_finding
 from detectors.pii.redaction import keyed_hash
 from detectors.rules import RuleConfig, RuleDetector
-from policies.decision import Decision
-from streams.codec import DeadLetter, Rejection, decode_event
-from policies.routing import AggregateCollector, AggregateDelta
-from streams.samples import Label, Sample, label_of, sample_of
-from streams.schemas import DeploymentEvent, Event, FeedbackEvent, InferenceEvent, TrainingEvent
+from contracts.decision import Decision
+from contracts.dead_letter import DeadLetter, Rejection
+from streams.codec import decode_event
+from contracts.aggregates import AggregateDelta
+from policies.routing import AggregateCollector
+from contracts.samples import Label, Sample, label_of, sample_of
+from contracts.events import DeploymentEvent, Event, FeedbackEvent, InferenceEvent, TrainingEvent
 
 #: training runs whose monitors a worker keeps (least recently updated dropped first)
 MAX_TRAINING_RUNS = 1000

@@ -93,7 +93,7 @@ def demo(
 @app.command()
 def schema(out: Optional[Path] = typer.Option(None, help="write to this file instead of stdout")) -> None:
     """Print the JSON Schema of the event envelope."""
-    from streams.schemas import event_json_schema, write_json_schema
+    from contracts.events import event_json_schema, write_json_schema
 
     if out:
         write_json_schema(str(out))

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from streams.schemas import (
+from contracts.events import (
     DeploymentEvent,
     EventAdapter,
     FeedbackEvent,
@@ -31,7 +31,7 @@ from streams.schemas import (
     TrainingEvent,
     dump_event,
 )
-from streams.topics import INPUT_TOPICS
+from contracts.topics import INPUT_TOPICS
 
 
 def _now() -> datetime:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
-from streams.topics import INFERENCE
+from contracts.topics import INFERENCE
 from warden.client import WardenProducer
 
 TENANTS = ("acme", "globex", "initech")

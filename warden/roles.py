@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from streams.topics import STATE_TABLES, TopicSpec, changelog_topic, ensure_topics
+from contracts.topics import STATE_TABLES, changelog_topic
+from streams.admin import TopicSpec, ensure_topics
 from warden.logs import configure_logging
 from warden.settings import Settings
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from api import metrics
 from api.auth import ANY_ROLE, Principal, allow
-from streams.codec import Rejection, decode_event
-from streams.schemas import event_json_schema
-from streams.topics import INPUT_TOPICS
+from contracts.dead_letter import Rejection
+from streams.codec import decode_event
+from contracts.events import event_json_schema
+from contracts.topics import INPUT_TOPICS
 
 router = APIRouter(prefix="/v1", tags=["events"])
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from api.auth import Principal, allow
 from jobs import client as job_client
-from jobs.spec import TERMINAL_STATES, JobSpec
+from contracts.jobs import TERMINAL_STATES, JobSpec
 from store.jobs import JobRow, approve_job, job_history, request_job
 from store.repository import page
 

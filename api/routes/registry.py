@@ -19,8 +19,8 @@ from api.auth import ADMIN_OPERATOR, READ_ROLES, Principal, allow
 from store import registry
 from store.lineage import promotion_blocks
 from store.models import AliasHistoryRow, ModelVersionRow, RegisteredModelRow
-from streams.schemas import DeploymentBody, DeploymentEvent, ModelRef, dump_event
-from streams.topics import DEPLOYMENTS
+from contracts.events import DeploymentBody, DeploymentEvent, ModelRef, dump_event
+from contracts.topics import DEPLOYMENTS
 
 log = logging.getLogger("warden.api.registry")
 router = APIRouter(prefix="/v1/registry/{tenant}", tags=["registry"])

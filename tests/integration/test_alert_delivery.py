@@ -34,7 +34,7 @@ from api.delivery.destinations import Destinations, parse_destinations
 from api.delivery.dispatcher import Dispatcher, DispatcherConfig
 from api.routes import alert_lifecycle
 from detectors.finding import Subject, stable_id
-from policies.decision import Decision, DecisionAction
+from contracts.decision import Decision, DecisionAction
 from store import alerting
 from store.alerting import AlertingConfig, DeliveryLogRow, OutboxRow
 from store.alerting_outbox import outbox_counts

@@ -9,8 +9,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
-from streams.schemas import EventAdapter, FeedbackEvent, InferenceEvent
-from streams.topics import TopicSpec, ensure_topics
+from contracts.events import EventAdapter, FeedbackEvent, InferenceEvent
+from streams.admin import TopicSpec, ensure_topics
 from tests.support.kafka import KafkaBroker
 from warden.client import WardenProducer
 

@@ -12,8 +12,8 @@ import pytest
 from sqlmodel import Session
 
 from store import registry
-from streams.schemas import EventAdapter
-from streams.topics import DEPLOYMENTS
+from contracts.events import EventAdapter
+from contracts.topics import DEPLOYMENTS
 from tests.integration.test_governance_harness import make_gov
 
 pytestmark = pytest.mark.postgres

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from detectors.finding import Finding, Subject
-from policies.decision import Decision, DecisionAction, JobRequest
+from contracts.decision import Decision, DecisionAction, JobRequest
 from store import registry
 from store.repository import persist_batch
 from tests.integration.test_governance_harness import make_gov

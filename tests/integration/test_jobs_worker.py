@@ -25,9 +25,10 @@ from confluent_kafka import Consumer
 from jobs import client
 from jobs.datasets import JsonlHistory
 from jobs.registry_port import JsonFileRegistry
-from jobs.spec import JobSpec, TrainSpec
+from contracts.jobs import JobSpec, TrainSpec
 from jobs.synthetic import support_history
-from streams.topics import DEPLOYMENTS, JOB_STATUS, TopicSpec, ensure_topics
+from contracts.topics import DEPLOYMENTS, JOB_STATUS
+from streams.admin import TopicSpec, ensure_topics
 from tests.support.kafka import KafkaBroker
 from tests.support.procs import ROOT, poll, stop
 

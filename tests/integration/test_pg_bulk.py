@@ -13,7 +13,7 @@ from store.db import init_db, make_engine
 from store.models import DeadLetterRow, FindingRow
 from store.pg_bulk import unnest_insert
 from store.repository import _insert, dead_letter_row, finding_row
-from streams.codec import DeadLetter, Rejection
+from contracts.dead_letter import DeadLetter, Rejection
 
 pytestmark = pytest.mark.postgres
 

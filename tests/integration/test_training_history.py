@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from jobs.artifacts import ArtifactStore
 from jobs.datasets import build_snapshot, load_snapshot
-from jobs.spec import DatasetSpec
+from contracts.jobs import DatasetSpec
 from store import lifecycle
 from store.db import init_db, make_engine
 from store.samples import SampleLabelRow, SampleRow, StoreHistory, store_history
@@ -125,7 +125,7 @@ def test_a_retrain_job_learns_from_the_stored_stream_history(tmp_path: Path) -> 
     torch = pytest.importorskip("torch")
     from jobs.executor import JobContext, JobExecutor
     from jobs.registry_port import InMemoryRegistry
-    from jobs.spec import JobSpec, TrainSpec
+    from contracts.jobs import JobSpec, TrainSpec
     from jobs.synthetic import LABELS, support_history
 
     engine = _store(f"sqlite:///{tmp_path / 'warden.db'}")

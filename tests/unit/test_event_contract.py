@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.codec import DeadLetter, Rejection, decode_event
-from streams.schemas import InferenceEvent, event_json_schema
+from contracts.dead_letter import DeadLetter, Rejection
+from streams.codec import decode_event
+from contracts.events import InferenceEvent, event_json_schema
 from tests.events import BAD_INPUTS, MINIMAL, raw
 
 MAX = 1024 * 1024
@@ -92,7 +93,7 @@ def test_dead_letter_keeps_original_bytes_and_a_position_stable_id() -> None:
 
 
 def test_published_schema_file_matches_the_models() -> None:
-    path = Path(__file__).resolve().parents[2] / "streams" / "schema" / "event.v1.json"
+    path = Path(__file__).resolve().parents[2] / "contracts" / "schema" / "event.v1.json"
     assert json.loads(path.read_text()) == json.loads(json.dumps(event_json_schema())), \
-        "streams/schema/event.v1.json is stale: run `warden schema --out streams/schema/event.v1.json`"
+        "contracts/schema/event.v1.json is stale: run `warden schema --out contracts/schema/event.v1.json`"
     assert set(event_json_schema()["discriminator"]["mapping"]) == {"inference", "training", "feedback", "deployment"}

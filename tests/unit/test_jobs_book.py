@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
 from jobs.book import JobBook
-from jobs.spec import JobCommand, JobSpec, JobStatus
+from contracts.jobs import JobCommand, JobSpec, JobStatus
 
 JOB = JobSpec(job_id="j", kind="retrain", tenant="t", model="m")
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)

@@ -4,7 +4,7 @@ import pytest
 
 from jobs.artifacts import ArtifactStore
 from jobs.datasets import DatasetRow, DatasetTooSmall, build_snapshot, load_snapshot, select_rows, split_of
-from jobs.spec import DatasetSpec
+from contracts.jobs import DatasetSpec
 from jobs.synthetic import support_history
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)

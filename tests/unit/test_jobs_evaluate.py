@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from jobs.evaluate import gate, macro_f1
-from jobs.spec import GateRule
+from contracts.jobs import GateRule
 
 
 def test_macro_f1_matches_sklearn():

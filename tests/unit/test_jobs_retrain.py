@@ -13,10 +13,10 @@ from jobs.datasets import ListHistory  # noqa: E402
 from jobs.evaluate import gate  # noqa: E402
 from jobs.executor import JobCancelled, JobContext, JobExecutor, JobRejected  # noqa: E402
 from jobs.registry_port import InMemoryRegistry  # noqa: E402
-from jobs.spec import DatasetSpec, GateRule, JobSpec, TrainSpec  # noqa: E402
+from contracts.jobs import DatasetSpec, GateRule, JobSpec, TrainSpec  # noqa: E402
 from jobs.synthetic import LABELS, support_history  # noqa: E402
 from streams.codec import decode_event  # noqa: E402
-from streams.schemas import dump_event  # noqa: E402
+from contracts.events import dump_event  # noqa: E402
 
 CLS = TrainSpec(task="classification", base="tiny", epochs=4, batch_size=32, learning_rate=3e-3, max_length=32)
 

@@ -7,7 +7,7 @@ from jobs.deploy import switch_alias
 from jobs.registry_port import AliasChange, InMemoryRegistry, JsonFileRegistry
 from jobs.rollback import RollbackError, previous_version, rollback
 from streams.codec import decode_event
-from streams.schemas import dump_event
+from contracts.events import dump_event
 
 
 def _change(version, prev=None, action="promote"):

@@ -2,8 +2,8 @@ import pytest
 from pydantic import ValidationError
 
 from detectors.finding import Severity, Subject
-from jobs.spec import JobCommand, JobSpec, JobStatus, TrainSpec
-from policies.decision import Decision, DecisionAction, JobRequest
+from contracts.jobs import JobCommand, JobSpec, JobStatus, TrainSpec
+from contracts.decision import Decision, DecisionAction, JobRequest
 
 
 def _decision(approval: str = "required", **params) -> Decision:

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from streams.pipeline import Pipeline, PipelineConfig
-from streams.samples import Label, Sample, parse_record
+from contracts.samples import Label, Sample, parse_record
 from tests.events import feedback, inference, raw
 
 EMAIL, PHONE = "marguerite.oyelaran@example.org", "(415) 555-0134"

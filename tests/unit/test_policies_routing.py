@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from detectors.finding import Subject
 from policies.engine import PolicyEngine
-from policies.routing import AggregateCollector, AggregateDelta
+from contracts.aggregates import AggregateDelta
+from policies.routing import AggregateCollector
 from tests.unit.test_policies_engine import PII_RATIO, T0, _f, engine
 
 PER_TENANT = PII_RATIO.replace("group_by: [subject.tenant, subject.model]", "group_by: [subject.tenant]")

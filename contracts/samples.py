@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from streams.schemas import FeedbackEvent, InferenceEvent
+from contracts.events import FeedbackEvent, InferenceEvent
 
 #: longest text a sample keeps per field (the dataset builder truncates further to the job's max_length)
 MAX_SAMPLE_CHARS = 20_000

@@ -1,4 +1,4 @@
-"""The topic catalogue and its creation at start-up (faust creates only its internal topics)."""
+"""Creating the topic catalogue at start-up (faust creates only its internal topics)."""
 
 from __future__ import annotations
 
@@ -9,35 +9,9 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from contracts.topics import ALL_TOPICS, CHANGELOG_MAX_BYTES
+
 log = logging.getLogger(__name__)
-
-INFERENCE = "warden.inference"
-TRAINING = "warden.training"
-FEEDBACK = "warden.feedback"
-DEPLOYMENTS = "warden.deployments"
-FINDINGS = "warden.findings"
-DECISIONS = "warden.decisions"
-JOBS = "warden.jobs"
-JOB_STATUS = "warden.job-status"
-DLQ = "warden.dlq"
-SAMPLES = "warden.samples"  # redacted prompt/response samples and feedback labels (training history)
-AGGREGATES = "warden.aggregates"  # aggregate-policy inputs, keyed by (policy, group): routed to the group's owner
-AGGREGATE_STATE_TABLE = "aggregate-state"  # the faust table of aggregate windows (changelog: compacted)
-DETECTOR_STATE_TABLE = "detector-state"  # the faust table of per-model detector checkpoints (changelog: compacted)
-STATE_TABLES = (AGGREGATE_STATE_TABLE, DETECTOR_STATE_TABLE)
-#: the largest record a table changelog accepts (a model's drift checkpoint, compressed, is ~0.5 MB)
-CHANGELOG_MAX_BYTES = 16 * 1024 * 1024
-
-#: topics producers write to, by event type
-INPUT_TOPICS: dict[str, str] = {
-    "inference": INFERENCE,
-    "training": TRAINING,
-    "feedback": FEEDBACK,
-    "deployment": DEPLOYMENTS,
-}
-ALL_TOPICS: tuple[str, ...] = (
-    INFERENCE, TRAINING, FEEDBACK, DEPLOYMENTS, FINDINGS, DECISIONS, JOBS, JOB_STATUS, DLQ, SAMPLES, AGGREGATES,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +21,6 @@ class TopicSpec:
     partitions: int = 4
     replication: int = 1
 
-
-def changelog_topic(app_id: str, table: str = AGGREGATE_STATE_TABLE) -> str:
-    """The changelog topic faust uses for ``table`` of the stream app ``app_id`` (its consumer group)."""
-    return f"{app_id}-{table}-changelog"
 
 
 async def ensure_topics(bootstrap: str, spec: TopicSpec, *, compacted: tuple[str, ...] = (),

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from detectors.finding import stable_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from policies.decision import Decision
+    from contracts.decision import Decision
 
 JobKind = Literal["retrain", "evaluate", "promote", "rollback"]
 JobState = Literal["queued", "awaiting_approval", "running", "succeeded", "failed", "cancelled"]
