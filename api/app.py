@@ -13,9 +13,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, StatementError
 
 from api.consumer import GovernanceConsumer
-from api.delivery.destinations import load_destinations
-from api.delivery.dispatcher import Dispatcher, DispatcherConfig
-from store.alerting import set_alerting_config
+from governance.alerting.delivery.destinations import load_destinations
+from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
 from api.routes import (alert_lifecycle, audit, drift, events, health, jobs, keys, lifecycle, lineage, records,
                         registry, reports)
 from store.db import init_db, make_engine
@@ -68,7 +67,6 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         destinations = load_destinations(settings.alert_destinations)
         destinations.check_secrets()
         alerting = destinations.alerting_config(resolve_after_s=settings.alert_resolve_after_s)
-        set_alerting_config(alerting)
         app.state.alerting = alerting
         app.state.dispatcher = Dispatcher(engine, destinations,
                                           DispatcherConfig(poll_interval_s=settings.alert_dispatch_poll_s),
@@ -77,7 +75,7 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         app.state.producer = await _start_producer(settings.bootstrap)
         consumer = GovernanceConsumer(
             settings.bootstrap, settings.governance_group, engine, session_timeout_s=settings.session_timeout_s,
-            producer=app.state.producer,
+            alerting=alerting, producer=app.state.producer,
         )
         app.state.consumer = consumer
         task = asyncio.create_task(consumer.run()) if consume else None

@@ -1,6 +1,6 @@
 """Bearer-key authentication and role-based access with tenant scopes.
 
-Keys live in the store (``store.keys``: hashed, prefixed, expiring, revocable), each with one role
+Keys live in the store (``governance.keys``: hashed, prefixed, expiring, revocable), each with one role
 and a list of tenants. ``WARDEN_ADMIN_KEY`` stays a bootstrap admin key over every tenant.
 
 Every route declares the roles it admits with ``Depends(allow(...))``; the declaration is readable
@@ -21,7 +21,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from store.keys import ALL_TENANTS, ROLES, authenticate
+from governance.keys import ALL_TENANTS, ROLES, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 

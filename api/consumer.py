@@ -20,11 +20,12 @@ from sqlalchemy.engine import Engine
 from api import metrics
 from detectors.finding import Finding
 from contracts.decision import Decision
-from store.repository import persist_batch
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
 from contracts import topics
 from contracts.jobs import JobSpec, JobStatus
-from store.jobs import persist_statuses, request_job
-from store.samples import store_history
+from governance.jobs import persist_statuses, request_job
+from governance.history import store_history
 from contracts.dead_letter import DeadLetter
 from contracts.samples import Label, Sample, parse_record
 
@@ -43,8 +44,9 @@ class GovernanceConsumer:
     """Consumes the stream's outputs and persists them; ``run()`` until ``stop()``."""
 
     def __init__(self, bootstrap: str, group: str, engine: Engine, *, session_timeout_s: float = 10.0,
-                 producer: Any = None) -> None:
+                 alerting: AlertingConfig, producer: Any = None) -> None:
         self.engine = engine
+        self.alerting = alerting
         self.producer = producer  # publishes the jobs that enforce-mode policy decisions request
         self._config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -100,7 +102,7 @@ class GovernanceConsumer:
                         log.error("unparseable governance record skipped",
                                   extra={"topic": tp.topic, "partition": tp.partition, "offset": msg.offset})
             started = time.perf_counter()
-            result = await asyncio.to_thread(persist_batch, self.engine, findings, decisions, dead)
+            result = await asyncio.to_thread(persist_batch, self.engine, findings, decisions, dead, alerting=self.alerting)
             if statuses:
                 await asyncio.to_thread(persist_statuses, self.engine, statuses)
             if history:

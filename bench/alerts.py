@@ -31,16 +31,16 @@ from typing import Any
 
 import httpx
 
-from api.delivery.destinations import parse_destinations
-from api.delivery.dispatcher import Dispatcher, DispatcherConfig
+from governance.alerting.delivery.destinations import parse_destinations
+from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
 from detectors.finding import Finding, Subject
 from contracts.decision import Decision
 from policies.engine import PolicyEngine
 from policies.loader import parse_policies
-from store.alerting import ensure_alerting_tables, set_alerting_config
-from store.alerting_outbox import outbox_counts
+from store.models import ensure_alerting_tables
+from governance.alerting.outbox import outbox_counts
 from store.db import init_db, make_engine
-from store.repository import persist_batch
+from governance.ingest import persist_batch
 
 GOAL_MS = 1000.0
 SECRET = "bench-secret"
@@ -64,7 +64,7 @@ policies:
 def _receiver(port: int, ready: Any, conn: Any) -> None:
     from aiohttp import web
 
-    from api.delivery.payloads import verify_signature
+    from governance.alerting.delivery.payloads import verify_signature
 
     arrivals: dict[str, float] = {}
     stats = {"duplicates": 0, "bad_signatures": 0, "requests": 0}
@@ -180,7 +180,6 @@ async def run(rate: float, seconds: float, database_url: str | None, batch_every
     dests = parse_destinations({"webhook:bench": {"type": "webhook", "url": f"http://127.0.0.1:{port}/hook",
                                                   "secret": SECRET, "max_in_flight": 8, "timeout_s": 5}})
     config = dests.alerting_config()
-    set_alerting_config(config)
     dispatcher = Dispatcher(engine, dests, DispatcherConfig(poll_interval_s=0.05), alerting=config)
     dispatch = asyncio.create_task(dispatcher.run())
     # the stream side (findings made and evaluated at the offered rate) runs in its own process, like the
@@ -211,7 +210,7 @@ async def run(rate: float, seconds: float, database_url: str | None, batch_every
         t0 = time.perf_counter()
 
         async def _persist(b: list[Finding] = batch, d: list[Any] = decisions, t: float = t0) -> int:
-            n = (await asyncio.to_thread(persist_batch, engine, b, d)).alerts_touched
+            n = (await asyncio.to_thread(persist_batch, engine, b, d, alerting=config)).alerts_touched
             persist_ms.append((time.perf_counter() - t) * 1000)
             now = time.time()
             for f in b:

@@ -4,7 +4,7 @@
    migrated by ``init_db`` (triggers and indexes in place).
 2. Serve the real app with uvicorn (over TCP, in a thread) and time ``GET /v1/audit`` with a mix of
    filters (tenant, action, actor, time window, a tenant-scoped key) and cursor pages: p50/p99.
-3. Time ``store.audit.verify`` over the whole chain (server-side cursor) — and check it is intact.
+3. Time ``governance.audit.verify`` over the whole chain (server-side cursor) — and check it is intact.
 
 Goals (issue 8): p99 ≤ 50 ms, verify of 1,000,000 entries ≤ 10 s.
 
@@ -188,7 +188,7 @@ def main() -> None:
 
     import psycopg
 
-    from store import audit, keys
+    from governance import audit, keys
     from store.db import init_db, make_engine
 
     cluster = None

@@ -22,17 +22,18 @@ from typing import Any
 from sqlalchemy import Table
 
 import store.repository as repository
-from api.delivery.destinations import parse_destinations
+from governance.alerting.delivery.destinations import parse_destinations
 from bench.alerts import BENCH_POLICY, SECRET, bench_finding
 from policies.engine import PolicyEngine
 from policies.loader import parse_policies
-from store.alerting import ensure_alerting_tables, set_alerting_config
+from governance import ingest
+from store.models import ensure_alerting_tables
 from store.db import init_db, make_engine
 
 
 def _values_insert(conn: Any, table: Table, rows: list[dict[str, Any]], key: str | None = None) -> set[str]:
     """The baseline: SQLAlchemy's multi-row VALUES insert with RETURNING."""
-    stmt = repository._insert(conn.engine, table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    stmt = repository.upsert_statement(conn.engine, table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
     return {r[0] for r in conn.execute(stmt, rows)}
 
 
@@ -42,7 +43,7 @@ def measure(url: str, batches: int, folds: tuple[int, ...] = (1, 10)) -> dict[in
     init_db(engine)
     ensure_alerting_tables(engine)
     dests = parse_destinations({"webhook:bench": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": SECRET}})
-    set_alerting_config(dests.alerting_config())
+    alerting = dests.alerting_config()
     policy = PolicyEngine(parse_policies(BENCH_POLICY))
     run = f"{time.time_ns():x}"
     made = 0
@@ -58,7 +59,7 @@ def measure(url: str, batches: int, folds: tuple[int, ...] = (1, 10)) -> dict[in
                     decisions = policy.evaluate_many(findings)
                     repository.unnest_insert = insert  # type: ignore[assignment]
                     t0 = time.perf_counter()
-                    repository.persist_batch(engine, findings, decisions)
+                    ingest.persist_batch(engine, findings, decisions, alerting=alerting)
                     if rep >= 5:  # the first batches warm caches and prepared statements
                         times[name].append(time.perf_counter() - t0)
             out[fold] = (statistics.median(times["values"]), statistics.median(times["unnest"]))

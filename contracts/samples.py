@@ -7,7 +7,7 @@ publishes, on ``warden.samples``:
   the same ones), carrying the prompt and response **after** PII redaction — never the raw text;
 * a :class:`Label` for each feedback event: which event it judges and the label it gives.
 
-The governance service stores both (``store.samples``); ``StoreHistory`` joins them into dataset rows.
+The governance service stores both (``governance.history``); ``StoreHistory`` joins them into dataset rows.
 Samples are only published when the stream redacts PII: without redaction nothing leaves the worker.
 """
 

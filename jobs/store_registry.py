@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from jobs.registry_port import AliasAction, AliasChange, ModelVersion
-from store import registry as reg
+from governance import registry as reg
 from store.models import AliasRow, ModelVersionRow
 
 TASK_KEY = "task"
@@ -27,7 +27,7 @@ def _version(row: ModelVersionRow) -> ModelVersion:
 
 
 class StoreRegistry:
-    """RegistryPort over ``store.registry`` (SQLite or PostgreSQL)."""
+    """RegistryPort over ``governance.registry`` (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine, actor: str = "jobs") -> None:
         self.engine = engine

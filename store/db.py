@@ -13,8 +13,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
-from store import audit  # noqa: F401 - installs the append-only guard on every engine
-from store import alerting, jobs, models, samples  # noqa: F401 - registers the tables
+from store import audit_log, models  # noqa: F401 - the append-only guard on every engine; the tables
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 SPINE_REVISION = "0001_spine"

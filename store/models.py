@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
 
@@ -259,3 +260,235 @@ class GovernanceSettingRow(SQLModel, table=True):
     value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_by: str = Field(max_length=200)
     updated_at: datetime = _ts()
+
+
+# ---------------------------------------------------------------- alert lifecycle (governance.alerting)
+
+
+def _tsf(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+def _now_field(index: bool = False) -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow, nullable=False,
+                                                           index=index))
+
+
+class AlertTrackRow(SQLModel, table=True):
+    """Lifecycle bookkeeping of one alert beside ``alerts``: labels, episode, who was notified,
+    when to re-notify and escalate, and whether a trigger is held back by a silence."""
+
+    __tablename__ = "alert_tracking"
+    __table_args__ = (
+        Index("ix_alert_tracking_renotify", "next_renotify_at"),
+        Index("ix_alert_tracking_escalation", "next_escalation_at"),
+        Index("ix_alert_tracking_suppressed", "suppressed"),
+    )
+
+    alert_id: str = Field(primary_key=True, max_length=64)
+    tenant: str = Field(max_length=200)
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    episode: int = 1
+    destinations: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    suppressed: bool = False
+    notified_at: datetime | None = _tsf()
+    escalation_step: int = 0
+    next_renotify_at: datetime | None = _tsf()
+    next_escalation_at: datetime | None = _tsf()
+    updated_at: datetime = _now_field()
+
+
+class AlertEventRow(SQLModel, table=True):
+    """One entry of an alert's history (``seq`` orders them)."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (Index("ix_alert_events_alert_seq", "alert_id", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    alert_id: str = Field(max_length=64)
+    tenant: str = Field(max_length=200)
+    at: datetime = _now_field()
+    kind: str = Field(max_length=32)
+    actor: str = Field(max_length=200)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SilenceRow(SQLModel, table=True):
+    """A silence: alerts of ``tenant`` whose labels match every matcher notify nobody in
+    ``[starts_at, ends_at)`` (or until expired by hand)."""
+
+    __tablename__ = "alert_silences"
+    __table_args__ = (Index("ix_alert_silences_tenant_ends", "tenant", "ends_at"),)
+
+    silence_id: str = Field(primary_key=True, max_length=64)
+    tenant: str = Field(max_length=200)
+    matchers: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    starts_at: datetime = _now_field()
+    ends_at: datetime = _now_field()
+    created_by: str = Field(max_length=200)
+    reason: str = ""
+    created_at: datetime = _now_field()
+    expired_at: datetime | None = _tsf()
+    expired_by: str | None = Field(default=None, max_length=200)
+
+
+class AlertGroupRow(SQLModel, table=True):
+    """Flush times of one notification group of one destination."""
+
+    __tablename__ = "alert_groups"
+
+    destination: str = Field(primary_key=True, max_length=200)
+    group_key: str = Field(primary_key=True, max_length=500)
+    next_flush_at: datetime | None = _tsf()
+    last_flush_at: datetime | None = _tsf()
+
+
+class OutboxRow(SQLModel, table=True):
+    """One notification to one destination. ``status``: pending → sending → delivered | failed
+    (a 4xx other than 429) | expired (still failing after the destination's max age).
+
+    ``delivery_id`` stays the same over retries (receivers may use it as an idempotency key)."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        Index("ix_alert_outbox_due", "destination", "status", "next_attempt_at"),
+        Index("ix_alert_outbox_order", "destination", "alert_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(max_length=64, unique=True)
+    destination: str = Field(max_length=200)
+    alert_id: str = Field(max_length=64)
+    tenant: str = Field(max_length=200)
+    event: str = Field(max_length=16)
+    group_key: str | None = Field(default=None, max_length=500)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    created_at: datetime = _now_field()
+    next_attempt_at: datetime = _now_field()
+    lease_until: datetime | None = _tsf()
+    delivered_at: datetime | None = _tsf()
+    last_status_code: int | None = None
+    last_error: str | None = None
+
+
+class DeliveryLogRow(SQLModel, table=True):
+    """One delivery attempt (outcome ``delivered | retry | failed | expired``)."""
+
+    __tablename__ = "alert_delivery_log"
+    __table_args__ = (
+        Index("ix_alert_delivery_log_destination", "destination", "seq"),
+        Index("ix_alert_delivery_log_outbox", "outbox_id"),
+    )
+
+    seq: int | None = Field(default=None, primary_key=True)
+    outbox_id: int
+    delivery_id: str = Field(max_length=64)
+    destination: str = Field(max_length=200)
+    alert_id: str = Field(max_length=64)
+    tenant: str = Field(max_length=200)
+    event: str = Field(max_length=16)
+    attempt: int
+    at: datetime = _now_field()
+    outcome: str = Field(max_length=16)
+    status_code: int | None = None
+    error: str | None = None
+    latency_ms: float = 0.0
+
+
+ALERTING_TABLES: tuple[type[SQLModel], ...] = (
+    AlertTrackRow, AlertEventRow, SilenceRow, AlertGroupRow, OutboxRow, DeliveryLogRow,
+)
+
+
+def ensure_alerting_tables(engine: Engine) -> None:
+    """Create the alerting tables where missing (tests and benchmarks before the migration lands;
+    ``store.migrations.alerting`` is what ``init_db`` runs)."""
+    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in ALERTING_TABLES])  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- jobs (governance.jobs)
+
+
+class JobRow(SQLModel, table=True):
+    """A requested job and its latest state."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_tenant_created", "tenant", "created_at"),)
+
+    job_id: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(max_length=32)
+    tenant: str = Field(max_length=200)
+    model: str = Field(max_length=200)
+    version: str | None = Field(default=None, max_length=200)
+    state: str = Field(max_length=32)
+    approval: str = Field(max_length=16)
+    approved_by: str | None = Field(default=None, max_length=200)
+    requested_by: str = Field(max_length=200)
+    decision_id: str | None = Field(default=None, max_length=64)
+    attempt: int = 0
+    seq: int = 0
+    progress: float = 0.0
+    message: str | None = None
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+
+
+class JobStatusRow(SQLModel, table=True):
+    """One status event of a job (queued, running with progress, succeeded, failed, cancelled…)."""
+
+    __tablename__ = "job_statuses"
+
+    status_id: str = Field(primary_key=True, max_length=64)
+    job_id: str = Field(index=True, max_length=200)
+    state: str = Field(max_length=32)
+    attempt: int = 0
+    seq: int = 0
+    progress: float = 0.0
+    phase: str | None = Field(default=None, max_length=64)
+    message: str | None = None
+    worker: str | None = Field(default=None, max_length=200)
+    error: str | None = None
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+
+
+# ---------------------------------------------------------------- training history (governance.history)
+
+
+def _ts_required(index: bool = False) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=index))
+
+
+class SampleRow(SQLModel, table=True):
+    """One inference event's redacted prompt and response."""
+
+    __tablename__ = "samples"
+    __table_args__ = (Index("ix_samples_model_time", "tenant", "model", "occurred_at"),)
+
+    event_id: str = Field(primary_key=True, max_length=200)
+    tenant: str = Field(max_length=200)
+    model: str = Field(max_length=200)
+    version: str | None = Field(default=None, max_length=200)
+    occurred_at: datetime = _ts_required()
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    response: str = Field(sa_column=Column(Text, nullable=False))
+    user_hash: str | None = Field(default=None, index=True, max_length=64)
+
+
+class SampleLabelRow(SQLModel, table=True):
+    """One feedback event's label for a sample (the sample may arrive after it)."""
+
+    __tablename__ = "sample_labels"
+    __table_args__ = (Index("ix_sample_labels_target", "target_event_id", "occurred_at"),)
+
+    feedback_id: str = Field(primary_key=True, max_length=200)
+    target_event_id: str = Field(max_length=200)
+    tenant: str = Field(max_length=200, index=True)
+    model: str = Field(max_length=200)
+    occurred_at: datetime = _ts_required()
+    label: str | None = Field(default=None, max_length=200)
+    score: float | None = None

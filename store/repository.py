@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,17 +19,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from detectors.finding import Finding, stable_id
-from contracts.decision import Decision, DecisionAction
-from store.alerting import enqueue_notifications
-from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow
+from detectors.finding import Finding
+from contracts.decision import Decision
 from store.pg_bulk import unnest_insert
 from contracts.dead_letter import DeadLetter
 
 Row = TypeVar("Row", bound=SQLModel)
 
 
-def _insert(engine: Engine, table: Any):  # type: ignore[no-untyped-def]
+def upsert_statement(engine: Engine, table: Any):  # type: ignore[no-untyped-def]
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
@@ -49,7 +47,7 @@ def finding_row(f: Finding) -> dict[str, Any]:
         "window_start": f.window.start if f.window else None,
         "window_end": f.window.end if f.window else None,
         "window_n": f.window.n if f.window else None,
-        # the stream may tie a finding to a user by keyed hash only (store.lifecycle.user_hash)
+        # the stream may tie a finding to a user by keyed hash only (governance.retention.user_hash)
         "user_hash": f.evidence.get("user_hash") if isinstance(f.evidence.get("user_hash"), str) else None,
         "occurred_at": f.occurred_at,
     }
@@ -93,16 +91,6 @@ def dead_letter_row(d: DeadLetter) -> dict[str, Any]:
     }
 
 
-@dataclass(slots=True)
-class Persisted:
-    """How many records of a batch were new (the rest were duplicates)."""
-
-    findings: int = 0
-    decisions: int = 0
-    dead_letters: int = 0
-    alerts_touched: int = 0
-
-
 def insert_new(session: Session, engine: Engine, model: Any, key: str, rows: list[dict[str, Any]]) -> set[str]:
     """Insert ``rows`` into ``model``'s table, skipping ids already stored; returns the ids that were new."""
     if not rows:
@@ -115,75 +103,9 @@ def insert_new(session: Session, engine: Engine, model: Any, key: str, rows: lis
     table = model.__table__
     if engine.dialect.name == "postgresql":  # one array per column: a statement text psycopg can prepare
         return unnest_insert(session.connection(), table, unique, key)
-    stmt = _insert(engine, table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    stmt = upsert_statement(engine, table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
     result = session.connection().execute(stmt, unique)
     return {r[0] for r in result}
-
-
-def _touch_alerts(session: Session, engine: Engine, decisions: Sequence[Decision]) -> int:
-    """Fold fresh enforce-mode alert decisions into their alerts with one multi-row upsert.
-
-    Decisions of one batch that share an alert are folded first (an upsert cannot touch a row
-    twice): the count grows by their number, the latest decision gives summary and severity.
-    """
-    folded: dict[str, dict[str, Any]] = {}
-    touched = 0
-    for d in decisions:
-        if d.action is not DecisionAction.alert or d.mode != "enforce":
-            continue
-        touched += 1
-        key = d.dedup_key or d.decision_id
-        alert_id = stable_id("alert", d.subject.tenant, key)
-        row = folded.get(alert_id)
-        if row is None:
-            folded[alert_id] = {
-                "alert_id": alert_id, "dedup_key": key, "tenant": d.subject.tenant, "model": d.subject.model,
-                "severity": int(d.severity), "status": "triggered", "summary": d.summary, "route": d.route,
-                "policy_id": d.policy_id, "count": 1, "last_decision_id": d.decision_id,
-                "first_seen": d.created_at, "last_seen": d.created_at,
-            }
-        else:
-            row.update(count=row["count"] + 1, severity=int(d.severity), summary=d.summary,
-                       last_decision_id=d.decision_id, first_seen=min(row["first_seen"], d.created_at),
-                       last_seen=max(row["last_seen"], d.created_at))
-    if folded:
-        table = AlertRow.__table__
-        stmt = _insert(engine, table)
-        session.connection().execute(stmt.on_conflict_do_update(
-            index_elements=["alert_id"],
-            set_={
-                "count": table.c.count + stmt.excluded.count,
-                "last_decision_id": stmt.excluded.last_decision_id,
-                "summary": stmt.excluded.summary,
-                "severity": stmt.excluded.severity,
-                "last_seen": stmt.excluded.last_seen,
-            },
-        ), list(folded.values()))
-    return touched
-
-
-def persist_batch(
-    engine: Engine,
-    findings: Iterable[Finding] = (),
-    decisions: Iterable[Decision] = (),
-    dead_letters: Iterable[DeadLetter] = (),
-) -> Persisted:
-    """Store a batch in one transaction; duplicates (same ids) are ignored."""
-    findings, decisions, dead_letters = list(findings), list(decisions), list(dead_letters)
-    out = Persisted()
-    with Session(engine) as session:
-        out.findings = len(insert_new(session, engine, FindingRow, "finding_id", [finding_row(f) for f in findings]))
-        new_ids = insert_new(session, engine, DecisionRow, "decision_id", [decision_row(d) for d in decisions])
-        out.decisions = len(new_ids)
-        seen: set[str] = set()
-        fresh = [d for d in decisions if d.decision_id in new_ids and not (d.decision_id in seen or seen.add(d.decision_id))]
-        out.alerts_touched = _touch_alerts(session, engine, fresh)
-        enqueue_notifications(session, fresh)  # transactional outbox: notifications commit with the alerts
-        out.dead_letters = len(
-            insert_new(session, engine, DeadLetterRow, "dlq_id", [dead_letter_row(d) for d in dead_letters])
-        )
-        session.commit()
-    return out
 
 
 # ---------------------------------------------------------------- reads

@@ -55,7 +55,7 @@ def jobs() -> None:
     from jobs.runner import run_worker as run_jobs
     from jobs.store_registry import StoreRegistry
     from store.db import init_db, make_engine
-    from store.samples import StoreHistory
+    from jobs.history_store import StoreHistory
 
     settings = _settings()
     engine = make_engine(settings.effective_database_url)

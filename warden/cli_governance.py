@@ -44,8 +44,7 @@ def keys_create(
     """Create a key and print it ONCE (only its hash is stored)."""
     from sqlmodel import Session
 
-    from store import keys
-
+    from governance import keys
     engine = _engine()
     expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
     try:
@@ -67,8 +66,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table")) -> None:
     """List keys (no secrets)."""
-    from store import keys
-
+    from governance import keys
     engine = _engine()
     rows = keys.list_keys(engine)
     engine.dispose()
@@ -86,8 +84,7 @@ def keys_revoke(key: str = typer.Argument(..., help="key id or prefix")) -> None
     """Revoke a key (immediately refused by the API)."""
     from sqlmodel import Session
 
-    from store import keys
-
+    from governance import keys
     engine = _engine()
     try:
         with Session(engine) as session:
@@ -104,8 +101,7 @@ def keys_revoke(key: str = typer.Argument(..., help="key id or prefix")) -> None
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Verify the whole chain; exit 1 and name the first broken entry if it is not intact."""
-    from store import audit
-
+    from governance import audit
     engine = _engine()
     result = audit.verify(engine)
     engine.dispose()
@@ -119,13 +115,13 @@ def audit_verify() -> None:
 
 def purge(dry_run: bool = typer.Option(False, "--dry-run", help="count only, delete nothing")) -> None:
     """Delete findings, decisions, alerts, DLQ records and training samples older than their retention (audited)."""
-    from store import lifecycle
+    from governance import retention
     from warden.settings import Settings
 
     s = Settings()
-    default = lifecycle.Retention.from_settings(s)
+    default = retention.Retention.from_settings(s)
     engine = _engine()
-    result = lifecycle.purge(engine, lifecycle.get_retention(engine, default), actor=_actor(), dry_run=dry_run)
+    result = retention.purge(engine, retention.get_retention(engine, default), actor=_actor(), dry_run=dry_run)
     engine.dispose()
     typer.echo(json.dumps(result))
 

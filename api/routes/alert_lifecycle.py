@@ -18,15 +18,16 @@ from sqlmodel import Session
 
 from api.auth import ADMIN_OPERATOR, READ_ROLES, Principal, allow
 from detectors.finding import Severity
-from store import alerting
-from store.alerting_outbox import delivery_log
+from governance import alerting
+from store.models import SilenceRow, to_utc
+from governance.alerting.outbox import delivery_log
 from store.models import AlertRow
 
 router = APIRouter(prefix="/v1", tags=["alert lifecycle"])
 
 
 def _utc(value: Any) -> Any:
-    return alerting.as_utc(value) if isinstance(value, datetime) else value
+    return to_utc(value) if isinstance(value, datetime) else value
 
 
 def _alert_view(row: AlertRow) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def _not_found(what: str, ident: str) -> HTTPException:
 
 
 def _config(request: Request) -> alerting.AlertingConfig:
-    return getattr(request.app.state, "alerting", None) or alerting.alerting_config()
+    return request.app.state.alerting
 
 
 def _wake(request: Request) -> None:
@@ -154,7 +155,7 @@ class SilenceIn(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-def _silence_out(row: alerting.SilenceRow) -> dict[str, Any]:
+def _silence_out(row: SilenceRow) -> dict[str, Any]:
     return alerting.silence_view(row)
 
 
@@ -195,7 +196,7 @@ async def list_silences(request: Request, tenant: str | None = None, active: boo
 
 def _get_silence(request: Request, principal: Principal, silence_id: str) -> dict[str, Any]:
     with Session(request.app.state.engine) as session:
-        row = session.get(alerting.SilenceRow, silence_id)
+        row = session.get(SilenceRow, silence_id)
         if row is None or not principal.allows(row.tenant):
             raise _not_found("silence", silence_id)
         return _silence_out(row)

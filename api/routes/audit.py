@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from api.auth import AUDIT_ROLES, Principal, allow
-from store import audit
-
+from governance import audit
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 

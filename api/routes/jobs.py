@@ -14,7 +14,8 @@ from sqlmodel import Session
 from api.auth import Principal, allow
 from jobs import client as job_client
 from contracts.jobs import TERMINAL_STATES, JobSpec
-from store.jobs import JobRow, approve_job, job_history, request_job
+from governance.jobs import approve_job, job_history, request_job
+from store.models import JobRow
 from store.repository import page
 
 router = APIRouter(prefix="/v1", tags=["jobs"])

@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.auth import ADMIN, Principal, allow
-from store import keys as keystore
-
+from governance import keys as keystore
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 

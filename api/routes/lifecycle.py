@@ -10,33 +10,32 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.auth import ADMIN, READ_ROLES, Principal, allow
-from store import lifecycle
-
+from governance import retention
 router = APIRouter(prefix="/v1/lifecycle", tags=["lifecycle"])
 
 
-def default_retention(settings: Any) -> lifecycle.Retention:
+def default_retention(settings: Any) -> retention.Retention:
     """The retention from the service's settings (used until one is stored)."""
-    return lifecycle.Retention.from_settings(settings)
+    return retention.Retention.from_settings(settings)
 
 
 @router.get("/retention")
 async def get_retention(request: Request, _: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
     """Days kept per kind of record (roles: admin, operator, auditor)."""
-    r = await asyncio.to_thread(lifecycle.get_retention, request.app.state.engine,
+    r = await asyncio.to_thread(retention.get_retention, request.app.state.engine,
                                 default_retention(request.app.state.settings))
     return r.model_dump()
 
 
-def _set(engine: Any, body: lifecycle.Retention, actor: str) -> dict[str, Any]:
+def _set(engine: Any, body: retention.Retention, actor: str) -> dict[str, Any]:
     with Session(engine) as session:
-        lifecycle.set_retention(session, body, actor=actor)
+        retention.set_retention(session, body, actor=actor)
         session.commit()
     return body.model_dump()
 
 
 @router.put("/retention")
-async def put_retention(request: Request, body: lifecycle.Retention,
+async def put_retention(request: Request, body: retention.Retention,
                         principal: Principal = Depends(allow(*ADMIN))) -> dict[str, Any]:
     """Change the retention (role admin, over every tenant; audited as a settings change)."""
     _all_tenants(principal)
@@ -55,8 +54,8 @@ async def purge(request: Request, dry_run: bool = Query(False, description="coun
     """Delete records older than their retention (role admin over every tenant; audited)."""
     _all_tenants(principal)
     engine = request.app.state.engine
-    retention = await asyncio.to_thread(lifecycle.get_retention, engine, default_retention(request.app.state.settings))
-    return await asyncio.to_thread(lifecycle.purge, engine, retention, actor=principal.actor, dry_run=dry_run)
+    retention = await asyncio.to_thread(retention.get_retention, engine, default_retention(request.app.state.settings))
+    return await asyncio.to_thread(retention.purge, engine, retention, actor=principal.actor, dry_run=dry_run)
 
 
 class ErasureRequest(BaseModel):
@@ -73,5 +72,5 @@ async def erase(request: Request, body: ErasureRequest, principal: Principal = D
     if not key:
         raise HTTPException(503, {"error": "not_configured", "detail": "WARDEN_PII_KEY is not set"})
     tenants = None if principal.all_tenants else list(principal.tenants or ())
-    return await asyncio.to_thread(lifecycle.erase_user, request.app.state.engine, pii_key=key, user_id=body.user_id,
+    return await asyncio.to_thread(retention.erase_user, request.app.state.engine, pii_key=key, user_id=body.user_id,
                                    actor=principal.actor, tenants=tenants)

@@ -1,7 +1,7 @@
 """Lineage of a model version: training run → dataset → registry version → deployments → drift reference.
 
 ``GET /v1/registry/{tenant}/models/{model}/versions/{version}/lineage`` returns the chain with the
-findings of each step (see :mod:`store.lineage` for how it is assembled) and whether the version is
+findings of each step (see :mod:`governance.lineage` for how it is assembled) and whether the version is
 blocked from promotion.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from api.auth import READ_ROLES, Principal, allow
-from store.lineage import version_lineage
+from governance.lineage import version_lineage
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.auth import ADMIN_OPERATOR, READ_ROLES, Principal, allow
-from store import registry
-from store.lineage import promotion_blocks
+from governance import registry
+from governance.lineage import promotion_blocks
 from store.models import AliasHistoryRow, ModelVersionRow, RegisteredModelRow
 from contracts.events import DeploymentBody, DeploymentEvent, ModelRef, dump_event
 from contracts.topics import DEPLOYMENTS

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import READ_ROLES, Principal, allow
-from store.reports import build_report, report_csv, report_html
+from governance.reports import build_report, report_csv, report_html
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from store import alerting, jobs, models, samples  # noqa: F401 - registers the tables
+from store import models  # noqa: F401 - registers the tables
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -2,7 +2,7 @@
 
 PostgreSQL: a trigger function raises on UPDATE and DELETE (row level) and on TRUNCATE (statement
 level). SQLite: ``BEFORE UPDATE``/``BEFORE DELETE`` triggers ``RAISE(ABORT)``. Code refuses the same
-statements first (see ``store.audit``); these guards catch anyone going around the code.
+statements first (see ``governance.audit``); these guards catch anyone going around the code.
 """
 
 from __future__ import annotations

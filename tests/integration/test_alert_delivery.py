@@ -29,19 +29,20 @@ from sqlalchemy import func, select as sa_select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.delivery import payloads
-from api.delivery.destinations import Destinations, parse_destinations
-from api.delivery.dispatcher import Dispatcher, DispatcherConfig
+from governance.alerting.delivery import payloads
+from governance.alerting.delivery.destinations import Destinations, parse_destinations
+from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
 from api.routes import alert_lifecycle
 from detectors.finding import Subject, stable_id
 from contracts.decision import Decision, DecisionAction
-from store import alerting
-from store.alerting import AlertingConfig, DeliveryLogRow, OutboxRow
-from store.alerting_outbox import outbox_counts
+from governance import alerting
+from governance.alerting import AlertingConfig
+from store.models import DeliveryLogRow, OutboxRow, ensure_alerting_tables
+from governance.alerting.outbox import outbox_counts
 from store.db import init_db, make_engine
-from store.keys import create_key
+from governance.keys import create_key
 from store.models import AlertRow
-from store.repository import _touch_alerts
+from governance.ingest import touch_alerts
 from warden.settings import Settings
 
 pytestmark = pytest.mark.postgres
@@ -147,7 +148,7 @@ def receivers() -> Iterator[list[Receiver]]:
 def make_store(database_url: str) -> Engine:
     engine = make_engine(database_url)
     init_db(engine)
-    alerting.ensure_alerting_tables(engine)
+    ensure_alerting_tables(engine)
     return engine
 
 
@@ -162,7 +163,7 @@ def decision(i: int, key: str, *, route: str, tenant: str = "acme", model: str =
 def persist(engine: Engine, decisions: list[Decision], config: AlertingConfig) -> alerting.Enqueued:
     """What persist_batch does once wired: the alert upsert and the outbox in one transaction."""
     with Session(engine) as session:
-        _touch_alerts(session, engine, decisions)
+        touch_alerts(session, engine, decisions)
         out = alerting.enqueue_notifications(session, decisions, config=config)
         session.commit()
     return out
@@ -534,8 +535,8 @@ def test_lifecycle_routes(database_url: str) -> None:
 
 
 def test_migration_helper_matches_the_models(tmp_path: Path) -> None:
-    """``store.alerting_migration`` as revision 0003 on top of the store's migrations gives exactly the
-    tables of ``store.alerting`` (SQLite; the lead's revision file is the three lines in its docstring)."""
+    """``store.migrations.alerting`` as revision 0003 on top of the store's migrations gives exactly the
+    tables of ``governance.alerting`` (SQLite; the lead's revision file is the three lines in its docstring)."""
     import shutil
 
     from alembic import command
@@ -546,13 +547,13 @@ def test_migration_helper_matches_the_models(tmp_path: Path) -> None:
     from store.db import alembic_config
 
     scripts = tmp_path / "migrations"
-    shutil.copytree(Path(alerting.__file__).with_name("migrations"), scripts,
+    shutil.copytree(Path(alembic_config().get_main_option("script_location")), scripts,
                     ignore=shutil.ignore_patterns("__pycache__"))
     heads = [p.stem for p in (scripts / "versions").glob("0*.py")]
     down = max(heads)
     (scripts / "versions" / "9999_alerting_check.py").write_text(
         f'revision = "9999_alerting_check"\ndown_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n'
-        "from store.alerting_migration import downgrade as _down, upgrade as _up\n"
+        "from store.migrations.alerting import downgrade as _down, upgrade as _up\n"
         "def upgrade() -> None:\n    _up()\n\ndef downgrade() -> None:\n    _down()\n")
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     cfg = alembic_config()
@@ -574,7 +575,7 @@ def test_migration_helper_matches_the_models(tmp_path: Path) -> None:
 
 
 def alerting_migration_tables() -> tuple[str, ...]:
-    from store.alerting_migration import TABLES
+    from store.migrations.alerting import TABLES
 
     return TABLES
 
@@ -584,7 +585,7 @@ def test_outbox_rows_are_written_in_the_alert_transaction(database_url: str) -> 
     engine = make_store(database_url)
     config = AlertingConfig(routes={"default": alerting.RoutePolicy()})
     with Session(engine) as s:
-        _touch_alerts(s, engine, [decision(0, "rolled", route="default")])
+        touch_alerts(s, engine, [decision(0, "rolled", route="default")])
         assert alerting.enqueue_notifications(s, [decision(0, "rolled", route="default")], config=config).notifications == 1
         s.rollback()
     with Session(engine) as s:

@@ -14,13 +14,18 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from store import audit
-from store.audit import AuditAppendOnlyError, verify_export_jsonl
+from governance import audit
+from governance.audit import verify_export_jsonl
+from store.audit_log import AuditAppendOnlyError
 from store.models import AuditRow
-from store.repository import persist_batch
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
 from streams.pipeline import Pipeline
 from tests.events import inference, raw
 from tests.integration.test_governance_harness import Gov, make_gov
+
+ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
+
 
 pytestmark = pytest.mark.postgres
 
@@ -30,7 +35,7 @@ def _changes(gov: Gov) -> None:
     p = Pipeline()
     outs = [p.process(raw(inference(f"a-{i}", status="error")), topic="warden.inference", partition=0, offset=i)
             for i in range(2)]
-    persist_batch(gov.engine, [f for o in outs for f in o.findings], [d for o in outs for d in o.decisions])
+    persist_batch(gov.engine, [f for o in outs for f in o.findings], [d for o in outs for d in o.decisions], alerting=ALERTING)
     alert = gov.client.get("/v1/alerts", headers=gov.admin).json()["items"][0]["alert_id"]
     op = gov.as_("operator")
     assert gov.client.post(f"/v1/alerts/{alert}/acknowledge", headers=op, json={"reason": "on it"}).status_code == 200

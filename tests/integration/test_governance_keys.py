@@ -10,7 +10,7 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from store import keys
+from governance import keys
 from tests.integration.test_governance_harness import make_gov
 from warden.cli_governance import register
 

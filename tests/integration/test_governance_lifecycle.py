@@ -9,12 +9,16 @@ from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from detectors.finding import Finding, Subject
-from store.lifecycle import user_hash
+from governance.retention import user_hash
 from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow
-from store.repository import persist_batch
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
 from streams.pipeline import Pipeline
 from tests.events import BAD_INPUTS, inference, raw
 from tests.integration.test_governance_harness import PII_KEY, make_gov
+
+ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
+
 
 pytestmark = pytest.mark.postgres
 NOW = datetime.now(timezone.utc)
@@ -36,13 +40,13 @@ def _count(engine, table) -> int:  # type: ignore[no-untyped-def]
 
 def test_retention_purge_deletes_only_old_records_and_is_audited(database_url: str) -> None:
     gov = make_gov(database_url, with_keys=False)
-    persist_batch(gov.engine, [_finding(i, days) for i, days in enumerate((1, 5, 40, 100, 200))])
+    persist_batch(gov.engine, [_finding(i, days) for i, days in enumerate((1, 5, 40, 100, 200))], alerting=ALERTING)
     p = Pipeline()
     old_outs = [p.process(raw(inference(f"d{i}", status="error")), topic="warden.inference", partition=0, offset=i)
                 for i in range(2)]
     persist_batch(gov.engine, decisions=[d for o in old_outs for d in o.decisions],
                   dead_letters=[p.process(BAD_INPUTS["malformed_json"][0], topic="warden.inference", partition=0,
-                                          offset=9).dead_letter])
+                                          offset=9).dead_letter], alerting=ALERTING)
     with gov.engine.begin() as conn:  # age the decisions, alerts and dead letters
         conn.execute(text("UPDATE decisions SET created_at = :t"), {"t": NOW - timedelta(days=100)})
         conn.execute(text("UPDATE alerts SET last_seen = :t"), {"t": NOW - timedelta(days=50)})
@@ -71,7 +75,7 @@ def test_erasure_by_user_removes_their_records_keeps_only_a_keyed_hash(database_
     gov = make_gov(database_url, with_keys=False)
     user = "jane.doe@example.com"
     persist_batch(gov.engine, [_finding(0, 1, user=user), _finding(1, 2, user=user), _finding(2, 1, user="bob"),
-                               _finding(3, 1, tenant="globex", user=user), _finding(4, 1)])
+                               _finding(3, 1, tenant="globex", user=user), _finding(4, 1)], alerting=ALERTING)
     with gov.engine.connect() as conn:
         dump = " ".join(str(v) for t in ("findings", "audit_log") for row in conn.execute(text(f"SELECT * FROM {t}"))
                         for v in row)

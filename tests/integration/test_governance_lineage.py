@@ -11,10 +11,14 @@ import pytest
 from detectors.finding import Finding, Subject
 from sqlmodel import Session
 
-from store import alerting
-from store.repository import persist_batch
+from governance import alerting
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
 from streams.pipeline import Pipeline, PipelineConfig
 from tests.integration.test_governance_harness import Gov, make_gov
+
+ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
+
 
 pytestmark = pytest.mark.postgres
 
@@ -47,7 +51,7 @@ def _feed(gov: Gov, pipe: Pipeline, payloads: list[tuple[bytes, str]]) -> list[F
         assert out.dead_letter is None, out.dead_letter
         findings += out.findings
         decisions += out.decisions
-    persist_batch(gov.engine, findings, decisions)
+    persist_batch(gov.engine, findings, decisions, alerting=ALERTING)
     return findings
 
 
@@ -91,7 +95,7 @@ def _training_story(gov: Gov, pipe: Pipeline) -> list[Finding]:
                            evidence={"drifted": ["response_chars"], "reference_source": "first_events",
                                      "reference_pinned_at": "2026-11-27T08:00:00+00:00",
                                      "samples": {"reference": [{"response_chars": 1}], "current": []}})
-    persist_batch(gov.engine, [drift])
+    persist_batch(gov.engine, [drift], alerting=ALERTING)
     return found
 
 
@@ -172,7 +176,8 @@ def test_an_automatic_resolution_does_not_lift_the_block(database_url: str, pipe
     alerts = gov.request("GET", "/v1/alerts", params={"tenant": "acme"}).json()["items"]
     (block,) = [a for a in alerts if a["dedup_key"] == "block-promotion:acme:summarizer:9"]
     with Session(gov.engine) as session:  # what the sweeper does to an alert not seen for a while
-        alerting.resolve(session, block["alert_id"], actor=alerting.AUTO_RESOLVE_ACTOR, reason="stale", auto=True)
+        alerting.resolve(session, block["alert_id"], actor=alerting.AUTO_RESOLVE_ACTOR, reason="stale", auto=True,
+                         config=ALERTING)
         session.commit()
     r = gov.request("PUT", "/v1/registry/acme/models/summarizer/aliases/staging", json={"version": "9"})
     assert r.status_code == 409 and r.json()["detail"]["error"] == "promotion_blocked"

@@ -13,7 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from store import audit, models
+from governance import audit
+from store import models
 from store.db import alembic_config, init_db, make_engine
 
 pytestmark = pytest.mark.postgres

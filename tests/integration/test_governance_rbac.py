@@ -15,13 +15,18 @@ from typing import Any
 import pytest
 
 from api.auth import iter_api_routes, roles_of
-from store.keys import ROLES
+from governance.keys import ROLES
 from detectors.finding import Finding, Subject
 from store.models import AlertRow, FindingRow
-from store.repository import page, persist_batch
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
+from store.repository import page
 from streams.pipeline import Pipeline, PipelineConfig
 from tests.events import inference, raw
 from tests.integration.test_governance_harness import Gov, make_gov
+
+ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
+
 
 pytestmark = pytest.mark.postgres
 
@@ -33,11 +38,11 @@ def _seed(gov: Gov) -> None:
     for tenant in ("acme", "globex"):
         outs = [p.process(raw(inference(f"{tenant}-ev-{i}", status="error", tenant=tenant)), topic="warden.inference",
                           partition=0, offset=i) for i in range(3)]
-        persist_batch(gov.engine, [f for o in outs for f in o.findings], [d for o in outs for d in o.decisions])
+        persist_batch(gov.engine, [f for o in outs for f in o.findings], [d for o in outs for d in o.decisions], alerting=ALERTING)
     for tenant in ("acme", "globex"):
         r = gov.request("POST", f"/v1/registry/{tenant}/models/bot/versions", json={"version": "v1", "artifact_uri": "s3://m/v1"})
         assert r.status_code == 201, r.text
-        persist_batch(gov.engine, [_drift_finding(tenant)])
+        persist_batch(gov.engine, [_drift_finding(tenant)], alerting=ALERTING)
 
 
 def _drift_finding(tenant: str) -> Finding:
@@ -231,7 +236,7 @@ def test_dead_letters_are_read_by_the_tenant_their_payload_names(database_url: s
     letters = [pipe.process(p, topic="warden.inference", partition=0, offset=i).dead_letter
                for i, p in enumerate([raw(bad_type), raw(old_version), b'{"tenant": "acme", oops'])]
     assert [d.tenant for d in letters] == ["acme", "globex", None]  # malformed JSON names no tenant
-    persist_batch(gov.engine, dead_letters=letters)
+    persist_batch(gov.engine, dead_letters=letters, alerting=ALERTING)
     acme = gov.auth(gov.request("POST", "/v1/keys", json={"role": "auditor", "tenants": ["acme"]}).json()["key"])
     seen = gov.client.get("/v1/dlq", headers=acme).json()["items"]
     assert [(d["event_id"], d["tenant"], d["code"]) for d in seen] == [("dl-1", "acme", "validation_error")]

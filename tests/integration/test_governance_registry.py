@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import Session
 
-from store import registry
+from governance import registry
 from contracts.events import EventAdapter
 from contracts.topics import DEPLOYMENTS
 from tests.integration.test_governance_harness import make_gov

@@ -12,9 +12,13 @@ from sqlmodel import Session
 
 from detectors.finding import Finding, Subject
 from contracts.decision import Decision, DecisionAction, JobRequest
-from store import registry
-from store.repository import persist_batch
+from governance import registry
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
 from tests.integration.test_governance_harness import make_gov
+
+ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
+
 
 pytestmark = pytest.mark.postgres
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
@@ -50,7 +54,7 @@ def _seed(gov) -> None:  # type: ignore[no-untyped-def]
         _decision(2, DecisionAction.alert, dedup="a2", summary="drift"),
         _decision(3, DecisionAction.job, dedup="j1", summary="retrain", job=JobRequest(kind="retrain")),
     ]
-    persist_batch(gov.engine, findings, decisions)
+    persist_batch(gov.engine, findings, decisions, alerting=ALERTING)
     alerts = gov.client.get("/v1/alerts", headers=gov.admin, params={"tenant": "acme"}).json()["items"]
     first = next(a for a in alerts if a["dedup_key"] == "a1")
     gov.request("POST", f"/v1/alerts/{first['alert_id']}/resolve")

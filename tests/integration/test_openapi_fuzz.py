@@ -10,10 +10,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
-from store.repository import persist_batch
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
 from streams.pipeline import Pipeline
 from tests.events import inference, raw
 from tests.integration.test_governance_harness import ADMIN_KEY, make_gov
+
+ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
+
 
 MAX_EXAMPLES = 20
 
@@ -23,7 +27,7 @@ def _seeded_app(database_url: str):  # type: ignore[no-untyped-def]
     p = Pipeline()
     outs = [p.process(raw(inference(f"fz-{i}", status="error")), topic="warden.inference", partition=0, offset=i)
             for i in range(5)]
-    persist_batch(gov.engine, [f for o in outs for f in o.findings], [d for o in outs for d in o.decisions])
+    persist_batch(gov.engine, [f for o in outs for f in o.findings], [d for o in outs for d in o.decisions], alerting=ALERTING)
     gov.request("POST", "/v1/registry/acme/models/bot/versions", json={"version": "1", "artifact_uri": "s3://m/1"})
     return gov
 

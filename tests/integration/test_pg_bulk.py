@@ -12,7 +12,7 @@ from detectors.finding import Finding, Subject, Window
 from store.db import init_db, make_engine
 from store.models import DeadLetterRow, FindingRow
 from store.pg_bulk import unnest_insert
-from store.repository import _insert, dead_letter_row, finding_row
+from store.repository import dead_letter_row, finding_row, upsert_statement
 from contracts.dead_letter import DeadLetter, Rejection
 
 pytestmark = pytest.mark.postgres
@@ -36,7 +36,7 @@ def test_unnest_insert_matches_the_core_insert_and_skips_stored_keys(database_ur
     core_rows = [finding_row(f) for f in _findings("core")]
     bulk_rows = [finding_row(f) for f in _findings("bulk")]
     with Session(engine) as s:
-        stmt = _insert(engine, table).on_conflict_do_nothing(index_elements=["finding_id"]).returning(table.c.finding_id)
+        stmt = upsert_statement(engine, table).on_conflict_do_nothing(index_elements=["finding_id"]).returning(table.c.finding_id)
         s.connection().execute(stmt, core_rows)
         new = unnest_insert(s.connection(), table, bulk_rows, "finding_id")
         again = unnest_insert(s.connection(), table, bulk_rows[:10] + [finding_row(_findings("late", 31)[30])],

@@ -9,10 +9,14 @@ from typer.testing import CliRunner
 
 from store.db import init_db, make_engine
 from store.models import DecisionRow
-from store.repository import persist_batch
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
 from streams.pipeline import Pipeline, PipelineConfig
 from tests.events import inference, raw
 from warden.cli import app
+
+ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
+
 
 CANDIDATE = """
 policies:
@@ -40,7 +44,7 @@ def test_dry_run_replays_stored_findings_and_changes_nothing(tmp_path: Path, mon
     outs = [pipe.process(raw(inference(f"d-{i}", status="error" if i % 3 == 0 else "ok",
                                        model="support-bot" if i % 2 == 0 else "other")), topic="t", offset=i)
             for i in range(30)]
-    persist_batch(engine, [f for o in outs for f in o.findings])
+    persist_batch(engine, [f for o in outs for f in o.findings], alerting=ALERTING)
     expected = sum(1 for i in range(30) if i % 3 == 0 and i % 2 == 0)
     policy = tmp_path / "candidate.yaml"
     policy.write_text(CANDIDATE)

@@ -6,9 +6,14 @@ import pytest
 
 from store.db import init_db, make_engine
 from store.models import AlertRow, DeadLetterRow, FindingRow
-from store.repository import decode_cursor, page, persist_batch
+from governance.alerting import AlertingConfig
+from governance.ingest import persist_batch
+from store.repository import decode_cursor, page
 from streams.pipeline import Pipeline
 from tests.events import BAD_INPUTS, inference, raw
+
+ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
+
 
 pytestmark = pytest.mark.postgres
 
@@ -27,9 +32,9 @@ def test_persist_is_idempotent_and_alerts_fold_by_dedup_key(database_url: str) -
     findings, decisions = _outcomes(5)
     payload, _ = BAD_INPUTS["malformed_json"]
     dead = Pipeline().process(payload, topic="warden.inference", partition=1, offset=3).dead_letter
-    first = persist_batch(engine, findings, decisions, [dead])
+    first = persist_batch(engine, findings, decisions, [dead], alerting=ALERTING)
     assert (first.findings, first.decisions, first.dead_letters) == (5, 5, 1)
-    again = persist_batch(engine, findings + findings, decisions, [dead, dead])
+    again = persist_batch(engine, findings + findings, decisions, [dead, dead], alerting=ALERTING)
     assert (again.findings, again.decisions, again.dead_letters, again.alerts_touched) == (0, 0, 0, 0)
     alerts = page(engine, AlertRow, time_col="last_seen", key_col="alert_id").items
     assert len(alerts) == 1 and alerts[0].count == 5 and alerts[0].status == "triggered"
@@ -44,7 +49,7 @@ def test_cursor_pagination_walks_every_row_once(database_url: str) -> None:
     engine = make_engine(database_url)
     init_db(engine)
     findings, _ = _outcomes(23)
-    persist_batch(engine, findings)
+    persist_batch(engine, findings, alerting=ALERTING)
     seen: list[str] = []
     cursor = None
     while True:

@@ -14,9 +14,11 @@ from sqlmodel import Session
 from jobs.artifacts import ArtifactStore
 from jobs.datasets import build_snapshot, load_snapshot
 from contracts.jobs import DatasetSpec
-from store import lifecycle
+from governance import retention
 from store.db import init_db, make_engine
-from store.samples import SampleLabelRow, SampleRow, StoreHistory, store_history
+from governance.history import store_history
+from jobs.history_store import StoreHistory
+from store.models import SampleLabelRow, SampleRow
 from streams.pipeline import Outcome, Pipeline, PipelineConfig, RawItem
 from tests.events import feedback, inference, raw
 
@@ -108,12 +110,12 @@ def test_samples_follow_retention_and_user_erasure(database_url: str) -> None:
     pipe = Pipeline(PipelineConfig(drift=None, user_key="k" * 32))
     store_history(engine, [o.history for o in _process(pipe, _history(12)) if o.history is not None])
     assert _count(engine, SampleRow) == 12 and _count(engine, SampleLabelRow) == 12
-    erased = lifecycle.erase_user(engine, pii_key="k" * 32, user_id="user-1", actor="test", tenants=["globex"])
+    erased = retention.erase_user(engine, pii_key="k" * 32, user_id="user-1", actor="test", tenants=["globex"])
     assert erased["deleted"]["samples"] == 0  # another tenant's admin cannot reach acme's samples
-    erased = lifecycle.erase_user(engine, pii_key="k" * 32, user_id="user-1", actor="test")
+    erased = retention.erase_user(engine, pii_key="k" * 32, user_id="user-1", actor="test")
     assert erased["deleted"]["samples"] == 3  # events 1, 5, 9
     now = T0 + timedelta(days=30, minutes=6)  # the first 6 events are older than 30 days
-    result = lifecycle.purge(engine, lifecycle.Retention(samples_days=30), actor="test", now=now)
+    result = retention.purge(engine, retention.Retention(samples_days=30), actor="test", now=now)
     # samples e0..e5 are past it (e1, e5 already erased); labels come a minute after: f0..f4
     assert result["deleted"]["samples"] == 4 and result["deleted"]["sample_labels"] == 5
     assert _count(engine, SampleRow) == 5 and _count(engine, SampleLabelRow) == 7

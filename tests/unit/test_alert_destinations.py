@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from api.delivery.destinations import PAGERDUTY_EVENTS_URL, load_destinations
-from store.alerting import EscalationStep
+from governance.alerting.delivery.destinations import PAGERDUTY_EVENTS_URL, load_destinations
+from governance.alerting import EscalationStep
 
 SPEC = {
     "destinations": {

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from api.delivery import payloads
+from governance.alerting.delivery import payloads
 
 NOTE = {"alert_id": "a-1", "dedup_key": "rule:acme:bot:err", "tenant": "acme", "model": "bot", "policy_id": "rule-x",
         "severity": "high", "summary": "5 failed calls", "status": "triggered", "count": 3, "episode": 1,

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from api.delivery import payloads
-from api.delivery.destinations import load_destinations
-from api.delivery.dispatcher import backoff_delay, build_requests, classify, parse_retry_after
-from store.alerting import Matcher, SilenceRow, matching_silences, parse_matchers
-from store.alerting_outbox import OutboxItem
+from governance.alerting.delivery import payloads
+from governance.alerting.delivery.destinations import load_destinations
+from governance.alerting.delivery.dispatcher import backoff_delay, build_requests, classify, parse_retry_after
+from governance.alerting import Matcher, matching_silences, parse_matchers
+from store.models import SilenceRow
+from governance.alerting.outbox import OutboxItem
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
 LABELS = {"tenant": "acme", "model": "bot-7", "severity": "high", "team": "ml"}

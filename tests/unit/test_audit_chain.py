@@ -9,7 +9,7 @@ from enum import Enum
 
 import pytest
 
-from store.audit import (GENESIS, ExportChain, canonical_json, chain_digest, content_digest, entry_content,
+from governance.audit import (GENESIS, ExportChain, canonical_json, chain_digest, content_digest, entry_content,
                          export_jsonl, verify_export_jsonl, verify_raw_rows, verify_rows)
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -144,7 +144,7 @@ def test_drift_is_flagged_when_responses_get_verbose() -> None:
 
 
 def test_findings_carry_the_users_keyed_hash_the_store_erases_by() -> None:
-    from store.lifecycle import user_hash
+    from governance.retention import user_hash
 
     p = Pipeline(PipelineConfig(pii=None, user_key="k3y"))
     out = p.process(raw(inference("uh-1", status="error")), topic="t")

@@ -9,7 +9,7 @@ from detectors.training.monitor import TrainingRunMonitor
 from policies import DecisionAction
 from policies.engine import PolicyEngine
 from policies.loader import load_pack
-from store.lineage import BLOCK_TAG, block_dedup_key
+from governance.lineage import BLOCK_TAG, block_dedup_key
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SUBJECT = Subject(tenant="acme", model="summarizer", version="9")

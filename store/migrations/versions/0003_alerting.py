@@ -1,7 +1,7 @@
 """Alerting: tracking, events, silences, groups, the notification outbox and its delivery log.
 
-The operations live with the tables in ``store.alerting_migration`` (they skip tables that
-``store.alerting.ensure_alerting_tables`` may already have created).
+The operations live with the tables in ``store.migrations.alerting`` (they skip tables that
+``store.models.ensure_alerting_tables`` may already have created).
 
 Revision ID: 0003_alerting
 Revises: 0002_governance
@@ -9,8 +9,8 @@ Revises: 0002_governance
 
 from __future__ import annotations
 
-from store.alerting_migration import downgrade as _down
-from store.alerting_migration import upgrade as _up
+from store.migrations.alerting import downgrade as _down
+from store.migrations.alerting import upgrade as _up
 
 revision = "0003_alerting"
 down_revision = "0002_governance"

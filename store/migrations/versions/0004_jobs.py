@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from store.jobs import JobRow, JobStatusRow
+    from store.models import JobRow, JobStatusRow
 
     bind = op.get_bind()
     for table in (JobRow.__table__, JobStatusRow.__table__):

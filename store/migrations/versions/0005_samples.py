@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from store.samples import SampleLabelRow, SampleRow
+    from store.models import SampleLabelRow, SampleRow
 
     bind = op.get_bind()
     for table in (SampleRow.__table__, SampleLabelRow.__table__):

@@ -18,9 +18,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store import audit
+from governance import audit
 from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow, GovernanceSettingRow
-from store.samples import SampleLabelRow, SampleRow
+from store.models import SampleLabelRow, SampleRow
 
 RETENTION_KEY = "retention"
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store import audit
+from governance import audit
 from store.models import AliasHistoryRow, AliasRow, ModelVersionRow, RegisteredModelRow
 from store.models import assume_utc as _utc
 

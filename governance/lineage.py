@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from detectors.finding import Severity, stable_id
-from store.alerting import AUTO_RESOLVE_ACTOR, MANUAL_RESOLVE_PREFIXES
+from governance.alerting import AUTO_RESOLVE_ACTOR, MANUAL_RESOLVE_PREFIXES
 from store.models import AlertRow, AliasHistoryRow, DecisionRow, FindingRow, ModelVersionRow
 from store.models import assume_utc as _utc
 

@@ -20,7 +20,8 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store.alerting import AlertEventRow, AlertGroupRow, DeliveryLogRow, OutboxRow, as_utc
+from store.models import AlertEventRow, AlertGroupRow, DeliveryLogRow, OutboxRow
+from store.models import to_utc as as_utc
 
 _O = OutboxRow.__table__  # type: ignore[attr-defined]
 _G = AlertGroupRow.__table__  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from store.alerting import AlertingConfig, EscalationStep, RoutePolicy
+from governance.alerting import AlertingConfig, EscalationStep, RoutePolicy
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 

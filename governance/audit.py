@@ -6,8 +6,9 @@ Each entry's ``content`` is canonical JSON (sorted keys, no spaces, UTF-8) of wh
 :data:`GENESIS`. Removing, reordering or editing any entry breaks every hash after it, and the chain
 head (``audit_head``: last seq and hash) lets an exported period be proven complete.
 
-Append-only is enforced twice: here (ORM mapper events and a statement guard refuse UPDATE, DELETE
-and TRUNCATE of ``audit_log`` on every engine) and in the database (triggers, see the migrations).
+Append-only is enforced twice: in code (:mod:`store.audit_log`: ORM mapper events and a statement guard
+refuse UPDATE, DELETE and TRUNCATE of ``audit_log`` on every engine) and in the database (triggers, see
+the migrations).
 Appends are serialised by a row lock on ``audit_head``, so concurrent writers cannot fork the chain.
 """
 
@@ -25,28 +26,17 @@ from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, event, func, select, text, union_all, update
+from sqlalchemy import func, select, text, union_all, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from store.audit_log import AUDIT_HEAD as _HEAD
+from store.audit_log import AUDIT_TABLE
 from store.models import AuditRow
 from store.models import to_utc as _utc
 
 GENESIS = "0" * 64
-AUDIT_TABLE = "audit_log"
-HEAD_TABLE = "audit_head"
 ALL_TENANTS = "*"
-
-
-# The chain head (one row, created by the migrations; kept out of SQLModel's metadata on purpose).
-_HEAD = Table(HEAD_TABLE, MetaData(), Column("id", Integer, primary_key=True), Column("seq", Integer),
-              Column("hash", String(64)), Column("at", DateTime(timezone=True)))
-
-
-class AuditAppendOnlyError(RuntimeError):
-    """Raised when code tries to change or delete an audit entry."""
-
-
 # ---------------------------------------------------------------- canonical form and hashes
 
 
@@ -145,30 +135,6 @@ def record(engine: Engine, **kwargs: Any) -> AuditRow:
         entry = append(session, **kwargs)
         session.commit()
         return entry
-
-
-# ---------------------------------------------------------------- append-only guard (in code)
-
-_MUTATION = re.compile(
-    rf"^\s*(?:UPDATE\s+\"?{AUDIT_TABLE}\"?\s|DELETE\s+FROM\s+\"?{AUDIT_TABLE}\"?|TRUNCATE\s+(?:TABLE\s+)?\"?{AUDIT_TABLE}\"?)",
-    re.IGNORECASE,
-)
-
-
-@event.listens_for(AuditRow, "before_update")
-def _refuse_update(*_: Any) -> None:
-    raise AuditAppendOnlyError("audit entries are append-only: UPDATE refused")
-
-
-@event.listens_for(AuditRow, "before_delete")
-def _refuse_delete(*_: Any) -> None:
-    raise AuditAppendOnlyError("audit entries are append-only: DELETE refused")
-
-
-@event.listens_for(Engine, "before_cursor_execute")
-def _refuse_mutation(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-    if _MUTATION.match(statement):
-        raise AuditAppendOnlyError(f"audit entries are append-only: refused {statement.split(None, 1)[0].upper()}")
 
 
 # ---------------------------------------------------------------- verification

@@ -1,7 +1,7 @@
 """The outbox dispatcher: an asyncio loop that sends due notifications and records every attempt.
 
 Each round it asks which destinations have due rows, claims up to each destination's free
-in-flight slots (``store.alerting_outbox.claim_due``), sends with one shared ``httpx.AsyncClient``
+in-flight slots (``governance.alerting.outbox.claim_due``), sends with one shared ``httpx.AsyncClient``
 and hands outcomes to a recorder task that writes them in batches:
 
 * 2xx → ``delivered`` (the recorder writes deliveries first);
@@ -10,7 +10,7 @@ and hands outcomes to a recorder task that writes them in batches:
   (then ``expired``, which the log and the alert's history show);
 * any other status → ``failed``, no retry.
 
-Every second it also runs ``store.alerting.sweep`` (auto-resolve, re-notification, escalation,
+Every second it also runs ``governance.alerting.sweep`` (auto-resolve, re-notification, escalation,
 silences that ended). On PostgreSQL several dispatchers may run (claims use SKIP LOCKED); on SQLite
 run one. A crash between a 2xx and its record re-sends that notification once its lease expires
 (at-least-once); receivers may drop repeats by ``X-Warden-Delivery`` / each alert's ``delivery_id``.
@@ -35,10 +35,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.delivery import payloads
-from api.delivery.destinations import Destination, Destinations
-from store.alerting import AlertingConfig, OutboxRow, alerting_config, sweep
-from store.alerting_outbox import AttemptResult, OutboxItem, claim_due, record_results
+from governance.alerting.delivery import payloads
+from governance.alerting.delivery.destinations import Destination, Destinations
+from governance.alerting import AlertingConfig, sweep
+from store.models import OutboxRow
+from governance.alerting.outbox import AttemptResult, OutboxItem, claim_due, record_results
 
 log = logging.getLogger("warden.delivery")
 USER_AGENT = "Warden-Alerts/1"
@@ -156,7 +157,7 @@ class Dispatcher:
         self.engine = engine
         self.destinations = destinations
         self.config = config or DispatcherConfig()
-        self.alerting = alerting
+        self.alerting = alerting or destinations.alerting_config()
         self.stats = DispatcherStats()
         self._client = client
         self._own_client = client is None
@@ -224,7 +225,7 @@ class Dispatcher:
     async def sweep_once(self) -> None:
         """Run the lifecycle sweep now (auto-resolve, re-notify, escalate, end of silences)."""
         self._last_sweep = time.monotonic()
-        result = await asyncio.to_thread(sweep, self.engine, config=self.alerting or alerting_config())
+        result = await asyncio.to_thread(sweep, self.engine, config=self.alerting)
         changed = result.auto_resolved + result.renotified + result.escalated + result.released
         self.stats.swept += changed
         if changed:

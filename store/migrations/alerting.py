@@ -1,8 +1,8 @@
-"""Schema of the alerting tables (``store.alerting``) as Alembic operations.
+"""Schema of the alerting tables (``governance.alerting``) as Alembic operations.
 
 A revision file calls these (like ``0002_governance`` calls ``store.migrations.triggers``)::
 
-    from store.alerting_migration import downgrade as _down, upgrade as _up
+    from store.migrations.alerting import downgrade as _down, upgrade as _up
     def upgrade() -> None: _up()
     def downgrade() -> None: _down()
 

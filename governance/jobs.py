@@ -7,62 +7,15 @@ the latest state by ``(attempt, seq)``. Requests, approvals and terminal states 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Session
 
 from contracts.jobs import TERMINAL_STATES, JobSpec, JobStatus
-from store import audit
-from store.models import assume_utc, utcnow
+from governance import audit
+from store.models import JobRow, JobStatusRow, assume_utc, utcnow
 from store.repository import insert_new
-
-
-class JobRow(SQLModel, table=True):
-    """A requested job and its latest state."""
-
-    __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_tenant_created", "tenant", "created_at"),)
-
-    job_id: str = Field(primary_key=True, max_length=200)
-    kind: str = Field(max_length=32)
-    tenant: str = Field(max_length=200)
-    model: str = Field(max_length=200)
-    version: str | None = Field(default=None, max_length=200)
-    state: str = Field(max_length=32)
-    approval: str = Field(max_length=16)
-    approved_by: str | None = Field(default=None, max_length=200)
-    requested_by: str = Field(max_length=200)
-    decision_id: str | None = Field(default=None, max_length=64)
-    attempt: int = 0
-    seq: int = 0
-    progress: float = 0.0
-    message: str | None = None
-    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
-
-
-class JobStatusRow(SQLModel, table=True):
-    """One status event of a job (queued, running with progress, succeeded, failed, cancelled…)."""
-
-    __tablename__ = "job_statuses"
-
-    status_id: str = Field(primary_key=True, max_length=64)
-    job_id: str = Field(index=True, max_length=200)
-    state: str = Field(max_length=32)
-    attempt: int = 0
-    seq: int = 0
-    progress: float = 0.0
-    phase: str | None = Field(default=None, max_length=64)
-    message: str | None = None
-    worker: str | None = Field(default=None, max_length=200)
-    error: str | None = None
-    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 
 def request_job(engine: Engine, job: JobSpec, actor: str) -> tuple[JobRow, bool]:
