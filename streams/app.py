@@ -209,7 +209,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             key = delta.key.encode()
             stored = window_state.get(key)
             state = None if stored is None else json.loads(stored)
-            fired, new_state = pipe.policy.apply_delta(delta, state)  # type: ignore[attr-defined]
+            fired, new_state = pipe.policy.apply_delta(delta, state)
             window_state[key] = json.dumps(new_state, separators=(",", ":")).encode()
             for decision in fired:
                 await publish_decision(decision)

@@ -15,49 +15,41 @@ pure makes it testable without a broker and lets the benchmark measure it alone.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 
-import dataclasses
-import hashlib
-from collections import OrderedDict
-
-from detectors.bias.fairness import CohortFairnessMonitor, FairnessConfig
-from detectors.bias.bbq import BbqRegressionDetector
-from detectors.drift.monitor import DriftConfig, DriftMonitor
-from detectors.features.embeddings import EmbedderConfig, MiniLMEmbedder
-from detectors.features.tabular import CATEGORICAL_FEATURES, NUMERIC_FEATURES, extract_features
-from detectors.training.regression import EvalRegressionDetector, EvalResult
-from detectors.training.monitor import TrainingRunMonitor
-from detectors.bias.outcomes import protected_groups, refusal_outcome
-from detectors.finding import Finding, Subject
+from contracts.aggregates import AggregateDelta
+from contracts.dead_letter import DeadLetter, Rejection
+from contracts.decision import Decision
+from contracts.events import DeploymentEvent, Event, FeedbackEvent, InferenceEvent, TrainingEvent
+from contracts.samples import Label, Sample, label_of, sample_of
 from detectors.anomaly.opsmetrics import OpsMetricsConfig, OpsMetricsMonitor
+from detectors.base import PerModelState
+from detectors.bias.fairness import CohortFairnessMonitor, FairnessConfig
+from detectors.bias.outcomes import protected_groups, refusal_outcome
+from detectors.drift.monitor import DriftConfig
+from detectors.drift.monitors import DriftMonitors
+from detectors.features.embeddings import EmbedderConfig, MiniLMEmbedder
+from detectors.features.tabular import extract_features
+from detectors.finding import Finding, Subject
 from detectors.pii.detector import PiiConfig, PiiDetector, PiiResult, pii_finding
 from detectors.pii.redaction import keyed_hash
 from detectors.rules import RuleConfig, RuleDetector
-from contracts.decision import Decision
-from contracts.dead_letter import DeadLetter, Rejection
-from streams.codec import decode_event
-from contracts.aggregates import AggregateDelta
+from detectors.training.evaluation import EvaluationMonitor
+from detectors.training.lineage import run_lineage_finding
+from detectors.training.runs import TrainingRuns
+from detectors.training.skew import SkewMonitors
 from policies.routing import AggregateCollector
-from contracts.samples import Label, Sample, label_of, sample_of
-from contracts.events import DeploymentEvent, Event, FeedbackEvent, InferenceEvent, TrainingEvent
+from streams.codec import decode_event
 
-#: training runs whose monitors a worker keeps (least recently updated dropped first)
-MAX_TRAINING_RUNS = 1000
-#: drift monitors (tenant, model, version) a worker keeps; each holds its reference and window samples
-MAX_DRIFT_MONITORS = 200
-#: format of :meth:`Pipeline.model_state` checkpoints
-MODEL_STATE_VERSION = 1
-#: training-sample skew monitors a worker keeps waiting for production traffic (oldest dropped first)
-MAX_SKEW_MONITORS = 50
-#: features a training row yields (its text only: no latency, cost, token counts or finish reason)
-SKEW_NUMERIC = tuple(f for f in NUMERIC_FEATURES if f not in ("prompt_tokens", "completion_tokens", "latency_ms",
-                                                               "cost_usd"))
-SKEW_CATEGORICAL = tuple(f for f in CATEGORICAL_FEATURES if f != "finish_reason")
+#: format of :meth:`Pipeline.model_state` checkpoints (version 1 still restores)
+MODEL_STATE_VERSION = 2
 #: reference rows a drift finding carries for the Evidently report (its current window is kept whole)
 MAX_REPORT_ROWS = 500
 #: embeddings of recent texts kept (system prompts and templates repeat)
@@ -65,9 +57,19 @@ EMBEDDING_CACHE = 20_000
 
 
 class Policy(Protocol):
-    """Anything that turns one finding into decisions."""
+    """What the pipeline needs of the policy engine (:class:`policies.PolicyEngine`)."""
 
-    def evaluate(self, finding: Finding) -> list[Decision]: ...
+    def evaluate(self, finding: Finding, routed: AggregateCollector | None = None) -> list[Decision]:
+        """Decisions for one finding; aggregate policies' inputs go to ``routed`` when given."""
+        ...
+
+    def observe_event(self, subject: Subject, ts: datetime | float, routed: AggregateCollector | None = None) -> None:
+        """Count one inference event (ratio denominators of aggregate policies)."""
+        ...
+
+    def apply_delta(self, delta: AggregateDelta, state: list[Any] | None) -> tuple[list[Decision], list[Any] | None]:
+        """Apply routed aggregate inputs to a group's window state: the decisions fired and the new state."""
+        ...
 
 
 @dataclass(slots=True)
@@ -143,64 +145,6 @@ def redact_inference(event: InferenceEvent, results: Sequence[PiiResult]) -> Inf
     return event.model_copy(update={"inference": body.model_copy(update=update)})
 
 
-def sample_texts(item: dict[str, object]) -> tuple[str, str] | None:
-    """(prompt, response) of a training row: ``prompt``/``completion`` fields or chat ``messages`` (the last
-    assistant turn is the response). A bare ``{"text": …}`` row has no prompt/response split: ``None``."""
-    if isinstance(item.get("prompt"), str) and isinstance(item.get("completion"), str):
-        return str(item["prompt"]), str(item["completion"])
-    messages = item.get("messages")
-    if isinstance(messages, list) and messages:
-        turns = [(str(m.get("role", "")), m.get("content")) for m in messages if isinstance(m, dict)]
-        turns = [(r, c) for r, c in turns if isinstance(c, str)]
-        if turns and turns[-1][0] == "assistant":
-            return "\n".join(c for _, c in turns[:-1]), str(turns[-1][1])
-    return None
-
-
-def skew_findings(found: Sequence[Finding], run_id: str) -> list[Finding]:
-    """A skew monitor's drift findings as ``training_serving_skew`` findings of the run (own ids, so they
-    never collide with the production drift finding of the same version and window)."""
-    out: list[Finding] = []
-    for f in found:
-        if f.kind != "distribution_drift":
-            continue
-        out.append(Finding.create(
-            detector="training", kind="training_serving_skew", subject=f.subject, severity=f.severity,
-            score=f.score, summary=f"training sample of run {run_id} vs production traffic: {f.summary}",
-            evidence={**f.evidence, "run_id": run_id}, window=f.window, occurred_at=f.occurred_at, key=run_id))
-    return out
-
-
-def run_lineage_finding(event: TrainingEvent) -> Finding:
-    """The info finding that records a run's start or end for lineage (run → dataset → model version).
-
-    Training runs reach the store the way every detector output does (stream → ``warden.findings`` →
-    governance consumer), so no new topic or consumer path is needed. ``run_started`` is filed under
-    the base version, ``run_finished`` under the version the run produced (``output_version``).
-    """
-    body = event.training
-    version = (body.output_version if body.phase == "run_finished" else body.base_version) or event.model.version
-    subject = Subject(tenant=event.tenant, model=event.model.name, version=version)
-    evidence: dict[str, object] = {
-        "run_id": body.run_id, "phase": body.phase, "base_version": body.base_version, "dataset": body.dataset,
-        "dataset_hash": body.dataset_hash, "output_version": body.output_version, "status": body.status,
-        "params": body.params, "at": event.occurred_at.isoformat(),
-    }
-    if body.error:  # the text may quote data; only its presence is kept
-        evidence["has_error"] = True
-    what = "started" if body.phase == "run_started" else f"finished ({body.status or 'unknown'})"
-    target = f" → version {body.output_version}" if body.output_version else ""
-    return Finding.create(detector="training", kind=body.phase, subject=subject, severity="info", score=0.0,
-                          summary=f"training run {body.run_id} {what}{target}", evidence=evidence,
-                          event_id=event.event_id, occurred_at=event.occurred_at, key=body.run_id)
-
-
-def _trim(entries: OrderedDict[Any, Any], limit: int) -> None:
-    """Drop the oldest entries of an LRU-ordered mapping beyond ``limit``."""
-    while len(entries) > limit:
-        entries.popitem(last=False)
-
-
 class Pipeline:
     """Runs every detector and policy on the events of one worker."""
 
@@ -212,20 +156,26 @@ class Pipeline:
         self.pii = PiiDetector(self.config.pii) if self.config.pii is not None else None
         self.ops = OpsMetricsMonitor(self.config.ops) if self.config.ops is not None else None
         self.fairness = CohortFairnessMonitor(self.config.fairness) if self.config.fairness is not None else None
+        self.drift = DriftMonitors(self.config.drift) if self.config.drift is not None else None
+        self.training = TrainingRuns()
+        self.evaluation = EvaluationMonitor()
+        self.skew = SkewMonitors(self.config.drift) if self.config.drift is not None else None
         self.policy: Policy = policy or PolicyEngine(load_pack())
         self._routed = AggregateCollector() if self.config.route_aggregates else None
         #: where a model's checkpoint comes from the first time the pipeline sees the model (None: nowhere)
         self.state_loader: Callable[[str, str], dict[str, Any] | None] | None = None
         self._loaded: set[tuple[str, str]] = set()
-        self.training_runs: OrderedDict[str, TrainingRunMonitor] = OrderedDict()
-        self.eval_regression = EvalRegressionDetector()
-        self.bbq = BbqRegressionDetector()
-        self.drift: OrderedDict[tuple[str, str, str], DriftMonitor] = OrderedDict()
-        #: training-sample references waiting for production traffic of their base version: key → run id → monitor
-        self.skew: OrderedDict[tuple[str, str, str], OrderedDict[str, DriftMonitor]] = OrderedDict()
-        self._run_base: OrderedDict[tuple[str, str, str], str] = OrderedDict()  # (tenant, model, run) → base version
         self.embedder = MiniLMEmbedder(self.config.embeddings) if self.config.embeddings is not None else None
         self._embedding_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @property
+    def stateful(self) -> dict[str, PerModelState]:
+        """The detectors holding per-model state, by checkpoint key (the ones configured)."""
+        parts: dict[str, PerModelState | None] = {
+            "drift": self.drift, "ops": self.ops, "fairness": self.fairness, "training": self.training,
+            "skew": self.skew, "evaluation": self.evaluation,
+        }
+        return {name: part for name, part in parts.items() if part is not None}
 
     def warm_up(self) -> None:
         """Load the expensive models (Presidio, spaCy) before the first event."""
@@ -296,7 +246,8 @@ class Pipeline:
         if missing:
             for text, vec in zip(missing, self.embedder.embed(missing)):
                 cache[text] = vec
-            _trim(cache, EMBEDDING_CACHE)
+            while len(cache) > EMBEDDING_CACHE:
+                cache.popitem(last=False)
         return {i: {"prompt": cache[p], "response": cache[r]} for i, (p, r) in wanted.items()}
 
     def _redact(self, outcomes: list[Outcome]) -> None:
@@ -331,8 +282,8 @@ class Pipeline:
             return self._training(event)
         if isinstance(event, DeploymentEvent):
             if event.deployment.alias == "production":
-                self.eval_regression.set_production(event.tenant, event.model.name, event.model.version)
-                monitor = self.drift.get((event.tenant, event.model.name, event.model.version))
+                self.evaluation.set_production(event.tenant, event.model.name, event.model.version)
+                monitor = self.drift.get(event.tenant, event.model.name, event.model.version) if self.drift else None
                 if monitor is not None:
                     monitor.start_collecting()  # a (re)deployment pins a fresh reference
             return []
@@ -348,7 +299,7 @@ class Pipeline:
                 tokens = (body.usage.input_tokens or 0) + (body.usage.output_tokens or 0)
             findings += self.ops.observe(Subject(tenant=event.tenant, model=event.model.name), event.occurred_at,
                                          body.latency_ms, body.status == "error", tokens, body.cost_usd)
-        if self.config.drift is not None:
+        if self.drift is not None:
             findings += self._drift(event, subject, embeddings)
         if self.fairness is not None and body.user is not None:
             groups = protected_groups(body.user.attributes, self.fairness.config.protected_attributes)
@@ -359,11 +310,8 @@ class Pipeline:
 
     def _drift(self, event: InferenceEvent, subject: Subject,
                embeddings: dict[str, np.ndarray] | None) -> list[Finding]:
-        assert self.config.drift is not None
-        key = (event.tenant, event.model.name, event.model.version)
-        monitor = self.drift.pop(key, None) or DriftMonitor(self.config.drift, subject)
-        self.drift[key] = monitor
-        _trim(self.drift, MAX_DRIFT_MONITORS)
+        assert self.drift is not None and self.skew is not None
+        monitor = self.drift.monitor(subject)
         body = event.inference
         usage = body.usage
         features = extract_features(
@@ -374,14 +322,7 @@ class Pipeline:
             finish_reason=body.response.finish_reason if body.response else None,
         )
         found = monitor.update(features, embeddings, event.occurred_at)
-        pending = self.skew.get(key)
-        if pending:
-            for run_id, skew in list(pending.items()):
-                found += skew_findings(skew.update(features, None, event.occurred_at), run_id)
-                if skew.windows_evaluated:  # one verdict per training sample
-                    del pending[run_id]
-            if not pending:
-                del self.skew[key]
+        found += self.skew.observe(event.tenant, event.model.name, event.model.version, features, event.occurred_at)
         for i, f in enumerate(found):
             if f.kind == "distribution_drift":  # keep the window's feature rows (no text) for the human report
                 samples = monitor.window_samples()
@@ -398,32 +339,22 @@ class Pipeline:
 
     def _training_findings(self, event: TrainingEvent) -> list[Finding]:
         body = event.training
-        subject = _subject(event)
+        tenant, model = event.tenant, event.model.name
         if body.phase in ("run_started", "run_finished"):
-            if body.phase == "run_started" and body.base_version:  # a later data sample may not name it
-                self._run_base[(event.tenant, event.model.name, body.run_id)] = body.base_version
-                _trim(self._run_base, MAX_TRAINING_RUNS)
-            return [run_lineage_finding(event)]
+            if body.phase == "run_started":
+                self.training.started(tenant, model, body.run_id, body.base_version)
+            return [run_lineage_finding(
+                tenant=tenant, model=model, version=event.model.version, phase=body.phase, run_id=body.run_id,
+                base_version=body.base_version, output_version=body.output_version, dataset=body.dataset,
+                dataset_hash=body.dataset_hash, status=body.status, params=body.params, has_error=bool(body.error),
+                event_id=event.event_id, occurred_at=event.occurred_at)]
         if body.phase == "step" and body.step is not None:
-            run = f"{event.tenant}/{event.model.name}/{body.run_id}"
-            monitor = self.training_runs.pop(run, None) or TrainingRunMonitor(
-                body.run_id, Subject(tenant=event.tenant, model=event.model.name,
-                                     version=body.base_version or event.model.version))
-            self.training_runs[run] = monitor
-            _trim(self.training_runs, MAX_TRAINING_RUNS)
-            return monitor.update(body.step, body.metrics, event.occurred_at, event_id=event.event_id)
+            return self.training.step(tenant, model, body.run_id, body.base_version or event.model.version,
+                                      body.step, body.metrics, event.occurred_at, event_id=event.event_id)
         if body.phase == "evaluation":
-            findings: list[Finding] = []
-            if body.items and "context_condition" in body.items[0]:
-                findings += self.bbq.evaluate(subject, body.items, eval_id=event.event_id)
-            per_item = {str(i["id"]): float(i["score"] if i.get("score") is not None else bool(i.get("correct")))
-                        for i in body.items if "id" in i and (i.get("score") is not None or i.get("correct") is not None)}
-            values = {k: v for k, v in body.metrics.items() if v is not None}
-            for metric, value in values.items():
-                result = EvalResult(metric, value, body.eval_dataset or body.dataset or "", body.split or "",
-                                    items=per_item if len(values) == 1 and per_item else None)
-                findings += self.eval_regression.update(subject, result, event.occurred_at, event_id=event.event_id)
-            return findings
+            return self.evaluation.evaluate(_subject(event), body.metrics, body.items,
+                                            dataset=body.eval_dataset or body.dataset or "", split=body.split or "",
+                                            ts=event.occurred_at, event_id=event.event_id)
         if body.phase != "data_sample":
             return []
         found: list[Finding] = []
@@ -434,147 +365,53 @@ class Pipeline:
                       for m in item["messages"] if isinstance(m, dict) and isinstance(m.get("content"), str)]
             results = self.pii.analyze_batch(texts) if texts else []
             by_field = {f"items[{n}]": r for n, r in enumerate(results)}
-            finding = pii_finding(subject, event.event_id, by_field, event.occurred_at)
+            finding = pii_finding(_subject(event), event.event_id, by_field, event.occurred_at)
             if finding is not None:
                 found.append(finding.model_copy(update={"kind": "pii_in_training_data"}))
-        if self.config.drift is not None:
-            found += self._skew(event)
+        if self.skew is not None and self.drift is not None:
+            base = (body.base_version or self.training.base_of(tenant, model, body.run_id)
+                    or self.evaluation.production_version(tenant, model))
+            if base is not None:
+                found += self.skew.judge(tenant, model, base, body.run_id, body.items, event.occurred_at,
+                                         self.drift.get(tenant, model, base))
         return found
-
-    def _skew(self, event: TrainingEvent) -> list[Finding]:
-        """Training/serving skew: the sample's rows become the pinned reference of a drift monitor (text
-        features only) that is compared with the production window of the base version the worker holds
-        now, or — when that is too short — with the next production window of that version."""
-        assert self.config.drift is not None
-        body = event.training
-        tenant, model = event.tenant, event.model.name
-        base = (body.base_version or self._run_base.get((tenant, model, body.run_id))
-                or self.eval_regression.production_version(tenant, model))
-        pairs = [p for p in (sample_texts(item) for item in body.items) if p is not None]
-        config = dataclasses.replace(self.config.drift, numeric_features=SKEW_NUMERIC,
-                                     categorical_features=SKEW_CATEGORICAL)
-        if base is None or len(pairs) < config.min_feature_n:
-            return []
-        rows = [extract_features(p, r) for p, r in pairs]
-        skew = DriftMonitor(config, Subject(tenant=tenant, model=model, version=base))
-        skew.pin_reference(rows, source=f"training_sample:{body.run_id}", ts=event.occurred_at)
-        production = self.drift.get((tenant, model, base))
-        if production is not None and production.phase == "monitoring":
-            current = production.window_samples()["current"]
-            if len(current) >= config.min_window:
-                verdict: list[Finding] = []
-                for row in current:  # a full window is evaluated inside update(); a shorter one by flush()
-                    verdict += skew.update(row, None, event.occurred_at)
-                if not skew.windows_evaluated:
-                    verdict += skew.flush()
-                return skew_findings(verdict, body.run_id)
-        pending = self.skew.setdefault((tenant, model, base), OrderedDict())
-        pending[body.run_id] = skew
-        self.skew.move_to_end((tenant, model, base))
-        self._trim_skew()
-        return []
-
-    def _trim_skew(self) -> None:
-        """Drop the oldest waiting skew monitors beyond ``MAX_SKEW_MONITORS``."""
-        while sum(len(v) for v in self.skew.values()) > MAX_SKEW_MONITORS:
-            oldest = next(iter(self.skew.values()))
-            oldest.popitem(last=False)
-            if not oldest:
-                self.skew.popitem(last=False)
 
     def decide(self, event: Event, findings: list[Finding]) -> list[Decision]:
         """Policy decisions for an event's findings (inference events also feed ratio denominators).
 
         With ``route_aggregates``, aggregate policies' inputs are collected for :meth:`drain_aggregates`
         and only single-finding decisions come back here."""
-        routed = self._routed
-        kw = {} if routed is None else {"routed": routed}
-        observe = getattr(self.policy, "observe_event", None)
-        if observe is not None and isinstance(event, InferenceEvent):
-            observe(_subject(event), event.occurred_at, **kw)
-        return [d for f in findings for d in self.policy.evaluate(f, **kw)]
+        if isinstance(event, InferenceEvent):
+            self.policy.observe_event(_subject(event), event.occurred_at, self._routed)
+        return [d for f in findings for d in self.policy.evaluate(f, self._routed)]
 
     # ------------------------------------------------------------ state kept across restarts
 
     def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
-        """What to checkpoint for ``tenant``/``model`` (None: nothing): the drift monitors of its versions,
-        its operational-metric buckets and anomaly detectors, its open fairness windows, and its training
-        side: run monitors, runs' base versions, skew monitors waiting for traffic, evaluation baselines
-        (with the production version) and BBQ history."""
-        def mine(t: str, m: str) -> bool:
-            return t == tenant and m == model
-
-        state: dict[str, Any] = {
-            "drift": {v: m.snapshot() for (t, mo, v), m in self.drift.items() if mine(t, mo)},
-            "ops": self.ops.model_state(tenant, model) if self.ops is not None else None,
-            "fairness": self.fairness.model_state(tenant, model) if self.fairness is not None else None,
-            "training": [[m.run_id, m.snapshot()] for m in self.training_runs.values()
-                         if mine(m.subject.tenant, m.subject.model)],
-            "run_base": [[run, base] for (t, mo, run), base in self._run_base.items() if mine(t, mo)],
-            "skew": [[base, run, m.snapshot()] for (t, mo, base), runs in self.skew.items() if mine(t, mo)
-                     for run, m in runs.items()],
-            "eval": self.eval_regression.model_state(tenant, model),
-            "bbq": self.bbq.model_state(tenant, model),
-        }
+        """What to checkpoint for ``tenant``/``model`` (None: nothing): the state of every
+        :attr:`stateful` detector that holds some for the model — drift monitors of its versions,
+        operational-metric buckets and anomaly detectors, open fairness windows, training runs and their
+        base versions, training samples waiting for production traffic (skew), evaluation baselines with
+        the production version and BBQ history."""
+        state = {name: part.model_state(tenant, model) for name, part in self.stateful.items()}
         state = {k: v for k, v in state.items() if v}
         return {"version": MODEL_STATE_VERSION, **state} if state else None
 
     def restore_model_state(self, tenant: str, model: str, state: dict[str, Any]) -> int:
         """Load a :meth:`model_state` checkpoint (state already in memory is kept); returns how many parts
-        it restored. A checkpoint of another format is ignored."""
+        it restored. A checkpoint of an unknown format is ignored."""
+        if state.get("version") == 1:
+            state = _from_version_1(state)
         if state.get("version") != MODEL_STATE_VERSION:
             return 0
-        restored = 0
-        for version, snapshot in (state.get("drift") or {}).items():
-            key = (tenant, model, version)
-            if key not in self.drift:
-                self.drift[key] = DriftMonitor.restore(snapshot)
-                restored += 1
-        _trim(self.drift, MAX_DRIFT_MONITORS)
-        if self.ops is not None and state.get("ops"):
-            restored += int(self.ops.restore_model(tenant, model, state["ops"]))
-        if self.fairness is not None and state.get("fairness"):
-            restored += self.fairness.restore_model(state["fairness"])
-        for run_id, snapshot in state.get("training") or []:
-            key = f"{tenant}/{model}/{run_id}"
-            if key not in self.training_runs:
-                self.training_runs[key] = TrainingRunMonitor.restore(snapshot)
-                self.training_runs.move_to_end(key, last=False)  # restored runs are the oldest here
-                restored += 1
-        _trim(self.training_runs, MAX_TRAINING_RUNS)
-        for run_id, base in state.get("run_base") or []:
-            self._run_base.setdefault((tenant, model, run_id), base)
-        _trim(self._run_base, MAX_TRAINING_RUNS)
-        for base, run_id, snapshot in state.get("skew") or []:
-            pending = self.skew.setdefault((tenant, model, base), OrderedDict())
-            if run_id not in pending:
-                pending[run_id] = DriftMonitor.restore(snapshot)
-                restored += 1
-        self._trim_skew()
-        if state.get("eval"):
-            restored += int(self.eval_regression.restore_model(tenant, model, state["eval"]))
-        if state.get("bbq"):
-            restored += int(self.bbq.restore_model(tenant, model, state["bbq"]))
-        return restored
+        return sum(part.restore_model(tenant, model, state[name])
+                   for name, part in self.stateful.items() if state.get(name))
 
     def forget_model(self, tenant: str, model: str) -> None:
         """Drop the model's in-memory state (its events moved to another worker); the next event of the
         model here loads its checkpoint again."""
-        for key in [k for k in self.drift if k[0] == tenant and k[1] == model]:
-            del self.drift[key]
-        if self.ops is not None:
-            self.ops.forget_model(tenant, model)
-        if self.fairness is not None:
-            self.fairness.forget_model(tenant, model)
-        for key in [k for k, m in self.training_runs.items()
-                    if m.subject.tenant == tenant and m.subject.model == model]:
-            del self.training_runs[key]
-        for key in [k for k in self._run_base if k[0] == tenant and k[1] == model]:
-            del self._run_base[key]
-        for key in [k for k in self.skew if k[0] == tenant and k[1] == model]:
-            del self.skew[key]
-        self.eval_regression.forget_model(tenant, model)
-        self.bbq.forget_model(tenant, model)
+        for part in self.stateful.values():
+            part.forget_model(tenant, model)
         self._loaded.discard((tenant, model))
 
     def _ensure_loaded(self, tenant: str, model: str) -> None:
@@ -588,3 +425,11 @@ class Pipeline:
     def drain_aggregates(self) -> list[AggregateDelta]:
         """The aggregate inputs collected since the last call (empty unless ``route_aggregates``)."""
         return [] if self._routed is None else self._routed.drain()
+
+
+def _from_version_1(state: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 checkpoint (training runs, run bases, eval and BBQ state at the top level) as version 2."""
+    out = {k: v for k, v in state.items() if k in ("drift", "ops", "fairness", "skew")}
+    out["training"] = {"runs": state.get("training") or [], "run_base": state.get("run_base") or []}
+    out["evaluation"] = {"eval": state.get("eval"), "bbq": state.get("bbq")}
+    return {**out, "version": MODEL_STATE_VERSION}

@@ -319,11 +319,11 @@ class OpsMetricsMonitor:
             "detectors": detectors,
         }
 
-    def restore_model(self, tenant: str, model: str, state: dict[str, Any]) -> bool:
-        """Load :meth:`model_state` output for a model this monitor holds nothing of; returns whether it did."""
+    def restore_model(self, tenant: str, model: str, state: dict[str, Any]) -> int:
+        """Load :meth:`model_state` output for a model this monitor holds nothing of; returns 1 when it did, else 0."""
         key = (tenant, model)
         if state.get("version") != 1 or key in self._buckets or key in self._last_closed:
-            return False
+            return 0
         if state.get("last_closed") is not None:
             self._last_closed[key] = int(state["last_closed"])
         if state.get("buckets"):
@@ -333,7 +333,7 @@ class OpsMetricsMonitor:
             self._detectors[(tenant, model, metric)] = AnomalyDetector.restore(snap)
         if state.get("max_event_s") is not None and state["max_event_s"] > self._max_event_s:
             self._max_event_s = float(state["max_event_s"])
-        return True
+        return 1
 
     def forget_model(self, tenant: str, model: str) -> None:
         """Drop everything the monitor holds of one (tenant, model)."""

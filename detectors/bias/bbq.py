@@ -26,6 +26,7 @@ Like the R script, items without a ``target_loc`` or a valid answer are skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -433,16 +434,16 @@ class BbqRegressionDetector:
             return None
         return {"history": [dict(h) for h in hist or []], "pending": pending}
 
-    def restore_model(self, tenant: str, model: str, state: Mapping[str, Any]) -> bool:
+    def restore_model(self, tenant: str, model: str, state: Mapping[str, Any]) -> int:
         """Load one model's :meth:`model_state`; what is already held for the model (newer) wins."""
         mk = self._model_key(Subject(tenant=tenant, model=model))
         if mk in self._history or any(k.startswith(mk + "\x1f") for k in self._pending):
-            return False
+            return 0
         if state.get("history"):
             self._history[mk] = [dict(h) for h in state["history"]]
         for version, scorer in (state.get("pending") or {}).items():
             self._pending[f"{mk}\x1f{version}"] = _Pending(BbqScorer.from_dict(scorer))
-        return True
+        return 1
 
     def forget_model(self, tenant: str, model: str) -> None:
         """Drop one model's state (its events moved to another worker)."""
@@ -454,15 +455,18 @@ class BbqRegressionDetector:
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (history per model; runs in progress)."""
         return {
-            "version": 1,
+            "version": 2,
+            "config": dataclasses.asdict(self.config),
             "history": {k: list(v) for k, v in self._history.items()},
             "pending": {k: p.scorer.to_dict() for k, p in self._pending.items()},
         }
 
     @classmethod
-    def restore(cls, config: BbqConfig | None, state: Mapping[str, Any]) -> "BbqRegressionDetector":
+    def restore(cls, state: Mapping[str, Any]) -> "BbqRegressionDetector":
         """Rebuild from :meth:`snapshot` output."""
-        d = cls(config)
+        if state.get("version") != 2:
+            raise ValueError(f"unsupported BBQ snapshot version {state.get('version')!r}")
+        d = cls(BbqConfig(**state["config"]))
         d._history = {k: [dict(h) for h in v] for k, v in state.get("history", {}).items()}
         d._pending = {k: _Pending(BbqScorer.from_dict(v)) for k, v in state.get("pending", {}).items()}
         return d

@@ -32,6 +32,7 @@ expect at most ``alpha · W`` false alarms.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -361,7 +362,8 @@ class CohortFairnessMonitor:
     # -- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (open windows and their subjects)."""
-        return {"version": 1, "windows": {key: self._window_entry(key) for key in self._windows}}
+        return {"version": 2, "config": dataclasses.asdict(self.config),
+                "windows": {key: self._window_entry(key) for key in self._windows}}
 
     def model_state(self, tenant: str, model: str) -> dict[str, Any] | None:
         """The open windows of one (tenant, model), in :meth:`snapshot`'s shape (None: none open)."""
@@ -373,7 +375,7 @@ class CohortFairnessMonitor:
         subject, kind = self._subjects[key]
         return {"subject": subject.model_dump(), "kind": kind, "window": self._windows[key].to_dict()}
 
-    def restore_model(self, state: Mapping[str, Any]) -> int:
+    def restore_model(self, tenant: str, model: str, state: Mapping[str, Any]) -> int:
         """Load :meth:`model_state` output; windows already open here are kept. Returns how many it loaded."""
         loaded = 0
         for key, item in state.get("windows", {}).items():
@@ -390,9 +392,11 @@ class CohortFairnessMonitor:
             self._windows.pop(key, None)
 
     @classmethod
-    def restore(cls, config: FairnessConfig, state: Mapping[str, Any]) -> "CohortFairnessMonitor":
+    def restore(cls, state: Mapping[str, Any]) -> "CohortFairnessMonitor":
         """Rebuild a monitor from :meth:`snapshot` output."""
-        m = cls(config)
+        if state.get("version") != 2:
+            raise ValueError(f"unsupported fairness snapshot version {state.get('version')!r}")
+        m = cls(FairnessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()}))
         for key, item in state.get("windows", {}).items():
             m._subjects[key] = (Subject(**item["subject"]), item["kind"])
             m._windows[key] = _WindowState.from_dict(item["window"])

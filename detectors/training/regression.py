@@ -522,11 +522,11 @@ class EvalRegressionDetector:
             "results": [[ver, [r.to_dict() for _, r in sorted(per_v.items())]] for ver, per_v in per_model.items()],
         }
 
-    def restore_model(self, tenant: str, model: str, state: Mapping[str, Any]) -> bool:
+    def restore_model(self, tenant: str, model: str, state: Mapping[str, Any]) -> int:
         """Load one model's :meth:`model_state`; what is already held for the model (newer) wins."""
         key = (tenant, model)
         if key in self._production or key in self._results:
-            return False
+            return 0
         if state.get("production") is not None:
             self._production[key] = str(state["production"])
         for ver, results in state.get("results") or []:
@@ -534,7 +534,7 @@ class EvalRegressionDetector:
             for r in results:
                 res = EvalResult.from_dict(r)
                 per_v[res.key] = res
-        return True
+        return 1
 
     def forget_model(self, tenant: str, model: str) -> None:
         """Drop one model's state (its events moved to another worker)."""

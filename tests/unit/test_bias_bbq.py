@@ -202,7 +202,7 @@ def test_high_bias_finding_snapshot_and_replay():
     s1 = Subject(tenant="t", model="m", version="1")
     first = det.evaluate(s1, items, eval_id="run-1")
     assert any(f.kind == "bbq_bias" and f.severity.name == "high" for f in first)
-    restored = BbqRegressionDetector.restore(BbqConfig(bias_threshold=0.2), json.loads(json.dumps(det.snapshot())))
+    restored = BbqRegressionDetector.restore(json.loads(json.dumps(det.snapshot())))
     replay = restored.evaluate(s1, items, eval_id="run-1")  # same event again: same ids, no self-regression
     assert [f.finding_id for f in replay] == [f.finding_id for f in first]
     assert restored.scores(s1)["Age"]["disambig"]["bias"] == pytest.approx(first[0].evidence["value"])

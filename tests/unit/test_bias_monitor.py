@@ -127,7 +127,7 @@ def test_snapshot_restore_continues_identically():
     names = ["f", "m"]
     for i in range(1800):
         if i == 1300:
-            half = CohortFairnessMonitor.restore(cfg, json.loads(json.dumps(half.snapshot())))
+            half = CohortFairnessMonitor.restore(json.loads(json.dumps(half.snapshot())))
         g = names[i % 2]
         b += half.update(SUBJ, T0 + i, {"gender": g, "ignored": "x"}, rnd.random() < {"f": 0.6, "m": 0.85}[g], None, kind="refusal")
     assert [f.finding_id for f in a] == [f.finding_id for f in b]

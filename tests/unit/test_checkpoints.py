@@ -117,7 +117,7 @@ def test_a_checkpoint_carries_training_runs_and_evaluation_baselines() -> None:
     history += [_training(f"s{i}", phase="step", step=i, metrics={"loss": 2.0 - i * 0.01}) for i in range(50)]
     assert not any(k == "loss_divergence" for k, _ in _kinds(before, history))
     state = decode_state(encode_state(before.model_state("acme", "summarizer") or {}))
-    assert {"training", "eval"} <= set(state)
+    assert {"training", "evaluation"} <= set(state)
 
     later = [_training(f"s{i}", phase="step", step=i, metrics={"loss": 9.0}) for i in range(50, 60)]
     later.append(_training("ev-8", phase="evaluation", metrics={"rougeL": 0.30}, eval_dataset="cnn", split="test"))
@@ -131,3 +131,9 @@ def test_a_checkpoint_carries_training_runs_and_evaluation_baselines() -> None:
     assert "eval_regression" not in cold and "loss_divergence" not in cold
     resumed.forget_model("acme", "summarizer")
     assert resumed.model_state("acme", "summarizer") is None
+    # a checkpoint written before the per-model state protocol (version 1) still restores
+    legacy = {"version": 1, "training": state["training"]["runs"], "run_base": state["training"]["run_base"],
+              "eval": state["evaluation"].get("eval"), "bbq": state["evaluation"].get("bbq")}
+    old = Pipeline(config)
+    old.state_loader = lambda t, m: legacy if (t, m) == ("acme", "summarizer") else None
+    assert _kinds(old, later) == expected

@@ -7,7 +7,8 @@ import json
 import random
 
 from detectors.drift.monitor import DriftConfig
-from streams.pipeline import Pipeline, PipelineConfig, sample_texts
+from detectors.training.skew import sample_texts
+from streams.pipeline import Pipeline, PipelineConfig
 from tests.events import inference, raw
 
 WORDS = ["the", "order", "ships", "soon", "refund", "policy", "thanks"]
@@ -64,7 +65,7 @@ def test_a_sample_unlike_production_is_reported_and_a_like_one_is_not() -> None:
     assert "response_words" in f.evidence["drifted"]
     assert "prompt_chars" not in f.evidence["drifted"]  # same prompts on both sides
     assert not {"latency_ms", "cost_usd", "finish_reason"} & set(f.evidence["features"])  # not in training rows
-    assert p.skew == {}  # answered at once, nothing left waiting
+    assert p.skew is not None and p.skew.waiting() == []  # answered at once, nothing left waiting
 
 
 def test_a_sample_before_production_traffic_waits_for_the_next_window() -> None:
@@ -73,10 +74,10 @@ def test_a_sample_before_production_traffic_waits_for_the_next_window() -> None:
     _deploy_version_3(p)
     # no base_version in the sample: the production version of the model stands in
     assert p.process(_sample("early", rng, 120, 200, base=None), topic="warden.training").findings == []
-    assert list(p.skew) == [("acme", "support-bot", "3")]
+    assert p.skew is not None and p.skew.waiting() == [("acme", "support-bot", "3")]
     found = _skew(_traffic(p, rng, 0, 100, 20, 40))
     assert [f.evidence["run_id"] for f in found] == ["early"]
-    assert p.skew == {}  # one verdict per sample
+    assert p.skew is not None and p.skew.waiting() == []  # one verdict per sample
 
 
 def test_the_base_version_comes_from_the_runs_start_event() -> None:
@@ -96,7 +97,7 @@ def test_small_or_unsplittable_samples_are_not_compared() -> None:
     p = _pipe()
     _traffic(p, rng, 0, 320, 20, 40)
     assert p.process(_sample("tiny", rng, 120, 200, n=10), topic="warden.training").findings == []
-    assert p.skew == {}
+    assert p.skew is not None and p.skew.waiting() == []
     assert sample_texts({"text": "a bare document"}) is None
     assert sample_texts({"prompt": "q", "completion": "a"}) == ("q", "a")
     assert sample_texts({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
@@ -111,10 +112,10 @@ def test_a_waiting_sample_survives_a_restart_through_the_models_checkpoint() -> 
     _deploy_version_3(p)
     p.process(_sample("early", rng, 120, 200, base=None), topic="warden.training")
     state = decode_state(encode_state(p.model_state("acme", "support-bot") or {}))
-    assert len(state["skew"]) == 1 and state["eval"]["production"] == "3"
+    assert len(state["skew"]) == 1 and state["evaluation"]["eval"]["production"] == "3"
     resumed = _pipe()
     resumed.state_loader = lambda t, m: state
     found = _skew(_traffic(resumed, rng, 0, 100, 20, 40))
     assert [f.evidence["run_id"] for f in found] == ["early"]  # the verdict still comes, after the restart
-    assert resumed.skew == {}
+    assert resumed.skew is not None and resumed.skew.waiting() == []
     assert _skew(_traffic(_pipe(), rng, 100, 100, 20, 40)) == []  # a cold worker knew of no waiting sample
