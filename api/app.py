@@ -18,8 +18,8 @@ from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
 from api.routes import (alert_lifecycle, audit, drift, events, health, jobs, keys, lifecycle, lineage, records,
                         registry, reports)
 from store.db import init_db, make_engine
-from warden import __version__
-from warden.settings import Settings
+from importlib.metadata import version as _package_version
+from api.config import ApiConfig
 
 log = logging.getLogger("warden.api")
 
@@ -56,30 +56,30 @@ def _invalid_input_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StatementError, db_refused)
 
 
-def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
+def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
     """Build the app; ``consume=False`` leaves the Kafka consumer out (for tests of the routes)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.effective_database_url)
+        engine = make_engine(config.database_url)
         await asyncio.to_thread(init_db, engine)
         app.state.engine = engine
-        destinations = load_destinations(settings.alert_destinations)
+        destinations = load_destinations(config.alert_destinations)
         destinations.check_secrets()
-        alerting = destinations.alerting_config(resolve_after_s=settings.alert_resolve_after_s)
+        alerting = destinations.alerting_config(resolve_after_s=config.alert_resolve_after_s)
         app.state.alerting = alerting
         app.state.dispatcher = Dispatcher(engine, destinations,
-                                          DispatcherConfig(poll_interval_s=settings.alert_dispatch_poll_s),
+                                          DispatcherConfig(poll_interval_s=config.alert_dispatch_poll_s),
                                           alerting=alerting)
         dispatch_task = asyncio.create_task(app.state.dispatcher.run())
-        app.state.producer = await _start_producer(settings.bootstrap)
+        app.state.producer = await _start_producer(config.bootstrap)
         consumer = GovernanceConsumer(
-            settings.bootstrap, settings.governance_group, engine, session_timeout_s=settings.session_timeout_s,
+            config.bootstrap, config.governance_group, engine, session_timeout_s=config.session_timeout_s,
             alerting=alerting, producer=app.state.producer,
         )
         app.state.consumer = consumer
         task = asyncio.create_task(consumer.run()) if consume else None
-        log.info("governance service started", extra={"port": settings.api_port, "database": engine.dialect.name})
+        log.info("governance service started", extra={"port": config.port, "database": engine.dialect.name})
         try:
             yield
         finally:
@@ -96,13 +96,13 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
 
     app = FastAPI(
         title="Warden governance API",
-        version=__version__,
+        version=_package_version("warden"),
         description="Findings, decisions, alerts and dead letters of Warden's LLM monitoring streams; API keys "
         "with roles and tenants, the hash-chained audit trail, the model registry, compliance reports and "
         "data lifecycle.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
+    app.state.config = config
     _invalid_input_handlers(app)
     app.include_router(health.router)
     app.include_router(events.router)

@@ -77,7 +77,7 @@ def authenticate_request(request: Request, credentials: HTTPAuthorizationCredent
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing 'Authorization: Bearer <key>' header")
     presented = credentials.credentials
-    bootstrap: str | None = request.app.state.settings.admin_key
+    bootstrap: str | None = request.app.state.config.admin_key
     if bootstrap and hmac.compare_digest(presented.encode(), bootstrap.encode()):
         return Principal(name="bootstrap-admin", role="admin", tenants=None)
     row = authenticate(request.app.state.engine, presented)

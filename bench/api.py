@@ -94,7 +94,7 @@ def serve(url: str, admin_key: str) -> Iterator[str]:
     from store.db import make_engine
     from warden.settings import Settings
 
-    app = create_app(Settings(admin_key=admin_key, database_url=url), consume=False)
+    app = create_app(Settings(admin_key=admin_key, database_url=url).api_config(), consume=False)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:

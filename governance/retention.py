@@ -35,11 +35,6 @@ class Retention(BaseModel):
     samples_days: int | None = Field(default=90, ge=1, le=36500)
     """Redacted prompt/response samples and feedback labels kept as training history."""
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> Retention:
-        """The service's default retention (``WARDEN_RETENTION_<KIND>_DAYS``), used until one is stored."""
-        return cls(**{f: getattr(settings, f"retention_{f}") for f in cls.model_fields})
-
 
 def user_hash(pii_key: str | bytes, user_id: str) -> str:
     """The keyed hash (HMAC-SHA256 hex) under which the store knows a user."""

@@ -1,4 +1,4 @@
-"""``run_worker(settings)``: the ``warden jobs`` entry point (and ``python -m jobs.runner`` for tests).
+"""``run_worker(config)``: the ``warden jobs`` entry point (and ``python -m jobs.runner`` for tests).
 
 Binds the worker to its collaborators: the artifact store (local directory), the registry (the shared
 JSON-file registry until the store's registry of issue 8 is bound: pass ``registry=``), and the history
@@ -23,24 +23,6 @@ from jobs.registry_port import JsonFileRegistry, RegistryPort
 from jobs.worker import JobWorker
 
 log = logging.getLogger("warden.jobs")
-
-
-def jobs_config(settings: Any) -> JobsConfig:
-    """Map the service settings onto :class:`JobsConfig` (fields the settings lack keep their defaults)."""
-    data_dir = Path(getattr(settings, "data_dir", ".warden"))
-    get = lambda name, default: getattr(settings, name, None) or default  # noqa: E731
-    return JobsConfig(
-        bootstrap=settings.bootstrap,
-        group_id=get("jobs_group", "warden-jobs"),
-        worker_id=get("jobs_worker_id", f"jobs-{os.uname().nodename}-{os.getpid()}"),
-        artifact_root=Path(get("artifact_root", data_dir / "artifacts")),
-        registry_path=Path(get("jobs_registry_path", data_dir / "registry.json")),
-        history_path=getattr(settings, "jobs_history_path", None),
-        session_timeout_s=float(get("session_timeout_s", 10.0)),
-        lease_s=float(get("jobs_lease_s", 5.0)),
-        torch_threads=getattr(settings, "jobs_torch_threads", None),
-        device=getattr(settings, "jobs_device", None),
-    )
 
 
 def build_worker(config: JobsConfig, *, registry: RegistryPort | None = None,
@@ -70,12 +52,9 @@ async def serve(config: JobsConfig, **bindings: Any) -> None:
     await build_worker(config, **bindings).run(stop)
 
 
-def run_worker(settings: Any, **bindings: Any) -> None:
+def run_worker(config: JobsConfig, **bindings: Any) -> None:
     """The ``warden jobs`` role: one job worker (one GPU) in the ``warden-jobs`` consumer group."""
-    from warden.logs import configure_logging
-
-    configure_logging("jobs", settings.log_level, settings.log_json)
-    asyncio.run(serve(jobs_config(settings), **bindings))
+    asyncio.run(serve(config, **bindings))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,79 +26,44 @@ from typing import Any
 
 import faust
 
-from detectors.bias.fairness import FairnessConfig
-from detectors.drift.monitor import DriftConfig
-from detectors.features.embeddings import EmbedderConfig
-from detectors.anomaly.opsmetrics import OpsMetricsConfig
-from detectors.pii.detector import PiiConfig
-from detectors.rules import RuleConfig
 from contracts.aggregates import AggregateDelta
 from contracts import topics
+from streams.config import WorkerConfig
 from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
-from streams.pipeline import Pipeline, PipelineConfig, RawItem
-from warden.settings import Settings
+from streams.pipeline import Pipeline, RawItem
 
 log = logging.getLogger("warden.worker")
 
 
-def pipeline_config(settings: Settings) -> PipelineConfig:
-    """Map settings onto the pipeline's configuration."""
-    return PipelineConfig(
-        max_event_bytes=settings.max_event_bytes,
-        rules=RuleConfig(latency_slo_ms=settings.latency_slo_ms),
-        pii=PiiConfig(redaction=settings.pii_redaction, hmac_key=settings.pii_key)
-        if settings.pii_enabled else None,
-        ops=OpsMetricsConfig(interval_s=settings.anomaly_interval_s),
-        fairness=FairnessConfig(protected_attributes=tuple(settings.protected_attributes))
-        if settings.protected_attributes else None,
-        drift=DriftConfig(reference_size=settings.drift_reference_size, window_size=settings.drift_window,
-                          step=max(1, settings.drift_window // 2))
-        if settings.drift_enabled else None,
-        embeddings=EmbedderConfig.fast_cpu() if settings.drift_enabled and settings.drift_embeddings else None,
-        embedding_fraction=settings.drift_embedding_fraction,
-        sample_fraction=settings.sample_fraction,
-        route_aggregates=True,
-        user_key=settings.pii_key,
-    )
-
-
-def build_pipeline(settings: Settings) -> Pipeline:
-    """The pipeline with the configured policies (the built-in pack unless policy files are set)."""
-    from policies import PolicyEngine, load_pack, load_policies
-
-    policies = load_policies([str(p) for p in settings.policy_files]) if settings.policy_files else load_pack()
-    return Pipeline(pipeline_config(settings), PolicyEngine(policies))
-
-
-def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
+def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
     """Build the faust app with its agent; nothing connects until the worker starts."""
-    datadir = settings.data_dir / "faust"  # not "<app id>-data" in the working directory
+    datadir = config.data_dir / "faust"  # not "<app id>-data" in the working directory
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        settings.consumer_group,
-        broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
+        config.consumer_group,
+        broker=[f"kafka://{host}" for host in config.bootstrap.split(",")],
         store="memory://",
         datadir=str(datadir),
         key_serializer="raw",
         value_serializer="raw",
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication,
+        topic_partitions=config.topic_partitions,
+        topic_replication_factor=config.topic_replication,
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-        broker_rebalance_timeout=max(30.0, settings.session_timeout_s * 3),
+        broker_session_timeout=config.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, config.session_timeout_s / 3),
+        broker_rebalance_timeout=max(30.0, config.session_timeout_s * 3),
         broker_commit_interval=1.0,
         broker_request_timeout=40.0,
         producer_acks=-1,
         producer_max_request_size=topics.CHANGELOG_MAX_BYTES,  # detector checkpoints are ~0.5 MB each
         producer_linger=0.005,
         web_enabled=False,
-        web_port=settings.worker_web_port,
+        web_port=config.web_port,
         stream_wait_empty=False,
         logging_config=None,
     )
-    pipe = pipeline or build_pipeline(settings)
+    pipe = pipeline
     source = app.topic(*topics.INPUT_TOPICS.values(), key_type=bytes, value_type=bytes)
     findings = app.topic(topics.FINDINGS, key_type=bytes, value_type=bytes)
     decisions = app.topic(topics.DECISIONS, key_type=bytes, value_type=bytes)
@@ -110,11 +75,11 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     app.warden_counters = counters  # type: ignore[attr-defined]
     # aggregate windows per (policy, group), changelogged: a restart or rebalance resumes them
     window_state = app.Table(topics.AGGREGATE_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
-                             partitions=settings.topic_partitions)
+                             partitions=config.topic_partitions)
     # per-model detector checkpoints (see Pipeline.model_state), changelogged in the partition of the model's events
     detector_state = app.Table(topics.DETECTOR_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
-                               partitions=settings.topic_partitions)
-    checkpointer = Checkpointer(settings.state_checkpoint_s)
+                               partitions=config.topic_partitions)
+    checkpointer = Checkpointer(config.state_checkpoint_s)
 
     def load_state(tenant: str, model: str) -> dict[str, Any] | None:
         raw = detector_state.get(state_key(tenant, model))
@@ -161,7 +126,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     async def process(stream: Any) -> None:
         # Batches amortise faust's per-event overhead; take_events acks the batch only after
         # this body has handled it (and sent its outputs), so at-least-once is kept.
-        async for batch in stream.take_events(settings.worker_batch_max, within=settings.worker_batch_within_s):
+        async for batch in stream.take_events(config.batch_max, within=config.batch_within_s):
             items = [RawItem(bytes(e.value or b""), e.message.topic, e.message.partition, e.message.offset,
                              e.message.key) for e in batch]
             outcomes = pipe.process_batch(items)
@@ -214,7 +179,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             for decision in fired:
                 await publish_decision(decision)
 
-    @app.timer(interval=max(0.5, settings.state_checkpoint_s / 2))
+    @app.timer(interval=max(0.5, config.state_checkpoint_s / 2))
     async def checkpoint_idle_models() -> None:
         # models whose traffic stopped still get their last checkpoint
         await checkpoint(time.monotonic())

@@ -4,4 +4,6 @@ This package holds the CLI, the settings object and the embedded runtime; the
 producer SDK lives in :mod:`warden.client`.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("warden")

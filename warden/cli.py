@@ -10,13 +10,9 @@ from typing import Optional
 
 import typer
 
-from warden.settings import Settings
+from warden.settings import get_settings
 
 app = typer.Typer(help="Warden: monitor and govern LLMs in production.", no_args_is_help=True)
-
-
-def _settings() -> Settings:
-    return Settings()
 
 
 @app.command()
@@ -28,7 +24,7 @@ def up(
     from warden.logs import configure_logging
     from warden.runtime import run_up
 
-    settings = _settings()
+    settings = get_settings()
     configure_logging("up", settings.log_level, settings.log_json)
     raise typer.Exit(run_up(settings, demo=demo, rate=rate))
 
@@ -38,7 +34,7 @@ def worker() -> None:
     """Run a stream worker (faust; scale with more workers and partitions)."""
     from warden.roles import run_worker
 
-    run_worker(_settings())
+    run_worker(get_settings())
 
 
 @app.command()
@@ -46,22 +42,24 @@ def api() -> None:
     """Run the governance service (FastAPI + its Kafka consumer)."""
     from warden.roles import run_api
 
-    run_api(_settings())
+    run_api(get_settings())
 
 
 @app.command()
 def jobs() -> None:
     """Run a job worker (retrain, evaluate, rollback; a consumer group on warden.jobs — one per GPU)."""
+    from jobs.history_store import StoreHistory
     from jobs.runner import run_worker as run_jobs
     from jobs.store_registry import StoreRegistry
     from store.db import init_db, make_engine
-    from jobs.history_store import StoreHistory
+    from warden.logs import configure_logging
 
-    settings = _settings()
+    settings = get_settings()
+    configure_logging("jobs", settings.log_level, settings.log_json)
     engine = make_engine(settings.effective_database_url)
     init_db(engine)  # the registry and the training history live in the governance store
     # datasets are built from the samples and feedback labels the governance service stored
-    run_jobs(settings, registry=StoreRegistry(engine), history=StoreHistory(engine))
+    run_jobs(settings.jobs_config(), registry=StoreRegistry(engine), history=StoreHistory(engine))
 
 
 @app.command()
@@ -77,7 +75,7 @@ def demo(
     from warden.demo import run_demo
     from warden.roles import prepare_topics
 
-    settings = _settings()
+    settings = get_settings()
     prepare_topics(settings)
     console = Console(stderr=True)
     with console.status(f"sending demo traffic to {settings.bootstrap} at {rate:g} events/s …"):
@@ -107,7 +105,7 @@ def topics_cmd() -> None:
     """Create the topic catalogue on the configured broker."""
     from warden.roles import prepare_topics
 
-    prepare_topics(_settings())
+    prepare_topics(get_settings())
     typer.echo("topics ready")
 
 

@@ -20,9 +20,9 @@ audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=Tr
 
 def _engine():  # type: ignore[no-untyped-def]
     from store.db import init_db, make_engine
-    from warden.settings import Settings
+    from warden.settings import get_settings
 
-    engine = make_engine(Settings().effective_database_url)
+    engine = make_engine(get_settings().effective_database_url)
     init_db(engine)
     return engine
 
@@ -116,10 +116,9 @@ def audit_verify() -> None:
 def purge(dry_run: bool = typer.Option(False, "--dry-run", help="count only, delete nothing")) -> None:
     """Delete findings, decisions, alerts, DLQ records and training samples older than their retention (audited)."""
     from governance import retention
-    from warden.settings import Settings
+    from warden.settings import get_settings
 
-    s = Settings()
-    default = retention.Retention.from_settings(s)
+    default = get_settings().retention()
     engine = _engine()
     result = retention.purge(engine, retention.get_retention(engine, default), actor=_actor(), dry_run=dry_run)
     engine.dispose()

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from detectors.finding import Finding, Severity, Subject, Window
 from store.models import assume_utc
-from warden.settings import Settings
+from warden.settings import get_settings
 
 app = typer.Typer(help="Validate policies and replay stored findings through them.", no_args_is_help=True)
 
@@ -71,7 +71,7 @@ def test(
     except PolicyError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    settings = Settings()
+    settings = get_settings()
     engine = make_engine(settings.effective_database_url)
     console = Console(stderr=True)
     with console.status("replaying stored findings …"):

@@ -27,13 +27,14 @@ def run_worker(settings: Settings) -> None:
     """Run the faust stream worker until SIGINT/SIGTERM."""
     import faust
 
-    from streams.app import build_pipeline, create_app
+    from streams.app import create_app
+    from streams.pipeline import Pipeline
 
     configure_logging("worker", settings.log_level, settings.log_json)
     prepare_topics(settings)
-    pipeline = build_pipeline(settings)
+    pipeline = Pipeline(settings.pipeline_config(), settings.policy_engine())
     pipeline.warm_up()  # load Presidio/spaCy before joining the group, not on the first batch
-    app = create_app(settings, pipeline)
+    app = create_app(settings.worker_config(), pipeline)
     worker = faust.Worker(
         app,
         loglevel=settings.log_level,
@@ -53,7 +54,7 @@ def run_api(settings: Settings) -> None:
     configure_logging("api", settings.log_level, settings.log_json)
     prepare_topics(settings)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings.api_config()),
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,

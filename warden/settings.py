@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import os
+from functools import cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the role configurations are imported where they are built (the CLI stays light)
+    from api.config import ApiConfig
+    from governance.retention import Retention
+    from jobs.config import JobsConfig
+    from policies import PolicyEngine
+    from streams.config import WorkerConfig
+    from streams.pipeline import PipelineConfig
 
 
 class Settings(BaseSettings):
@@ -68,6 +79,9 @@ class Settings(BaseSettings):
 
     artifact_root: Path | None = Field(default=None, description="job artifacts; unset → <data_dir>/artifacts")
     jobs_group: str = Field(default="warden-jobs", description="consumer group of the job workers")
+    jobs_worker_id: str | None = Field(default=None, description="a job worker's id (unset: jobs-<host>-<pid>)")
+    jobs_history_path: Path | None = Field(default=None, description=(
+        "a JSON-lines dataset history for job workers that run without the store (unset: the store's)"))
     jobs_registry_path: Path | None = Field(default=None, description="job workers' model registry file")
     jobs_lease_s: float = Field(default=5.0, gt=0, description="a running job re-announces itself this often")
     jobs_torch_threads: int | None = Field(default=None, ge=1, description="torch CPU threads of a job worker")
@@ -97,7 +111,86 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_broker_port}"
 
 
-@lru_cache(maxsize=1)
+    # ---- typed configurations of the roles (each package knows only its own)
+
+    def pipeline_config(self) -> PipelineConfig:
+        """The stream pipeline's configuration."""
+        from detectors.anomaly.opsmetrics import OpsMetricsConfig
+        from detectors.bias.fairness import FairnessConfig
+        from detectors.drift.monitor import DriftConfig
+        from detectors.features.embeddings import EmbedderConfig
+        from detectors.pii.detector import PiiConfig
+        from detectors.rules import RuleConfig
+        from streams.pipeline import PipelineConfig
+
+        return PipelineConfig(
+            max_event_bytes=self.max_event_bytes,
+            rules=RuleConfig(latency_slo_ms=self.latency_slo_ms),
+            pii=PiiConfig(redaction=self.pii_redaction, hmac_key=self.pii_key) if self.pii_enabled else None,
+            ops=OpsMetricsConfig(interval_s=self.anomaly_interval_s),
+            fairness=FairnessConfig(protected_attributes=tuple(self.protected_attributes))
+            if self.protected_attributes else None,
+            drift=DriftConfig(reference_size=self.drift_reference_size, window_size=self.drift_window,
+                              step=max(1, self.drift_window // 2))
+            if self.drift_enabled else None,
+            embeddings=EmbedderConfig.fast_cpu() if self.drift_enabled and self.drift_embeddings else None,
+            embedding_fraction=self.drift_embedding_fraction,
+            sample_fraction=self.sample_fraction,
+            route_aggregates=True,
+            user_key=self.pii_key,
+        )
+
+    def policy_engine(self) -> PolicyEngine:
+        """The configured policies (the built-in pack unless policy files are set)."""
+        from policies import PolicyEngine, load_pack, load_policies
+
+        policies = load_policies([str(p) for p in self.policy_files]) if self.policy_files else load_pack()
+        return PolicyEngine(policies)
+
+    def worker_config(self) -> WorkerConfig:
+        """The stream worker's configuration."""
+        from streams.config import WorkerConfig
+
+        return WorkerConfig(
+            bootstrap=self.bootstrap, consumer_group=self.consumer_group, data_dir=self.data_dir,
+            topic_partitions=self.topic_partitions, topic_replication=self.topic_replication,
+            session_timeout_s=self.session_timeout_s, state_checkpoint_s=self.state_checkpoint_s,
+            batch_max=self.worker_batch_max, batch_within_s=self.worker_batch_within_s, web_port=self.worker_web_port,
+        )
+
+    def api_config(self) -> ApiConfig:
+        """The governance API's configuration."""
+        from api.config import ApiConfig
+
+        return ApiConfig(
+            database_url=self.effective_database_url, bootstrap=self.bootstrap,
+            governance_group=self.governance_group, session_timeout_s=self.session_timeout_s,
+            admin_key=self.admin_key, pii_key=self.pii_key, max_event_bytes=self.max_event_bytes,
+            alert_destinations=self.alert_destinations, alert_resolve_after_s=self.alert_resolve_after_s,
+            alert_dispatch_poll_s=self.alert_dispatch_poll_s, retention=self.retention(), port=self.api_port,
+        )
+
+    def retention(self) -> Retention:
+        """The default retention (``WARDEN_RETENTION_<KIND>_DAYS``), used until one is stored."""
+        from governance.retention import Retention
+
+        return Retention(**{f: getattr(self, f"retention_{f}") for f in Retention.model_fields})
+
+    def jobs_config(self) -> JobsConfig:
+        """A job worker's configuration."""
+        from jobs.config import JobsConfig
+
+        return JobsConfig(
+            bootstrap=self.bootstrap, group_id=self.jobs_group,
+            worker_id=self.jobs_worker_id or f"jobs-{os.uname().nodename}-{os.getpid()}",
+            artifact_root=self.artifact_root or self.data_dir / "artifacts",
+            registry_path=self.jobs_registry_path or self.data_dir / "registry.json",
+            history_path=self.jobs_history_path, session_timeout_s=self.session_timeout_s, lease_s=self.jobs_lease_s,
+            torch_threads=self.jobs_torch_threads, device=self.jobs_device,
+        )
+
+
+@cache
 def get_settings() -> Settings:
-    """The process-wide settings (read once from the environment)."""
+    """The process's settings, read once from the environment (every command and role uses this one)."""
     return Settings()

@@ -37,9 +37,9 @@ async def ingest(request: Request, principal: Principal = Depends(allow("admin",
     """Validate one event and publish it to its topic (keyed by model). 202 once Kafka has it.
 
     Roles: admin, producer. The event's tenant must be one of the key's tenants (403 otherwise)."""
-    settings = request.app.state.settings
-    raw = await _read_capped(request, settings.max_event_bytes)
-    decoded = decode_event(raw, settings.max_event_bytes)
+    limit = request.app.state.config.max_event_bytes
+    raw = await _read_capped(request, limit)
+    decoded = decode_event(raw, limit)
     if isinstance(decoded, Rejection):
         metrics.EVENTS_INGESTED.labels(outcome=decoded.code).inc()
         code = _STATUS.get(decoded.code, status.HTTP_400_BAD_REQUEST if decoded.code in

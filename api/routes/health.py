@@ -27,7 +27,7 @@ async def healthz(request: Request) -> JSONResponse:
         db["ok"] = await asyncio.wait_for(asyncio.to_thread(_db_ok, state.engine), timeout=5)
     except Exception as exc:  # noqa: BLE001
         db.update(ok=False, error=type(exc).__name__)
-    broker: dict[str, object] = {"bootstrap": state.settings.bootstrap}
+    broker: dict[str, object] = {"bootstrap": state.config.bootstrap}
     try:
         await asyncio.wait_for(state.producer.client.fetch_all_metadata(), timeout=5)
         broker["ok"] = True

@@ -14,16 +14,11 @@ from governance import retention
 router = APIRouter(prefix="/v1/lifecycle", tags=["lifecycle"])
 
 
-def default_retention(settings: Any) -> retention.Retention:
-    """The retention from the service's settings (used until one is stored)."""
-    return retention.Retention.from_settings(settings)
-
-
 @router.get("/retention")
 async def get_retention(request: Request, _: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
     """Days kept per kind of record (roles: admin, operator, auditor)."""
     r = await asyncio.to_thread(retention.get_retention, request.app.state.engine,
-                                default_retention(request.app.state.settings))
+                                request.app.state.config.retention)
     return r.model_dump()
 
 
@@ -54,8 +49,8 @@ async def purge(request: Request, dry_run: bool = Query(False, description="coun
     """Delete records older than their retention (role admin over every tenant; audited)."""
     _all_tenants(principal)
     engine = request.app.state.engine
-    retention = await asyncio.to_thread(retention.get_retention, engine, default_retention(request.app.state.settings))
-    return await asyncio.to_thread(retention.purge, engine, retention, actor=principal.actor, dry_run=dry_run)
+    kept = await asyncio.to_thread(retention.get_retention, engine, request.app.state.config.retention)
+    return await asyncio.to_thread(retention.purge, engine, kept, actor=principal.actor, dry_run=dry_run)
 
 
 class ErasureRequest(BaseModel):
@@ -68,7 +63,7 @@ class ErasureRequest(BaseModel):
 async def erase(request: Request, body: ErasureRequest, principal: Principal = Depends(allow(*ADMIN))) -> dict[str, Any]:
     """Erase every record tied to a user across the store (role admin; limited to the key's tenants;
     audited under the keyed hash only)."""
-    key = request.app.state.settings.pii_key
+    key = request.app.state.config.pii_key
     if not key:
         raise HTTPException(503, {"error": "not_configured", "detail": "WARDEN_PII_KEY is not set"})
     tenants = None if principal.all_tenants else list(principal.tenants or ())

@@ -22,9 +22,8 @@ def run_migrations_online() -> None:
 
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from warden.settings import Settings
-
-        url = Settings().effective_database_url
+        raise SystemExit("no database URL: run `alembic -x url=postgresql://… upgrade head` (warden's roles migrate "
+                         "their database themselves at start)")
     engine = make_engine(url)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)

@@ -488,8 +488,9 @@ def test_lifecycle_routes(database_url: str) -> None:
     config = AlertingConfig()
     persist(engine, [decision(0, "k0", route="log"), decision(1, "g0", route="log", tenant="globex")], config)
     app = FastAPI()
-    app.state.settings = Settings(admin_key="admin-key-for-tests", kafka_bootstrap="127.0.0.1:1")
+    app.state.config = Settings(admin_key="admin-key-for-tests", kafka_bootstrap="127.0.0.1:1").api_config()
     app.state.engine = engine
+    app.state.alerting = config
     app.include_router(alert_lifecycle.router)
     with Session(engine) as s:
         keys = {role: create_key(s, role=role, tenants=["acme"], actor="test").secret

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from governance.alerting import AlertingConfig
 from store.db import init_db, make_engine
 from warden.settings import Settings
 
@@ -88,7 +89,7 @@ def make_gov(database_url: str, *, with_keys: bool = True, **settings: Any) -> G
     """Build the app on ``database_url`` (migrated), with a key per role for each tenant and ``*``."""
     s = Settings(admin_key=ADMIN_KEY, database_url=database_url, pii_key=PII_KEY, kafka_bootstrap="127.0.0.1:1",
                  **settings)
-    app = create_app(s, consume=False)
+    app = create_app(s.api_config(), consume=False)
     app.router.lifespan_context = _no_lifespan  # state is set below; no broker to start
     engine = make_engine(database_url)
     init_db(engine)
@@ -96,6 +97,7 @@ def make_gov(database_url: str, *, with_keys: bool = True, **settings: Any) -> G
     producer = RecordingProducer()
     app.state.producer = producer
     app.state.consumer = _NoConsumer()
+    app.state.alerting = AlertingConfig()  # record only: no destination is configured
     gov = Gov(TestClient(app), engine, producer)
     if with_keys:
         for role in ("admin", "operator", "auditor", "producer"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -101,7 +103,8 @@ def test_erasure_by_user_removes_their_records_keeps_only_a_keyed_hash(database_
 
 def test_erasure_needs_a_pii_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
     gov = make_gov(f"sqlite:///{tmp_path / 'w.db'}", with_keys=False)
-    gov.client.app.state.settings.pii_key = None
+    app_state = gov.client.app.state
+    app_state.config = dataclasses.replace(app_state.config, pii_key=None)
     assert gov.request("POST", "/v1/lifecycle/erasure", json={"user_id": "x"}).status_code == 503
     with pytest.raises(ValueError):
         user_hash("", "x")

@@ -116,7 +116,7 @@ def test_alias_switch_publishes_to_a_real_broker(kafka, tmp_path) -> None:  # ty
     settings = Settings(admin_key=ADMIN_KEY, database_url=f"sqlite:///{tmp_path / 'w.db'}",
                         kafka_bootstrap=kafka.bootstrap)
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    with TestClient(create_app(settings, consume=False)) as client:
+    with TestClient(create_app(settings.api_config(), consume=False)) as client:
         assert client.post(f"{BASE}/versions", headers=headers,
                            json={"version": "1", "artifact_uri": "s3://m/1"}).status_code == 201
         r = client.put(f"{BASE}/aliases/production", headers=headers, json={"version": "1", "reason": "launch"})

@@ -1,0 +1,33 @@
+"""What the governance service needs to know (``warden`` maps its settings onto this; see ``warden.settings``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from governance.retention import Retention
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The governance API's configuration, built once per process."""
+
+    database_url: str
+    """SQLAlchemy URL of the store (SQLite file or PostgreSQL)."""
+    bootstrap: str
+    """Kafka bootstrap servers (the API publishes events and job requests, and consumes the stream's outputs)."""
+    governance_group: str = "warden-governance"
+    """Consumer group of the governance consumer."""
+    session_timeout_s: float = 10.0
+    admin_key: str | None = None
+    """The bootstrap admin key (``Authorization: Bearer …``), besides the keys in the store."""
+    pii_key: str | None = None
+    """HMAC key under which the store knows users (erasure by user id needs it)."""
+    max_event_bytes: int = 1024 * 1024
+    """Larger ``POST /v1/events`` bodies are refused."""
+    alert_destinations: str | None = None
+    """Alert destinations: a JSON/YAML file path or inline JSON (see the README)."""
+    alert_resolve_after_s: float | None = 3600.0
+    alert_dispatch_poll_s: float = 0.05
+    retention: Retention = field(default_factory=Retention)
+    """Default retention per kind of record, until one is stored."""
+    port: int = 8000

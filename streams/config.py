@@ -1,0 +1,25 @@
+"""The stream worker's configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the stream worker needs to know (``warden`` maps its settings onto this)."""
+
+    bootstrap: str
+    consumer_group: str = "warden-worker"
+    data_dir: Path = Path(".warden")
+    topic_partitions: int = 4
+    topic_replication: int = 1
+    session_timeout_s: float = 10.0
+    state_checkpoint_s: float = 15.0
+    """How often (per model, in processing time) detector state is checkpointed."""
+    batch_max: int = 500
+    """Events handled per batch."""
+    batch_within_s: float = 0.05
+    """Longest wait to fill a batch."""
+    web_port: int = 6066
