@@ -6,20 +6,32 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from importlib.metadata import version as _package_version
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, StatementError
 
+from api.config import ApiConfig
 from api.consumer import GovernanceConsumer
+from api.routes import (
+    alert_lifecycle,
+    audit,
+    drift,
+    events,
+    health,
+    jobs,
+    keys,
+    lifecycle,
+    lineage,
+    records,
+    registry,
+    reports,
+)
 from governance.alerting.delivery.destinations import load_destinations
 from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
-from api.routes import (alert_lifecycle, audit, drift, events, health, jobs, keys, lifecycle, lineage, records,
-                        registry, reports)
 from store.db import init_db, make_engine
-from importlib.metadata import version as _package_version
-from api.config import ApiConfig
 
 log = logging.getLogger("warden.api")
 
@@ -30,7 +42,7 @@ async def _start_producer(bootstrap: str, attempts: int = 120) -> AIOKafkaProduc
         try:
             await producer.start()
             return producer
-        except Exception:  # noqa: BLE001 - broker still starting
+        except Exception:
             await producer.stop()
             if attempt == attempts - 1:
                 raise

@@ -18,16 +18,16 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from api import metrics
-from detectors.finding import Finding
-from contracts.decision import Decision
-from governance.alerting import AlertingConfig
-from governance.ingest import persist_batch
 from contracts import topics
-from contracts.jobs import JobSpec, JobStatus
-from governance.jobs import persist_statuses, request_job
-from governance.history import store_history
 from contracts.dead_letter import DeadLetter
+from contracts.decision import Decision
+from contracts.jobs import JobSpec, JobStatus
 from contracts.samples import Label, Sample, parse_record
+from detectors.finding import Finding
+from governance.alerting import AlertingConfig
+from governance.history import store_history
+from governance.ingest import persist_batch
+from governance.jobs import persist_statuses, request_job
 
 log = logging.getLogger("warden.governance")
 
@@ -72,7 +72,7 @@ class GovernanceConsumer:
                 await self._loop(self.consumer)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep the service alive; the broker may come back
+            except Exception:
                 log.exception("governance consumer failed; retrying")
                 self.connected = False
                 await asyncio.sleep(2.0)

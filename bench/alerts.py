@@ -25,22 +25,22 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from contracts.decision import Decision
+from detectors.finding import Finding, Subject
 from governance.alerting.delivery.destinations import parse_destinations
 from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
-from detectors.finding import Finding, Subject
-from contracts.decision import Decision
+from governance.alerting.outbox import outbox_counts
+from governance.ingest import persist_batch
 from policies.engine import PolicyEngine
 from policies.loader import parse_policies
-from store.models import ensure_alerting_tables
-from governance.alerting.outbox import outbox_counts
 from store.db import init_db, make_engine
-from governance.ingest import persist_batch
+from store.models import ensure_alerting_tables
 
 GOAL_MS = 1000.0
 SECRET = "bench-secret"
@@ -116,7 +116,7 @@ def bench_finding(run: str, n: int, fold: int) -> Finding:
     key = f"{run}-a{n // fold:07d}"
     return Finding.create(detector="rule", kind="error_status", subject=SUBJECTS[(n // fold) % len(SUBJECTS)],
                           severity="high", score=1.0, summary="call failed", evidence={"alert_key": key},
-                          event_id=f"{run}-e{n:07d}", occurred_at=datetime.now(timezone.utc))
+                          event_id=f"{run}-e{n:07d}", occurred_at=datetime.now(UTC))
 
 
 def _stream_side(rate: float, seconds: float, fold: int, batch_every_s: float, conn: Any, run: str) -> None:

@@ -16,14 +16,14 @@ import os
 import random
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from detectors.anomaly import kernel as K
 from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
-from detectors.finding import Subject
 from detectors.anomaly.opsmetrics import METRICS, OpsMetricsMonitor
+from detectors.finding import Subject
 
 
 def _series(n: int, seed: int = 11) -> np.ndarray:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ops-metrics stage: 20 (tenant, model) subjects, 20 events per subject-minute, 6 metrics per closed minute
     subjects = [Subject(tenant=f"t{i % 4}", model=f"m{i}") for i in range(20)]
-    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
     r = random.Random(5)
     events = []
     minutes = 240

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 TENANTS = [f"tenant-{i:02d}" for i in range(20)]
@@ -37,7 +37,7 @@ ACTIONS = ["alert.acknowledged", "alert.resolved", "alert.silenced", "alias.swit
            "job.approved", "job.finished", "key.created", "settings.updated", "model_version.created"]
 ACTORS = [f"key:{i:08x}" for i in range(50)]
 GENESIS = "0" * 64
-START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def _entries(n: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:

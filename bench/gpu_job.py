@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also runnable as ``python bench/gpu_job.py``
@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from contracts.jobs import DatasetSpec, GateRule, JobSpec, TrainSpec
     from jobs.artifacts import ArtifactStore
     from jobs.datasets import ListHistory
     from jobs.executor import ExecutorOptions, JobContext, JobExecutor
     from jobs.registry_port import InMemoryRegistry
-    from contracts.jobs import DatasetSpec, GateRule, JobSpec, TrainSpec
     from jobs.synthetic import support_history
 
     t_start = time.perf_counter()
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {device} — {name}; precision: {'bf16 autocast' if bf16 else 'fp32'}; "
           f"torch {torch.__version__}; model: {model}", flush=True)
 
-    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
     old = support_history(cfg["old_rows"], style="old", seed=1, start=t0, id_prefix="old")
     cut = t0 + timedelta(minutes=cfg["old_rows"] + 60)
     new = support_history(cfg["new_rows"], style="new", seed=2, start=cut, id_prefix="new")

@@ -28,7 +28,7 @@ import argparse
 import json
 import os
 import shutil
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -189,7 +189,7 @@ def write(out: str, seed: int = 1, nab_config: str | None = None) -> dict[str, l
     return windows
 
 
-def alarm_counts(data_dir: str, config: "object | None" = None) -> dict[str, int]:
+def alarm_counts(data_dir: str, config: object | None = None) -> dict[str, int]:
     """Alarms (scores >= ``config.alarm``) after NAB's probation period on each anomaly-free series."""
     from bench.nab import epoch_seconds, read_series
     from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector

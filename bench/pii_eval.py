@@ -20,8 +20,9 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from detectors.pii.detector import DEFAULT_ENTITIES, PiiConfig, PiiDetector
 

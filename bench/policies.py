@@ -15,7 +15,7 @@ import argparse
 import random
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from detectors.finding import Finding, Severity, Subject
 from policies.engine import PolicyEngine
@@ -28,7 +28,7 @@ def make_findings(n: int, seed: int = 7) -> list[Finding]:
     """A deterministic, production-like mix of findings over ~an hour for 20 tenant/model subjects."""
     rng = random.Random(seed)
     subjects = [Subject(tenant=f"t{t}", model=f"m{m}", version="1") for t in range(5) for m in range(4)]
-    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
     sev = list(Severity)
     out: list[Finding] = []
     for i in range(n):

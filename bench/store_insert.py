@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import Table
 
 import store.repository as repository
-from governance.alerting.delivery.destinations import parse_destinations
 from bench.alerts import BENCH_POLICY, SECRET, bench_finding
+from governance import ingest
+from governance.alerting.delivery.destinations import parse_destinations
 from policies.engine import PolicyEngine
 from policies.loader import parse_policies
-from governance import ingest
-from store.models import ensure_alerting_tables
 from store.db import init_db, make_engine
+from store.models import ensure_alerting_tables
 
 
 def _values_insert(conn: Any, table: Table, rows: list[dict[str, Any]], key: str | None = None) -> set[str]:

@@ -19,7 +19,7 @@ import statistics
 import time
 import uuid
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -123,7 +123,7 @@ def latency(bootstrap: str, rate: float, seconds: float, texts: list[str]) -> tu
     def payloads():  # occurred_at = the send time, so decision.created_at - now is produce → decision
         for i in range(n):
             ev = event(f"{tenant}-{i}", i, texts, tenant=tenant, model=f"m{i % 8}", status="error")
-            ev["occurred_at"] = datetime.now(timezone.utc).isoformat()
+            ev["occurred_at"] = datetime.now(UTC).isoformat()
             yield f"m{i % 8}".encode(), raw(ev)
 
     import threading
@@ -141,7 +141,7 @@ def latency(bootstrap: str, rate: float, seconds: float, texts: list[str]) -> tu
             d = json.loads(msg.value())
             if d["subject"]["tenant"] == tenant:
                 sent = datetime.fromisoformat(d["created_at"])
-                lat.append((datetime.now(timezone.utc) - sent).total_seconds() * 1000)
+                lat.append((datetime.now(UTC) - sent).total_seconds() * 1000)
 
     deadline = time.monotonic() + seconds + 120
     t = threading.Thread(target=consume)

@@ -35,7 +35,7 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from detectors.training.monitor import TrainingMonitorConfig, TrainingRunMonitor
 
 FAULTS = ("jump", "exp", "nan", "slow", "grad", "plateau")
 ALARM_KINDS = {"loss_nan", "loss_divergence", "grad_explosion"}
-_T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+_T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
@@ -37,7 +37,7 @@ class DeadLetter(BaseModel):
     key_b64: str | None = None
     original_b64: str
     original_size: int
-    received_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
     def build(
@@ -50,7 +50,7 @@ class DeadLetter(BaseModel):
         offset: int | None = None,
         key: bytes | None = None,
         keep_bytes: int = 1024 * 1024,
-    ) -> "DeadLetter":
+    ) -> DeadLetter:
         """A dead letter for ``raw``; its id is stable per source position (or per content)."""
         position = (source_topic, partition, offset) if offset is not None else ("content", stable_id(raw.hex()))
         return cls(

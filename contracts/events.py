@@ -11,7 +11,7 @@ also accept OpenTelemetry GenAI attribute names (``gen_ai.request.model``,
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -259,7 +259,7 @@ class _Envelope(_Model):
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     @property
     def key(self) -> bytes:

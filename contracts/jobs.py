@@ -8,7 +8,7 @@ partition, and jobs spread over the partitions (more workers = more GPUs).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,7 +25,7 @@ Task = Literal["classification", "causal_lm"]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _Msg(BaseModel):
@@ -107,7 +107,7 @@ class JobSpec(_Msg):
     created_at: datetime = Field(default_factory=_now)
 
     @model_validator(mode="after")
-    def _fill_gate(self) -> "JobSpec":
+    def _fill_gate(self) -> JobSpec:
         if not self.gate:
             self.gate = default_gate(self.train.task)
         return self
@@ -123,7 +123,7 @@ class JobSpec(_Msg):
         return stable_id("job", tenant, model, kind, idempotency_key)
 
     @classmethod
-    def from_decision(cls, decision: "Decision", **overrides: Any) -> "JobSpec":
+    def from_decision(cls, decision: Decision, **overrides: Any) -> JobSpec:
         """The job a policy decision asks for; its id derives from the decision id (idempotent)."""
         if decision.job is None:
             raise ValueError(f"decision {decision.decision_id} requests no job")
@@ -144,7 +144,7 @@ class JobSpec(_Msg):
         data.update(overrides)
         return cls.model_validate(data)
 
-    def approve(self, actor: str, at: datetime | None = None) -> "JobSpec":
+    def approve(self, actor: str, at: datetime | None = None) -> JobSpec:
         """A copy approved by ``actor`` (operator or admin; the API checks the role)."""
         return self.model_copy(update={"approved_by": actor, "approved_at": at or _now()})
 
@@ -160,17 +160,17 @@ class JobCommand(_Msg):
     at: datetime = Field(default_factory=_now)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "JobCommand":
+    def _consistent(self) -> JobCommand:
         if self.op == "run" and (self.job is None or self.job.job_id != self.job_id):
             raise ValueError("a run command carries the job whose id it names")
         return self
 
     @classmethod
-    def run(cls, job: JobSpec) -> "JobCommand":
+    def run(cls, job: JobSpec) -> JobCommand:
         return cls(op="run", job_id=job.job_id, job=job)
 
     @classmethod
-    def cancel(cls, job_id: str, actor: str, reason: str | None = None) -> "JobCommand":
+    def cancel(cls, job_id: str, actor: str, reason: str | None = None) -> JobCommand:
         return cls(op="cancel", job_id=job_id, actor=actor, reason=reason)
 
     @property
@@ -206,7 +206,7 @@ class JobStatus(_Msg):
         return self.state in TERMINAL_STATES
 
     @classmethod
-    def of(cls, job: JobSpec, state: JobState, *, attempt: int = 0, seq: int = 0, **fields: Any) -> "JobStatus":
+    def of(cls, job: JobSpec, state: JobState, *, attempt: int = 0, seq: int = 0, **fields: Any) -> JobStatus:
         """A status of ``job``; the id is stable per (job, attempt, seq, state)."""
         return cls(
             status_id=stable_id("job-status", job.job_id, attempt, seq, state),

@@ -4,7 +4,6 @@ Creating them is :func:`streams.admin.ensure_topics`."""
 
 from __future__ import annotations
 
-
 INFERENCE = "warden.inference"
 TRAINING = "warden.training"
 FEEDBACK = "warden.feedback"

@@ -9,7 +9,7 @@ re-processing the same input after a crash yields the same id and the store can 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -28,7 +28,7 @@ class Severity(IntEnum):
     critical = 4
 
     @classmethod
-    def parse(cls, value: "str | int | Severity") -> "Severity":
+    def parse(cls, value: str | int | Severity) -> Severity:
         """Accept a name (``"high"``), an int or a Severity."""
         if isinstance(value, Severity):
             return value
@@ -78,7 +78,7 @@ class Finding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
     event_id: str | None = None
     window: Window | None = None
-    occurred_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -104,7 +104,7 @@ class Finding(BaseModel):
         window: Window | None = None,
         occurred_at: datetime | None = None,
         key: str | None = None,
-    ) -> "Finding":
+    ) -> Finding:
         """Build a finding whose id is derived from its identity.
 
         The id covers detector, kind, subject, the event id and the window (or ``key``
@@ -132,5 +132,5 @@ class Finding(BaseModel):
             evidence=evidence or {},
             event_id=event_id,
             window=window,
-            occurred_at=occurred_at or datetime.now(timezone.utc),
+            occurred_at=occurred_at or datetime.now(UTC),
         )

@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
@@ -43,8 +43,8 @@ ALL_TENANTS = "*"
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat()
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Enum):
@@ -114,7 +114,7 @@ def append(
         update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at)
     ).one()
     seq, prev = int(row[0]), str(row[1])
-    when = _utc(at or datetime.now(timezone.utc))
+    when = _utc(at or datetime.now(UTC))
     if row[2] is not None and when < _utc(row[2]):
         when = _utc(row[2])  # time never runs backwards along the chain (clock steps, back-dated calls)
     content = entry_content(seq=seq, at=when, actor=actor, action=action, tenant=tenant, target_type=target_type,
@@ -263,7 +263,7 @@ def _chunked_chain_pg(engine: Engine, chunk: int = 8192) -> Iterator[bytes]:
                         chunks.put(bytes(blob))
             conn.rollback()
             chunks.put(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             chunks.put(exc)
         finally:
             raw.close()
@@ -406,7 +406,7 @@ def page_json(rows: Sequence[Sequence[Any]], next_cursor: int | None) -> bytes:
     items = ",".join(f'{{"prev_hash":"{p}","content_hash":"{ch}","hash":"{h}",{content[1:]}'
                      for _, p, ch, h, content in rows)
     cursor = "null" if next_cursor is None else f'"{next_cursor}"'
-    return f'{{"items":[{items}],"next_cursor":{cursor}}}'.encode("utf-8")
+    return f'{{"items":[{items}],"next_cursor":{cursor}}}'.encode()
 
 
 def seq_range(conn: Any, start: datetime | None, end: datetime | None) -> tuple[int, int] | None:

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -86,14 +86,14 @@ def create_key(
         raise KeyRequestError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     scoped = normalise_tenants(tenants)
     if expires_at is not None and expires_at.tzinfo is None:
-        expires_at = expires_at.replace(tzinfo=timezone.utc)
+        expires_at = expires_at.replace(tzinfo=UTC)
     while True:
         prefix = secrets.token_hex(4)
         if session.execute(select(ApiKeyRow.key_id).where(ApiKeyRow.prefix == prefix)).first() is None:
             break
     secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKeyRow(key_id="key_" + secrets.token_hex(8), prefix=prefix, key_hash=hash_key(secret), name=name,
-                    role=role, tenants=scoped, created_by=actor, created_at=datetime.now(timezone.utc),
+                    role=role, tenants=scoped, created_by=actor, created_at=datetime.now(UTC),
                     expires_at=expires_at)
     session.add(row)
     session.flush()
@@ -116,7 +116,7 @@ def revoke_key(session: Session, ident: str, *, actor: str) -> ApiKeyRow:
         raise KeyRequestError(f"no key {ident!r}")
     if row.revoked_at is None:
         before = public_view(row)
-        row.revoked_at = datetime.now(timezone.utc)
+        row.revoked_at = datetime.now(UTC)
         session.add(row)
         session.flush()
         tenants = list(row.tenants)
@@ -145,7 +145,7 @@ def authenticate(engine: Engine, presented: str, *, now: datetime | None = None)
         row = session.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix)).scalars().first()
     if row is None or not hmac.compare_digest(row.key_hash, hash_key(presented)):
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if row.revoked_at is not None:
         return None
     if row.expires_at is not None and _utc(row.expires_at) <= now:  # type: ignore[operator]

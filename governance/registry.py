@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -55,7 +55,7 @@ def create_model(session: Session, *, tenant: str, name: str, actor: str, descri
     if get_model(session, tenant, name) is not None:
         raise RegistryError("conflict", f"model {name!r} already exists")
     row = RegisteredModelRow(tenant=tenant, name=name, description=description, created_by=actor,
-                             created_at=datetime.now(timezone.utc))
+                             created_at=datetime.now(UTC))
     session.add(row)
     session.flush()
     audit.append(session, actor=actor, action="model.created", tenant=tenant, target_type="model",
@@ -92,7 +92,7 @@ def register_version(
         raise RegistryError("invalid", f"parent version {parent_version!r} does not exist")
     row = ModelVersionRow(tenant=tenant, model=model, version=version, artifact_uri=artifact_uri,
                           parent_version=parent_version, dataset_ref=dataset_ref, metrics=dict(metrics or {}),
-                          source=source, job_id=job_id, created_by=actor, created_at=datetime.now(timezone.utc))
+                          source=source, job_id=job_id, created_by=actor, created_at=datetime.now(UTC))
     session.add(row)
     session.flush()
     audit.append(session, actor=actor, action="model_version.created", tenant=tenant, target_type="model_version",
@@ -119,7 +119,7 @@ def switch_alias(
     if target is None:
         raise RegistryError("not_found", f"version {version!r} of model {model!r} does not exist")
     current = session.get(AliasRow, (tenant, model, alias))
-    when = at or datetime.now(timezone.utc)
+    when = at or datetime.now(UTC)
     previous = current.version if current else None
     if action is None:
         if previous is None:
@@ -177,7 +177,7 @@ def alias_history(engine: Engine, tenant: str, model: str, alias: str) -> list[A
 
 def alias_at(engine: Engine, tenant: str, model: str, alias: str, at: datetime) -> str | None:
     """The version ``alias`` pointed to at time ``at`` (None if it did not exist yet)."""
-    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     with Session(engine) as session:
         row = session.execute(
             select(AliasHistoryRow.to_version).where(

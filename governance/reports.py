@@ -11,7 +11,7 @@ import html
 import io
 import statistics
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -40,7 +40,7 @@ def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) ->
     """The compliance report of ``tenant`` for the period [start, end)."""
     start, end = _utc(start), _utc(end)  # type: ignore[assignment]
     out: dict[str, Any] = {"tenant": tenant, "period": {"from": start.isoformat(), "to": end.isoformat()},
-                           "generated_at": datetime.now(timezone.utc).isoformat()}
+                           "generated_at": datetime.now(UTC).isoformat()}
     with Session(engine) as s:
         in_period = (FindingRow.tenant == tenant, FindingRow.occurred_at >= start, FindingRow.occurred_at < end)
         # PII: by entity type and model (entity types come from the redacted evidence)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -19,8 +19,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from governance import audit
-from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow, GovernanceSettingRow
-from store.models import SampleLabelRow, SampleRow
+from store.models import (
+    AlertRow,
+    DeadLetterRow,
+    DecisionRow,
+    FindingRow,
+    GovernanceSettingRow,
+    SampleLabelRow,
+    SampleRow,
+)
 
 RETENTION_KEY = "retention"
 
@@ -57,7 +64,7 @@ def set_retention(session: Session, retention: Retention, *, actor: str) -> Rete
     """Store a new retention in the caller's transaction, audited with before and after."""
     row = session.get(GovernanceSettingRow, RETENTION_KEY)
     before = dict(row.value) if row else None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if row is None:
         row = GovernanceSettingRow(key=RETENTION_KEY, value=retention.model_dump(), updated_by=actor, updated_at=now)
     else:
@@ -83,7 +90,7 @@ _KINDS: dict[str, tuple[Any, Any, str]] = {
 def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | None = None,
           dry_run: bool = False) -> dict[str, Any]:
     """Delete records older than their kind's retention; one audit entry with the counts and cutoffs."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     counts: dict[str, int] = {}
     cutoffs: dict[str, str | None] = {}
     with Session(engine) as session:

@@ -16,10 +16,11 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
@@ -51,7 +52,7 @@ class ArtifactRef:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ArtifactRef":
+    def from_dict(cls, data: dict[str, Any]) -> ArtifactRef:
         return cls(kind=data["kind"], digest=data["digest"], size=int(data["size"]), files=int(data["files"]))
 
     @classmethod

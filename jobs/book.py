@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from contracts.jobs import JobCommand, JobStatus
 
@@ -40,5 +40,5 @@ class JobBook:
         st = self.latest.get(job_id)
         if st is None or st.state != "running" or st.worker in (None, me) or job_id in self.terminal:
             return None
-        age = ((now or datetime.now(timezone.utc)) - st.at).total_seconds()
+        age = ((now or datetime.now(UTC)) - st.at).total_seconds()
         return st.worker if age < 3 * lease_s else None

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from jobs.artifacts import ArtifactRef, ArtifactStore
 from contracts.jobs import DatasetSpec
+from jobs.artifacts import ArtifactRef, ArtifactStore
 
 DATASET_KIND = "dataset"
 
@@ -43,7 +44,7 @@ class DatasetRow(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class HistorySource(Protocol):

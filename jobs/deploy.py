@@ -9,11 +9,11 @@ publishes the same event id and consumers deduplicate it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from contracts.events import DeploymentBody, DeploymentEvent, ModelRef
 from detectors.finding import stable_id
 from jobs.registry_port import AliasAction, AliasChange, RegistryPort
-from contracts.events import DeploymentBody, DeploymentEvent, ModelRef
 
 
 @dataclass
@@ -31,7 +31,7 @@ def deployment_event(change: AliasChange, *, job_id: str | None = None) -> Deplo
         schema_version="1",
         event_id=stable_id("deployment", change.tenant, change.model, change.alias, change.action, key),
         type="deployment",
-        occurred_at=datetime.now(timezone.utc),
+        occurred_at=datetime.now(UTC),
         tenant=change.tenant,
         model=ModelRef(name=change.model, version=change.version),
         deployment=DeploymentBody(action=change.action, alias=change.alias, previous_version=change.previous_version,

@@ -10,14 +10,23 @@ job names; each rule says which direction is better and by how much the challeng
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from contracts.jobs import GateRule
-from jobs.train import _encode_sft, _pad, autocast_dtype, classification_text, load_for_task, pick_device, read_model_meta
+from jobs.train import (
+    _encode_sft,
+    _pad,
+    autocast_dtype,
+    classification_text,
+    load_for_task,
+    pick_device,
+    read_model_meta,
+)
 
 
 def macro_f1(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[int]) -> float:

@@ -8,10 +8,13 @@ and whose ``report()`` turns into ``running`` status events with progress.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from contracts.events import DeploymentEvent
+from contracts.jobs import JobSpec
 from jobs.artifacts import ArtifactStore
 from jobs.bases import minilm_dir
 from jobs.datasets import HistorySource, build_snapshot, load_snapshot
@@ -19,10 +22,8 @@ from jobs.deploy import switch_alias
 from jobs.evaluate import evaluate_model, gate
 from jobs.registry_port import ModelVersion, RegistryPort
 from jobs.rollback import rollback
-from contracts.jobs import JobSpec
 from jobs.tiny import TinyConfig, build_tiny
 from jobs.train import TrainHooks, fine_tune
-from contracts.events import DeploymentEvent
 
 log = logging.getLogger("warden.jobs")
 MODEL_KIND = "model"

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from jobs.registry_port import AliasAction, AliasChange, ModelVersion
 from governance import registry as reg
+from jobs.registry_port import AliasAction, AliasChange, ModelVersion
 from store.models import AliasRow, ModelVersionRow
 
 TASK_KEY = "task"

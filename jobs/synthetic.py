@@ -10,7 +10,7 @@ varied messages arriving now), and ``noise`` relabels a fraction of rows at rand
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from jobs.datasets import DatasetRow
 
@@ -89,7 +89,7 @@ def support_history(n: int, *, tenant: str = "acme", model: str = "support-bot",
                     start: datetime | None = None, id_prefix: str = "evt") -> list[DatasetRow]:
     """``n`` labelled rows (``style``: ``old``, ``new`` or ``mixed``), one per minute from ``start``."""
     rng = random.Random(seed)
-    t0 = start or datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t0 = start or datetime(2025, 1, 1, tzinfo=UTC)
     rows = []
     for i in range(n):
         intent = LABELS[rng.randrange(len(LABELS))]

@@ -5,9 +5,9 @@ a GPT-2 built from a :class:`~transformers.GPT2Config` (random weights, seeded).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 PAD, EOS = "<|pad|>", "<|endoftext|>"
 

@@ -21,19 +21,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from contracts.events import DeploymentEvent, dump_event
+from contracts.jobs import JobCommand, JobSpec, JobState, JobStatus
+from contracts.topics import DEPLOYMENTS, JOB_STATUS, JOBS
 from jobs.book import JobBook
 from jobs.config import JobsConfig
 from jobs.executor import JobCancelled, JobContext, JobExecutor, JobRejected, JobTimedOut
-from contracts.jobs import JobCommand, JobSpec, JobState, JobStatus
-from contracts.events import DeploymentEvent, dump_event
-from contracts.topics import DEPLOYMENTS, JOB_STATUS, JOBS
 
 log = logging.getLogger("warden.jobs")
 
@@ -240,7 +241,7 @@ class JobWorker:
             fut = loop.run_in_executor(self._pool, self.executor.run, job, JobContext(check, report))
             try:
                 result = await asyncio.wait_for(asyncio.shield(fut), timeout=max(1.0, deadline - time.monotonic()) + 60)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self._status(job, "failed", attempt, progress=run.progress, phase=run.phase,
                                    error=f"timed out after {timeout:g}s (the job did not stop)")
                 return True
@@ -257,7 +258,7 @@ class JobWorker:
             except JobRejected as exc:
                 await self._status(job, "failed", attempt, progress=run.progress, phase=run.phase, error=str(exc)[:1000])
                 return True
-            except Exception as exc:  # noqa: BLE001 - retried, then reported
+            except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:1000]
                 log.exception("job attempt failed", extra={"job_id": job.job_id, "attempt": attempt})
                 if attempt >= job.max_attempts:
@@ -268,7 +269,7 @@ class JobWorker:
                 try:
                     await asyncio.wait_for(stop.wait(), cfg.retry_backoff_s)
                     return False
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 attempt += 1
                 continue
@@ -285,7 +286,7 @@ class JobWorker:
         while True:
             try:
                 await asyncio.wait_for(run.changed.wait(), cfg.lease_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             run.changed.clear()
             await self._status(job, "running", attempt, progress=round(run.progress, 4), phase=run.phase,

@@ -226,7 +226,7 @@ class WindowAggregator:
                 self.evicted_groups += 1
 
     @classmethod
-    def restore(cls, state: dict[str, Any], config: WindowConfig | None = None) -> "WindowAggregator":
+    def restore(cls, state: dict[str, Any], config: WindowConfig | None = None) -> WindowAggregator:
         """Rebuild from :meth:`snapshot` output; ``config`` overrides the stored one (same shape)."""
         if not isinstance(state, dict) or state.get("version") != SNAPSHOT_VERSION:
             raise ValueError("not a window aggregator snapshot of a supported version")

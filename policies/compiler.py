@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from hashlib import sha1
 from operator import attrgetter
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from contracts.decision import Decision, DecisionAction, JobRequest
 from detectors.finding import Finding, Severity, Subject, stable_id
 from policies.aggregate import Firing, GroupKey, WindowAggregator, WindowConfig
 from policies.conditions import CompiledMatch, Predicate, compile_match
-from contracts.decision import Decision, DecisionAction, JobRequest
 from policies.errors import CompileError
 from policies.fields import Getter, make_getter, parse_path
 from policies.schema import Action, AggregateSpec, Policy
@@ -117,7 +118,7 @@ def _id_maker(policy_id: str, version: int, action: str, index: int) -> Callable
 
 
 def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def _key_text(v: Any) -> str:
@@ -250,8 +251,8 @@ class CompiledPolicy:
             "numerator": firing.numerator,
             "denominator": firing.denominator,
             "window": _duration_text(spec.window),
-            "window_start": datetime.fromtimestamp(firing.window_start, timezone.utc).isoformat(),
-            "window_end": datetime.fromtimestamp(firing.window_end, timezone.utc).isoformat(),
+            "window_start": datetime.fromtimestamp(firing.window_start, UTC).isoformat(),
+            "window_end": datetime.fromtimestamp(firing.window_end, UTC).isoformat(),
             "group": "/".join(firing.group),
         }
 

@@ -20,9 +20,10 @@ incompatible types are false, never an error. ``regex`` patterns are compiled on
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from detectors.finding import Severity
 from policies.errors import CompileError, Loc
@@ -109,14 +110,14 @@ def _coerce(path: FieldPath, op: str, x: Any, loc: Loc) -> Any:
         return x
     if kind == "datetime":
         if isinstance(x, datetime):
-            return x if x.tzinfo else x.replace(tzinfo=timezone.utc)
+            return x if x.tzinfo else x.replace(tzinfo=UTC)
         if isinstance(x, date):
-            return datetime(x.year, x.month, x.day, tzinfo=timezone.utc)
+            return datetime(x.year, x.month, x.day, tzinfo=UTC)
         try:
             d = datetime.fromisoformat(str(x))
         except ValueError:
             raise CompileError(loc, f"{path.text} is a time; {x!r} is not an ISO-8601 timestamp") from None
-        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
     if kind == "str":
         if _is_number(x):
             return str(x)  # `version: 3` means "3"

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any
 
-from detectors.finding import Finding, Subject
 from contracts.decision import Decision
+from detectors.finding import Finding, Subject
 from policies.engine import PolicyEngine, epoch_seconds
 from policies.schema import Policy
 

@@ -20,15 +20,16 @@ can match it; the hot path is a dict lookup and a few closure calls per policy.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
+from contracts.aggregates import AggregateDelta
+from contracts.decision import Decision
 from detectors.finding import Finding, Subject
 from policies.aggregate import Firing
 from policies.compiler import CompiledPolicy, compile_policy
-from contracts.decision import Decision
 from policies.errors import CompileError, PolicyError, PolicyIssue, format_loc
-from contracts.aggregates import AggregateDelta
 from policies.routing import AggregateCollector
 from policies.schema import Policy
 
@@ -39,7 +40,7 @@ def epoch_seconds(ts: datetime | float | int) -> float:
     """Event time as Unix seconds; a naive datetime is taken as UTC."""
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=timezone.utc)
+            ts = ts.replace(tzinfo=UTC)
         return ts.timestamp()
     return float(ts)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 #: A location inside a policy document: keys and list indexes, e.g. ``("actions", 0, "alert")``.
 Loc = tuple[str | int, ...]

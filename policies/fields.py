@@ -9,9 +9,10 @@ indexes a list). A getter returns ``None`` when the value is absent; absent and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 ValueKind = Literal["str", "number", "severity", "datetime", "any"]
 Getter = Callable[[Any], Any]

@@ -8,17 +8,18 @@ back to the nearest line, so a message reads
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from policies.compiler import compile_policy
+from policies.conditions import compile_match
 from policies.engine import compile_policies
 from policies.errors import CompileError, Loc, PolicyError, PolicyIssue, format_loc
 from policies.schema import Policy
-from policies.compiler import compile_policy
-from policies.conditions import compile_match
 
 PACKS_DIR = Path(__file__).with_name("packs")
 MAX_FILE_BYTES = 2_000_000

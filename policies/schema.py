@@ -148,7 +148,7 @@ class Action(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Action":
+    def _exactly_one(self) -> Action:
         chosen = [n for n in ("alert", "job", "tag", "suppress") if getattr(self, n) is not None]
         if len(chosen) != 1:
             raise ValueError(f"an action is exactly one of alert, job, tag, suppress (got {chosen or 'none'})")
@@ -183,7 +183,7 @@ class AggregateSpec(_Strict):
         return None if value is None else parse_duration(value)
 
     @model_validator(mode="after")
-    def _buckets(self) -> "AggregateSpec":
+    def _buckets(self) -> AggregateSpec:
         step = self.step or self.window
         if step > self.window:
             raise ValueError("step must not exceed window")

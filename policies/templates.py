@@ -11,10 +11,11 @@ at most :data:`MAX_VALUE_CHARS` characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from policies.fields import make_getter, parse_path
 

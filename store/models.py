@@ -7,7 +7,7 @@ evidence, dead letters carry a digest of the original bytes (the bytes stay on t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, Text
@@ -16,21 +16,21 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def assume_utc(value: datetime | None) -> datetime | None:
     """A naive datetime (SQLite hands them back) is UTC; an aware one is left as it is."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def to_utc(value: datetime | None) -> datetime | None:
     """A naive datetime is UTC; an aware one is converted to UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _ts(index: bool = False, nullable: bool = False) -> Any:

@@ -19,10 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from detectors.finding import Finding
-from contracts.decision import Decision
-from store.pg_bulk import unnest_insert
 from contracts.dead_letter import DeadLetter
+from contracts.decision import Decision
+from detectors.finding import Finding
+from store.pg_bulk import unnest_insert
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -120,7 +120,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         ts, key = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(ts), key
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ValueError("malformed cursor") from exc
 
 

@@ -26,10 +26,10 @@ from typing import Any
 
 import faust
 
-from contracts.aggregates import AggregateDelta
 from contracts import topics
-from streams.config import WorkerConfig
+from contracts.aggregates import AggregateDelta
 from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
+from streams.config import WorkerConfig
 from streams.pipeline import Pipeline, RawItem
 
 log = logging.getLogger("warden.worker")

@@ -73,7 +73,7 @@ def decode_event(raw: bytes, max_bytes: int) -> Event | Rejection:
             return EventAdapter.validate_json(raw)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
-        except Exception as exc:  # noqa: BLE001 - a decoder must never crash the worker
+        except Exception as exc:
             return Rejection("invalid", f"payload could not be decoded: {exc}")
     else:
         errors = []
@@ -86,5 +86,5 @@ def decode_event(raw: bytes, max_bytes: int) -> Event | Rejection:
     except ValidationError as exc:
         return Rejection("validation_error", f"invalid {found['type']} event: {_describe(exc.errors(include_url=False))}",
                          event_id, tenant)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return Rejection("invalid", f"payload could not be validated: {exc}; {_describe(errors)}", event_id, tenant)

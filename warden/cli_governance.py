@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Optional
 
 import typer
@@ -30,7 +30,7 @@ def _engine():  # type: ignore[no-untyped-def]
 def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "cli:unknown"
 
 
@@ -46,7 +46,7 @@ def keys_create(
 
     from governance import keys
     engine = _engine()
-    expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
+    expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
     try:
         with Session(engine, expire_on_commit=False) as session:
             issued = keys.create_key(session, role=role, tenants=tenant, actor=_actor(), name=name, expires_at=expires)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -35,7 +35,7 @@ from contracts.topics import INPUT_TOPICS
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class WardenProducer:
@@ -46,7 +46,7 @@ class WardenProducer:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=acks)
         self._pending: set[asyncio.Future[Any]] = set()
 
-    async def __aenter__(self) -> "WardenProducer":
+    async def __aenter__(self) -> WardenProducer:
         await self.start()
         return self
 

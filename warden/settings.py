@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the role configurations are imported where they are built (the CLI stays light)
     from api.config import ApiConfig

@@ -9,7 +9,7 @@ through the outbox, in the same transaction as the change and its audit entry.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
@@ -19,9 +19,8 @@ from sqlmodel import Session
 from api.auth import ADMIN_OPERATOR, READ_ROLES, Principal, allow
 from detectors.finding import Severity
 from governance import alerting
-from store.models import SilenceRow, to_utc
 from governance.alerting.outbox import delivery_log
-from store.models import AlertRow
+from store.models import AlertRow, SilenceRow, to_utc
 
 router = APIRouter(prefix="/v1", tags=["alert lifecycle"])
 
@@ -165,7 +164,7 @@ def _create_silence(request: Request, principal: Principal, body: SilenceIn) -> 
         try:
             row = alerting.create_silence(session, tenant=body.tenant, matchers=[m.model_dump() for m in body.matchers],
                                           ends_at=body.ends_at if body.ends_at.tzinfo else body.ends_at.replace(
-                                              tzinfo=timezone.utc), starts_at=body.starts_at,
+                                              tzinfo=UTC), starts_at=body.starts_at,
                                           created_by=principal.actor, reason=body.reason)
         except ValueError as exc:
             raise HTTPException(422, {"error": "invalid", "detail": str(exc)}) from None

@@ -11,6 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from api.auth import AUDIT_ROLES, Principal, allow
 from governance import audit
+
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 

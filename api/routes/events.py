@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from api import metrics
 from api.auth import ANY_ROLE, Principal, allow
 from contracts.dead_letter import Rejection
-from streams.codec import decode_event
 from contracts.events import event_json_schema
 from contracts.topics import INPUT_TOPICS
+from streams.codec import decode_event
 
 router = APIRouter(prefix="/v1", tags=["events"])
 

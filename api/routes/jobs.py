@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.auth import Principal, allow
-from jobs import client as job_client
 from contracts.jobs import TERMINAL_STATES, JobSpec
 from governance.jobs import approve_job, job_history, request_job
+from jobs import client as job_client
 from store.models import JobRow
 from store.repository import page
 
@@ -41,7 +41,7 @@ def _dump(row: JobRow) -> dict[str, Any]:
     data = row.model_dump()
     for k in ("created_at", "updated_at"):
         if isinstance(data.get(k), datetime) and data[k].tzinfo is None:
-            data[k] = data[k].replace(tzinfo=timezone.utc)
+            data[k] = data[k].replace(tzinfo=UTC)
     return data
 
 

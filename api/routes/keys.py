@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from api.auth import ADMIN, Principal, allow
 from governance import keys as keystore
+
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
@@ -36,8 +37,8 @@ def _create(engine: Any, principal: Principal, body: KeyCreate) -> dict[str, Any
                                   "detail": "a key may only be scoped to tenants of the key creating it"})
     expires = body.expires_at
     if expires is not None:
-        expires = expires if expires.tzinfo else expires.replace(tzinfo=timezone.utc)
-        if expires <= datetime.now(timezone.utc):
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+        if expires <= datetime.now(UTC):
             raise HTTPException(422, {"error": "invalid", "detail": "expires_at is in the past"})
     with Session(engine, expire_on_commit=False) as session:
         issued = keystore.create_key(session, role=body.role, tenants=wanted, actor=principal.actor, name=body.name,

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from api.auth import ADMIN, READ_ROLES, Principal, allow
 from governance import retention
+
 router = APIRouter(prefix="/v1/lifecycle", tags=["lifecycle"])
 
 

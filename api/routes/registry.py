@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -16,11 +16,11 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.auth import ADMIN_OPERATOR, READ_ROLES, Principal, allow
+from contracts.events import DeploymentBody, DeploymentEvent, ModelRef, dump_event
+from contracts.topics import DEPLOYMENTS
 from governance import registry
 from governance.lineage import promotion_blocks
 from store.models import AliasHistoryRow, ModelVersionRow, RegisteredModelRow
-from contracts.events import DeploymentBody, DeploymentEvent, ModelRef, dump_event
-from contracts.topics import DEPLOYMENTS
 
 log = logging.getLogger("warden.api.registry")
 router = APIRouter(prefix="/v1/registry/{tenant}", tags=["registry"])
@@ -144,7 +144,7 @@ async def list_aliases(request: Request, tenant: str, model: str,
 
 def deployment_event(hist: AliasHistoryRow) -> DeploymentEvent:
     """The ``deployment`` event of an alias switch (its id is the switch's id: a retry is idempotent)."""
-    at = hist.switched_at if hist.switched_at.tzinfo else hist.switched_at.replace(tzinfo=timezone.utc)
+    at = hist.switched_at if hist.switched_at.tzinfo else hist.switched_at.replace(tzinfo=UTC)
     return DeploymentEvent(
         schema_version="1", event_id=hist.switch_id, type="deployment", occurred_at=at, tenant=hist.tenant,
         model=ModelRef(name=hist.model, version=hist.to_version),
@@ -172,7 +172,7 @@ async def switch_alias(request: Request, tenant: str, model: str, alias: str, bo
     try:
         await asyncio.wait_for(request.app.state.producer.send_and_wait(DEPLOYMENTS, dump_event(event), key=event.key),
                                timeout=15)
-    except Exception:  # noqa: BLE001 - the switch is recorded; say the event is not out yet
+    except Exception:
         log.exception("deployment event not published", extra={"switch_id": hist.switch_id})
         published = False
     return {**registry.dump(hist), "event_id": event.event_id, "topic": DEPLOYMENTS, "published": published}
@@ -210,7 +210,7 @@ async def alias_history(request: Request, tenant: str, model: str, alias: str,
     rows = await asyncio.to_thread(registry.alias_history, engine, _tenant(tenant, principal), model, alias)
     out: dict[str, Any] = {"items": [registry.dump(r) for r in rows]}
     if at is not None:
-        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
         out["at"] = at
         out["version_at"] = await asyncio.to_thread(registry.alias_at, engine, tenant, model, alias, at)
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -28,10 +28,10 @@ async def compliance_report(
     """PII findings by entity type and model; drift, anomaly and bias findings; alerts with time to
     acknowledge and resolve; jobs; alias switches; audit counts (roles: admin, operator, auditor)."""
     principal.require_tenant(tenant)
-    end = to or datetime.now(timezone.utc)
-    end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+    end = to or datetime.now(UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
     start = from_ or end - timedelta(days=30)
-    start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
     if end <= start:
         raise HTTPException(422, {"error": "invalid", "detail": "'to' must be after 'from'"})
     report: dict[str, Any] = await asyncio.to_thread(build_report, request.app.state.engine, tenant, start, end)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 TOPICS: dict[str, dict[str, list[str]]] = {
     "cooking": {

@@ -16,9 +16,10 @@ One configuration (:class:`AnomalyConfig` defaults) is used for every series.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -242,7 +243,7 @@ class AnomalyConfig:
         return p
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AnomalyConfig":
+    def from_dict(cls, data: dict[str, Any]) -> AnomalyConfig:
         """Build from plain data, ignoring unknown keys' absence (missing keys take defaults)."""
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
@@ -251,20 +252,20 @@ class AnomalyConfig:
         return cls(**data)
 
 
-def _to_seconds(ts: "datetime | np.datetime64 | float | int | None") -> float:
+def _to_seconds(ts: datetime | np.datetime64 | float | int | None) -> float:
     """Seconds since the epoch (naive datetimes are taken as UTC); NaN for None."""
     if ts is None:
         return float("nan")
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=timezone.utc)
+            ts = ts.replace(tzinfo=UTC)
         return ts.timestamp()
     if isinstance(ts, np.datetime64):
         return float(ts.astype("datetime64[ns]").astype(np.int64)) / 1e9
     return float(ts)
 
 
-def _times_array(timestamps: "Sequence[Any] | np.ndarray | None", n: int) -> np.ndarray:
+def _times_array(timestamps: Sequence[Any] | np.ndarray | None, n: int) -> np.ndarray:
     """Timestamps of a block as float64 seconds (NaN where unknown)."""
     if timestamps is None:
         return np.full(n, np.nan)
@@ -305,7 +306,7 @@ class AnomalyDetector:
         self.last_timestamp = float("nan")
 
     # ---- scoring -------------------------------------------------------------------------------
-    def update(self, timestamp: "datetime | float | None", value: float) -> float:
+    def update(self, timestamp: datetime | float | None, value: float) -> float:
         """Score one point (after learning nothing from the future) and learn from it."""
         ts = _to_seconds(timestamp)
         self._one_t[0] = ts
@@ -316,7 +317,7 @@ class AnomalyDetector:
         return self.score
 
     def update_many(
-        self, timestamps: "Sequence[Any] | np.ndarray | None", values: "Sequence[float] | np.ndarray"
+        self, timestamps: Sequence[Any] | np.ndarray | None, values: Sequence[float] | np.ndarray
     ) -> np.ndarray:
         """Score a block of points in order; identical to calling :meth:`update` for each point.
 
@@ -376,7 +377,7 @@ class AnomalyDetector:
         }
 
     @classmethod
-    def restore(cls, data: dict[str, Any]) -> "AnomalyDetector":
+    def restore(cls, data: dict[str, Any]) -> AnomalyDetector:
         """Rebuild a detector from :meth:`snapshot` output (versions 2 to 5).
 
         Older snapshots restore with the parts they lack starting empty: version 2 has no recurrence

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ __all__ = ["METRICS", "OpsMetricsConfig", "OpsMetricsMonitor", "IntervalMetrics"
 
 METRICS: tuple[str, ...] = ("latency_p50_ms", "latency_p95_ms", "error_rate", "request_rate", "tokens", "cost")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _ops_detector_config() -> AnomalyConfig:
@@ -70,7 +70,7 @@ class OpsMetricsConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "OpsMetricsConfig":
+    def from_dict(cls, data: dict[str, Any]) -> OpsMetricsConfig:
         """Inverse of :meth:`to_dict`."""
         d = dict(data)
         d["detector"] = AnomalyConfig.from_dict(d["detector"])
@@ -113,7 +113,7 @@ class IntervalMetrics:
 
 def _seconds(ts: datetime) -> float:
     if ts.tzinfo is None:  # naive times are taken as UTC
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     return ts.timestamp()
 
 
@@ -350,7 +350,7 @@ class OpsMetricsMonitor:
         self._next_close_s = min(((min(per) + 1) * iv for per in self._buckets.values()), default=math.inf)
 
     @classmethod
-    def restore(cls, data: dict[str, Any]) -> "OpsMetricsMonitor":
+    def restore(cls, data: dict[str, Any]) -> OpsMetricsMonitor:
         """Rebuild a monitor from :meth:`snapshot` output."""
         if data.get("version") != 1:
             raise ValueError(f"unsupported opsmetrics snapshot version {data.get('version')!r}")

@@ -29,8 +29,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from detectors.bias.stats import holm_adjust, z_for
 from detectors.finding import Finding, Severity, Subject
@@ -171,7 +172,7 @@ class _Cell:
     def to_list(self) -> list[int]:
         return [self.n, self.correct, self.non_unknown, self.biased]
 
-    def add(self, other: "_Cell") -> None:
+    def add(self, other: _Cell) -> None:
         self.n += other.n
         self.correct += other.correct
         self.non_unknown += other.non_unknown
@@ -262,7 +263,7 @@ class BbqScorer:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "BbqScorer":
+    def from_dict(cls, d: Mapping[str, Any]) -> BbqScorer:
         """Inverse of :meth:`to_dict`."""
         s = cls(d.get("target_convention", "stereotyped"))
         s.skipped = int(d.get("skipped", 0))
@@ -462,7 +463,7 @@ class BbqRegressionDetector:
         }
 
     @classmethod
-    def restore(cls, state: Mapping[str, Any]) -> "BbqRegressionDetector":
+    def restore(cls, state: Mapping[str, Any]) -> BbqRegressionDetector:
         """Rebuild from :meth:`snapshot` output."""
         if state.get("version") != 2:
             raise ValueError(f"unsupported BBQ snapshot version {state.get('version')!r}")

@@ -35,9 +35,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from detectors.bias.metrics import GroupCounts, disparities
 from detectors.bias.stats import holm_adjust, homogeneity_test, wilson_interval
@@ -238,7 +239,7 @@ class _WindowState:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "_WindowState":
+    def from_dict(cls, d: Mapping[str, Any]) -> _WindowState:
         return cls(
             index=int(d["index"]),
             start=d.get("start"),
@@ -252,13 +253,13 @@ class _WindowState:
 def _epoch(ts: datetime | float | int) -> float:
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=timezone.utc)
+            ts = ts.replace(tzinfo=UTC)
         return ts.timestamp()
     return float(ts)
 
 
 def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def _subject_key(subject: Subject, kind: str) -> str:
@@ -392,7 +393,7 @@ class CohortFairnessMonitor:
             self._windows.pop(key, None)
 
     @classmethod
-    def restore(cls, state: Mapping[str, Any]) -> "CohortFairnessMonitor":
+    def restore(cls, state: Mapping[str, Any]) -> CohortFairnessMonitor:
         """Rebuild a monitor from :meth:`snapshot` output."""
         if state.get("version") != 2:
             raise ValueError(f"unsupported fairness snapshot version {state.get('version')!r}")

@@ -17,8 +17,8 @@ window, a CSV file and a unit test all compute the same numbers:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping
 
 from detectors.bias.stats import homogeneity_test, wilson_interval
 
@@ -49,7 +49,7 @@ class GroupCounts:
             self.label_neg += 1
             self.fp += bool(outcome)
 
-    def merge(self, other: "GroupCounts") -> None:
+    def merge(self, other: GroupCounts) -> None:
         """Add another group's counts into this one."""
         for k, v in asdict(other).items():
             setattr(self, k, getattr(self, k) + v)
@@ -74,7 +74,7 @@ class GroupCounts:
         return [self.n, self.favorable, self.label_pos, self.tp, self.label_neg, self.fp]
 
     @classmethod
-    def from_list(cls, values: Iterable[int]) -> "GroupCounts":
+    def from_list(cls, values: Iterable[int]) -> GroupCounts:
         """Inverse of :meth:`to_list`."""
         return cls(*(int(v) for v in values))
 

@@ -8,7 +8,7 @@ picks the ones its events carry and passes ``kind`` to
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from detectors.bias.refusal import RefusalDetector, is_refusal
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
-from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import special, stats

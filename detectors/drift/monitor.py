@@ -24,9 +24,10 @@ import contextlib
 import hashlib
 import math
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ class DriftConfig:
         return self.alpha / max(self.horizon_windows, 1)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "DriftConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftConfig:
         """Inverse of :func:`dataclasses.asdict` (tuples restored)."""
         d = dict(data)
         for k in ("numeric_features", "categorical_features"):
@@ -156,10 +157,10 @@ class WindowResult:
 
 def _ts(ts: float | datetime | None) -> datetime:
     if ts is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if isinstance(ts, datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc)
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(ts), tz=UTC)
 
 
 def _priority(seed: int, index: int) -> int:
@@ -475,7 +476,7 @@ class DriftMonitor:
         }
 
     @classmethod
-    def restore(cls, data: Mapping[str, Any]) -> "DriftMonitor":
+    def restore(cls, data: Mapping[str, Any]) -> DriftMonitor:
         """Rebuild a monitor from :meth:`snapshot` output."""
         mon = cls(DriftConfig.from_dict(data["config"]), Subject(**data["subject"]))
         dims = data.get("dims", {})

@@ -24,9 +24,9 @@ import importlib.util
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class EmbedderConfig:
             raise ValueError("max_tokens must be >= 2 and batch_size >= 1")
 
     @classmethod
-    def fast_cpu(cls, threads: int | None = 1) -> "EmbedderConfig":
+    def fast_cpu(cls, threads: int | None = 1) -> EmbedderConfig:
         """The stream's CPU preset: int8, the first 48 tokens, batches of 8 on ``threads`` threads.
 
         ONNX Runtime int8 (per-channel) when ``onnxruntime`` and ``onnx`` are importable — closer to fp32

@@ -31,9 +31,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -208,7 +209,7 @@ class PiiDetector:
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ engine
-    def _engine(self) -> tuple[Any, "WindowedSpacyNlpEngine"]:
+    def _engine(self) -> tuple[Any, WindowedSpacyNlpEngine]:
         if self._analyzer is None:
             from detectors.pii.engine import build_analyzer  # lazy: imports presidio
 
@@ -346,7 +347,7 @@ class PiiDetector:
         with self._lock:
             return {"memory": self.memory.snapshot(), "stats": dict(self.stats)}
 
-    def restore(self, state: Mapping[str, Any]) -> "PiiDetector":
+    def restore(self, state: Mapping[str, Any]) -> PiiDetector:
         """Load state from :meth:`snapshot` into this detector (config stays as constructed)."""
         with self._lock:
             mem = BenignTermMemory.restore(state.get("memory", {}))

@@ -26,7 +26,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # before presid
 
 import importlib
 import logging
-from typing import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import spacy
 from presidio_analyzer import AnalyzerEngine, LocalRecognizer, RecognizerRegistry, RecognizerResult
@@ -88,7 +88,7 @@ configure_offline()
 _NON_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer")
 
 
-def load_ner_pipeline(package: str) -> "spacy.language.Language":
+def load_ner_pipeline(package: str) -> spacy.language.Language:
     """Load an installed spaCy package with only the components NER needs (never downloads).
 
     The ``ner`` component of the ``*_sm`` pipelines has its own embedding layer; if a
@@ -184,16 +184,16 @@ class WindowedSpacyNlpEngine(NlpEngine):
         self.ner_chars = 0
 
     # -- NlpEngine interface -------------------------------------------------
-    def load(self) -> None:  # noqa: D102
+    def load(self) -> None:
         self.nlp = {lang: load_ner_pipeline(pkg) for lang, pkg in self.models.items()}
 
-    def is_loaded(self) -> bool:  # noqa: D102
+    def is_loaded(self) -> bool:
         return self.nlp is not None
 
-    def process_text(self, text: str, language: str) -> NlpArtifacts:  # noqa: D102
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
         return next(iter(self.process_batch([text], language)))[1]
 
-    def process_batch(  # noqa: D102
+    def process_batch(
         self, texts: Iterable[str], language: str, batch_size: int = 1, n_process: int = 1, **kwargs: object
     ) -> Iterator[tuple[str, NlpArtifacts]]:
         texts = [str(t) for t in texts]
@@ -201,20 +201,20 @@ class WindowedSpacyNlpEngine(NlpEngine):
         arts = self.artifacts_for(texts, [w for w, _ in windows], language, [c for _, c in windows])
         yield from zip(texts, arts)
 
-    def is_stopword(self, word: str, language: str) -> bool:  # noqa: D102
+    def is_stopword(self, word: str, language: str) -> bool:
         return self._nlp(language).vocab[word].is_stop
 
-    def is_punct(self, word: str, language: str) -> bool:  # noqa: D102
+    def is_punct(self, word: str, language: str) -> bool:
         return self._nlp(language).vocab[word].is_punct
 
-    def get_supported_entities(self) -> list[str]:  # noqa: D102
+    def get_supported_entities(self) -> list[str]:
         return sorted(self.ner_entities)
 
-    def get_supported_languages(self) -> list[str]:  # noqa: D102
+    def get_supported_languages(self) -> list[str]:
         return list(self.models)
 
     # -- Warden's windowed NER -------------------------------------------------
-    def _nlp(self, language: str) -> "spacy.language.Language":
+    def _nlp(self, language: str) -> spacy.language.Language:
         if self.nlp is None:
             self.load()
         assert self.nlp is not None
@@ -284,10 +284,10 @@ class ScannerRecognizer(LocalRecognizer):
         self._scanner = scanner
         super().__init__(supported_entities=entities, supported_language=language, name=name, context=None)
 
-    def load(self) -> None:  # noqa: D102
+    def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:  # noqa: D102
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         meta = {
             RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
@@ -307,7 +307,7 @@ class _PassThroughEnhancer(ContextAwareEnhancer):
     def __init__(self) -> None:
         super().__init__(context_similarity_factor=0.0, min_score_with_context_similarity=0.0, context_prefix_count=0, context_suffix_count=0)
 
-    def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):  # noqa: D102
+    def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):
         return raw_results
 
 

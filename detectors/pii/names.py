@@ -28,7 +28,7 @@ follow "I'm"/"Dear"/"Thanks" in chat but are not names ("Team", "Everyone", "Sir
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from detectors.pii.patterns import Span
 from detectors.pii.prefilter import _BENIGN, DEFAULT_ALLOW_TERMS

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+
 from detectors.resources import read_words
 
 __all__ = ["DEFAULT_ALLOW_TERMS", "BenignTermMemory", "Prefilter", "Triage", "ner_windows", "pattern_triggers"]
@@ -138,7 +139,7 @@ class BenignTermMemory:
         return {"capacity": self.capacity, "min_seen": self.min_seen, "terms": [[t, n] for t, n in self._terms.items()]}
 
     @classmethod
-    def restore(cls, state: dict) -> "BenignTermMemory":
+    def restore(cls, state: dict) -> BenignTermMemory:
         """Inverse of :meth:`snapshot`."""
         mem = cls(capacity=int(state.get("capacity", 50_000)), min_seen=int(state.get("min_seen", 3)))
         for term, n in state.get("terms", []):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 __all__ = ["RedactionMode", "keyed_hash", "redact", "redact_with_offsets", "resolve_overlaps"]
 

@@ -49,9 +49,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
 from detectors.finding import Finding, Severity, Subject, Window
@@ -113,7 +114,7 @@ class TrainingMonitorConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainingMonitorConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingMonitorConfig:
         """Inverse of :meth:`to_dict` (missing keys take defaults, unknown keys are an error)."""
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
@@ -141,7 +142,7 @@ def _iso(ts: datetime | None) -> str | None:
     if ts is None:
         return None
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     return ts.isoformat()
 
 
@@ -173,7 +174,7 @@ class _Episode:
         return {s: getattr(self, s) for s in self.__slots__}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "_Episode":
+    def from_dict(cls, d: Mapping[str, Any]) -> _Episode:
         e = cls()
         for s in cls.__slots__:
             setattr(e, s, d[s])
@@ -542,7 +543,7 @@ class TrainingRunMonitor:
         }
 
     @classmethod
-    def restore(cls, data: Mapping[str, Any]) -> "TrainingRunMonitor":
+    def restore(cls, data: Mapping[str, Any]) -> TrainingRunMonitor:
         """Rebuild a monitor from :meth:`snapshot` output."""
         if data.get("version") != 1:
             raise ValueError(f"unsupported training snapshot version {data.get('version')!r}")

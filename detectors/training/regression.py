@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
-from typing import Any, Literal, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats as sps
 
-from detectors.training.metrics import bleu_from_stats
 from detectors.finding import Finding, Severity, Subject
+from detectors.training.metrics import bleu_from_stats
 
 __all__ = [
     "EvalResult",
@@ -111,7 +112,7 @@ class EvalResult:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "EvalResult":
+    def from_dict(cls, d: Mapping[str, Any]) -> EvalResult:
         """Inverse of :meth:`to_dict`."""
         return cls(
             metric=d["metric"],
@@ -122,7 +123,7 @@ class EvalResult:
             item_stats=d.get("item_stats"),
         )
 
-    def truncated(self, max_items: int) -> "EvalResult":
+    def truncated(self, max_items: int) -> EvalResult:
         """The same result keeping at most ``max_items`` items (the lowest ids, so versions stay paired)."""
         items, st = self.items, self.item_stats
         if items is not None and len(items) > max_items:
@@ -186,7 +187,7 @@ class EvalRegressionConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EvalRegressionConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalRegressionConfig:
         """Inverse of :meth:`to_dict`."""
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
@@ -483,7 +484,7 @@ class EvalRegressionDetector:
         cfg = self.config
         sev = Severity.high if cmp.worse_by > cfg.high_severity_factor * max(cmp.tolerance, 1e-12) else Severity.medium
         if ts is not None and ts.tzinfo is None:
-            ts = ts.replace(tzinfo=timezone.utc)
+            ts = ts.replace(tzinfo=UTC)
         where = "/".join(x for x in (cmp.dataset, cmp.split) if x) or "eval"
         p = "" if cmp.p_value is None else f", p={cmp.p_value:.3g}, n={cmp.n}"
         return Finding.create(
@@ -555,7 +556,7 @@ class EvalRegressionDetector:
         }
 
     @classmethod
-    def restore(cls, data: Mapping[str, Any]) -> "EvalRegressionDetector":
+    def restore(cls, data: Mapping[str, Any]) -> EvalRegressionDetector:
         """Rebuild a detector from :meth:`snapshot` output."""
         if data.get("version") != 1:
             raise ValueError(f"unsupported eval-regression snapshot version {data.get('version')!r}")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -234,7 +234,7 @@ def enqueue_notifications(session: Session, decisions: Sequence[Decision], *, co
     notify the route's destination unless silenced; a firing of an open alert only counts (dedup).
     Calling it twice with the same decisions changes nothing the second time.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     latest: dict[str, Decision] = {}
     for d in decisions:
         if d.action.value != "alert" or d.mode != "enforce":
@@ -329,7 +329,7 @@ def acknowledge(session: Session, alert_id: str, *, actor: str, reason: str = ""
                 config: AlertingConfig, now: datetime | None = None) -> AlertRow:
     """Acknowledge a triggered alert: stops re-notification and escalation and tells every
     destination that was notified. Idempotent on an acknowledged alert; refuses a resolved one."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     alert, track = _get_locked(session, alert_id, tenants)
     if alert.status == "resolved":
         raise AlertConflict("the alert is already resolved")
@@ -353,7 +353,7 @@ def resolve(session: Session, alert_id: str, *, actor: str, reason: str = "", te
             config: AlertingConfig, now: datetime | None = None, auto: bool = False) -> AlertRow:
     """Resolve an alert (by hand, or ``auto`` when its condition cleared) and tell every destination
     that was notified. Idempotent on a resolved alert."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     alert, track = _get_locked(session, alert_id, tenants)
     if alert.status == "resolved":
         return alert

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
@@ -63,7 +63,7 @@ def claim_due(engine: Engine, destination: str, *, limit: int, lease_s: float,
     """Claim up to ``limit`` due notifications of ``destination`` (oldest first) for ``lease_s``."""
     if limit <= 0:
         return []
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     c, p = _O.alias("c"), _O.alias("p")
     earlier_open = (select(p.c.id).where(p.c.destination == c.c.destination, p.c.alert_id == c.c.alert_id,
                                          p.c.id < c.c.id, p.c.status.in_(OPEN))

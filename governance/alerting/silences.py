@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +15,6 @@ from sqlmodel import Session
 from governance import audit
 from store.models import AlertRow, SilenceRow
 from store.models import to_utc as as_utc
-
 
 MATCH_OPS = ("=", "!=", "=~", "!~")
 
@@ -94,7 +93,7 @@ def create_silence(session: Session, *, tenant: str, matchers: Iterable[Mapping[
                    created_by: str, reason: str = "", starts_at: datetime | None = None,
                    now: datetime | None = None) -> SilenceRow:
     """Create a silence (audited); raises ValueError on bad matchers or times."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     parsed = parse_matchers(matchers)
     starts = as_utc(starts_at) or now
     ends = as_utc(ends_at)
@@ -113,7 +112,7 @@ def create_silence(session: Session, *, tenant: str, matchers: Iterable[Mapping[
 def expire_silence(session: Session, silence_id: str, *, actor: str, tenants: Sequence[str] | None = None,
                    now: datetime | None = None) -> SilenceRow:
     """End a silence now (audited); idempotent. Held-back triggers go out at the next sweep."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     row = session.get(SilenceRow, silence_id, with_for_update=True)
     if row is None or (tenants is not None and row.tenant not in tenants):
         raise LookupError(silence_id)
@@ -130,7 +129,7 @@ def expire_silence(session: Session, silence_id: str, *, actor: str, tenants: Se
 def list_silences(session: Session, *, tenants: Sequence[str] | None = None, active_only: bool = False,
                   now: datetime | None = None, limit: int = 500) -> list[SilenceRow]:
     """Silences, newest first; ``active_only`` keeps those in force now."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     stmt = select(SilenceRow)
     if tenants is not None:
         stmt = stmt.where(SilenceRow.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
@@ -143,7 +142,7 @@ def list_silences(session: Session, *, tenants: Sequence[str] | None = None, act
 
 def silence_view(row: SilenceRow, now: datetime | None = None) -> dict[str, Any]:
     """A silence as plain JSON-able data (with whether it is in force ``now``)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return {"silence_id": row.silence_id, "tenant": row.tenant, "matchers": list(row.matchers),
             "starts_at": as_utc(row.starts_at), "ends_at": as_utc(row.ends_at), "created_by": row.created_by,
             "reason": row.reason, "created_at": as_utc(row.created_at), "expired_at": as_utc(row.expired_at),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -11,7 +11,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from governance.alerting.lifecycle import (
-    AUTO_RESOLVE_ACTOR, MANUAL_RESOLVE_PREFIXES, SYSTEM_ACTOR, history_event, OutboxWriter, notify_trigger, resolve,
+    AUTO_RESOLVE_ACTOR,
+    MANUAL_RESOLVE_PREFIXES,
+    SYSTEM_ACTOR,
+    OutboxWriter,
+    history_event,
+    notify_trigger,
+    resolve,
 )
 from governance.alerting.routes import AlertingConfig, RoutePolicy
 from governance.alerting.silences import active_silences, silenced_by
@@ -44,7 +50,7 @@ def sweep(engine: Engine, *, config: AlertingConfig, now: datetime | None = None
     * escalate unacknowledged alerts step by step;
     * send triggers held back by a silence that has ended.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     out = Swept()
     if config.resolve_after_s:
         cutoff = now - timedelta(seconds=config.resolve_after_s)

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,24 +25,24 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select as sa_select, text
+from sqlalchemy import func, text
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from api.routes import alert_lifecycle
+from contracts.decision import Decision, DecisionAction
+from detectors.finding import Subject, stable_id
+from governance import alerting
+from governance.alerting import AlertingConfig
 from governance.alerting.delivery import payloads
 from governance.alerting.delivery.destinations import Destinations, parse_destinations
 from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
-from api.routes import alert_lifecycle
-from detectors.finding import Subject, stable_id
-from contracts.decision import Decision, DecisionAction
-from governance import alerting
-from governance.alerting import AlertingConfig
-from store.models import DeliveryLogRow, OutboxRow, ensure_alerting_tables
 from governance.alerting.outbox import outbox_counts
-from store.db import init_db, make_engine
-from governance.keys import create_key
-from store.models import AlertRow
 from governance.ingest import touch_alerts
+from governance.keys import create_key
+from store.db import init_db, make_engine
+from store.models import AlertRow, DeliveryLogRow, OutboxRow, ensure_alerting_tables
 from warden.settings import Settings
 
 pytestmark = pytest.mark.postgres
@@ -83,7 +83,7 @@ class Receiver:
             def log_message(self, *_: Any) -> None:
                 return None
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
                     receiver.requests += 1
@@ -157,7 +157,7 @@ def decision(i: int, key: str, *, route: str, tenant: str = "acme", model: str =
     return Decision(decision_id=stable_id("test-decision", i, key, route), policy_id="pol-" + route.split(":")[-1],
                     policy_version=1, action=DecisionAction.alert, subject=Subject(tenant=tenant, model=model),
                     severity=severity, summary=f"alert {key}", dedup_key=key, route=route,
-                    labels=labels or {}, created_at=at or datetime.now(timezone.utc))
+                    labels=labels or {}, created_at=at or datetime.now(UTC))
 
 
 def persist(engine: Engine, decisions: list[Decision], config: AlertingConfig) -> alerting.Enqueued:
@@ -403,7 +403,7 @@ async def test_silence_holds_a_trigger_until_it_is_expired(database_url: str, re
     with Session(engine) as s:
         sil = alerting.create_silence(s, tenant="acme", matchers=[{"name": "model", "value": "b.t", "op": "=~"},
                                                                   {"name": "team", "value": "ml"}],
-                                      ends_at=datetime.now(timezone.utc) + timedelta(hours=1), created_by="ops",
+                                      ends_at=datetime.now(UTC) + timedelta(hours=1), created_by="ops",
                                       reason="maintenance")
         s.commit()
         silence_id = sil.silence_id
@@ -461,7 +461,7 @@ async def test_auto_resolve_and_reopen(database_url: str, receivers: list[Receiv
     dests = destinations({"default": {"type": "webhook", "url": hook.url, "secret": SECRET}})
     config = dests.alerting_config(resolve_after_s=60)
     engine = make_store(database_url)
-    old = datetime.now(timezone.utc) - timedelta(minutes=5)
+    old = datetime.now(UTC) - timedelta(minutes=5)
     persist(engine, [decision(0, "stale", route="pagerduty:unknown-route", at=old),  # falls back to default
                      decision(1, "fresh", route="default"),
                      decision(3, "block-promotion:acme:bot:v7", route="default", at=old)], config)
@@ -513,7 +513,7 @@ def test_lifecycle_routes(database_url: str) -> None:
     assert hist["items"][2]["actor"].startswith("key:") and hist["items"][2]["detail"]["reason"] == "on it"
     assert client.get(f"/v1/alerts/{a}/history", headers=h("producer")).status_code == 403
 
-    ends = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    ends = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     body = {"tenant": "acme", "matchers": [{"name": "model", "value": "bot"}], "ends_at": ends, "reason": "deploy"}
     assert client.post("/v1/silences", headers=h("auditor"), json=body).status_code == 403
     assert client.post("/v1/silences", headers=h("operator"), json={**body, "tenant": "globex"}).status_code == 403

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -15,11 +15,11 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from governance import audit
+from governance.alerting import AlertingConfig
 from governance.audit import verify_export_jsonl
+from governance.ingest import persist_batch
 from store.audit_log import AuditAppendOnlyError
 from store.models import AuditRow
-from governance.alerting import AlertingConfig
-from governance.ingest import persist_batch
 from streams.pipeline import Pipeline
 from tests.events import inference, raw
 from tests.integration.test_governance_harness import Gov, make_gov
@@ -81,7 +81,7 @@ def test_state_changes_are_audited_with_actor_before_after(database_url: str) ->
 
 def test_list_filters_and_cursor_pagination(database_url: str) -> None:
     gov = make_gov(database_url, with_keys=False)
-    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    t0 = datetime.now(UTC) - timedelta(hours=1)
     with Session(gov.engine) as s:
         for i in range(25):
             audit.append(s, actor=f"user-{i % 3}", action="job.requested" if i % 2 else "job.approved",
@@ -126,7 +126,7 @@ def test_list_filters_and_cursor_pagination(database_url: str) -> None:
 
 def test_export_proves_a_period_complete_and_redacts_other_tenants(database_url: str) -> None:
     gov = make_gov(database_url, with_keys=False)
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     with Session(gov.engine) as s:
         for i in range(30):
             audit.append(s, actor="ops", action="settings.updated", tenant=("acme", "globex")[i % 2], target_type="setting",
@@ -277,7 +277,7 @@ def test_time_never_runs_backwards_along_the_chain(database_url: str) -> None:
     """A back-dated append (or a clock step) takes the previous entry's time, so a time window is a
     seq range and listing by window stays exact."""
     gov = make_gov(database_url, with_keys=False)
-    t0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
     first = audit.record(gov.engine, actor="a", action="x.y", target_type="t", target_id="1", at=t0)
     late = audit.record(gov.engine, actor="a", action="x.y", target_type="t", target_id="2", at=t0 - timedelta(days=3))
     assert json.loads(late.content)["at"] == json.loads(first.content)["at"] == t0.isoformat()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import typer
@@ -50,7 +50,7 @@ def test_key_lifecycle_through_the_api(database_url: str) -> None:
 
 def test_expiry_and_tenant_limits_of_key_creation(database_url: str) -> None:
     gov = make_gov(database_url, with_keys=False)
-    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    soon = datetime.now(UTC) + timedelta(hours=1)
     key = gov.request("POST", "/v1/keys", json={"role": "admin", "tenants": ["acme"], "expires_at": soon.isoformat()}).json()
     assert gov.client.get("/v1/keys", headers=gov.auth(key["key"])).status_code == 200
     assert keys.authenticate(gov.engine, key["key"], now=soon + timedelta(seconds=1)) is None

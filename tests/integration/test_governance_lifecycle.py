@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from detectors.finding import Finding, Subject
-from governance.retention import user_hash
-from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow
 from governance.alerting import AlertingConfig
 from governance.ingest import persist_batch
+from governance.retention import user_hash
+from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow
 from streams.pipeline import Pipeline
 from tests.events import BAD_INPUTS, inference, raw
 from tests.integration.test_governance_harness import PII_KEY, make_gov
@@ -23,7 +22,7 @@ ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
 
 
 pytestmark = pytest.mark.postgres
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _finding(i: int, days_ago: float, tenant: str = "acme", user: str | None = None) -> Finding:

@@ -7,10 +7,9 @@ import json
 from typing import Any
 
 import pytest
-
-from detectors.finding import Finding, Subject
 from sqlmodel import Session
 
+from detectors.finding import Finding, Subject
 from governance import alerting
 from governance.alerting import AlertingConfig
 from governance.ingest import persist_batch

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from api.auth import iter_api_routes, roles_of
-from governance.keys import ROLES
 from detectors.finding import Finding, Subject
-from store.models import AlertRow, FindingRow
 from governance.alerting import AlertingConfig
 from governance.ingest import persist_batch
+from governance.keys import ROLES
+from store.models import AlertRow, FindingRow
 from store.repository import page
 from streams.pipeline import Pipeline, PipelineConfig
 from tests.events import inference, raw

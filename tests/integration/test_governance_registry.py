@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlmodel import Session
 
-from governance import registry
 from contracts.events import EventAdapter
 from contracts.topics import DEPLOYMENTS
+from governance import registry
 from tests.integration.test_governance_harness import make_gov
 
 pytestmark = pytest.mark.postgres
@@ -83,7 +83,7 @@ def test_versions_aliases_history_and_deployment_events(database_url: str) -> No
 
 def test_alias_at_with_explicit_history(database_url: str) -> None:
     gov = make_gov(database_url, with_keys=False)
-    t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
     with Session(gov.engine) as s:
         for v in ("a", "b", "c"):
             registry.register_version(s, tenant="t", model="m", version=v, artifact_uri=f"u/{v}", actor="x")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from detectors.finding import Finding, Subject
 from contracts.decision import Decision, DecisionAction, JobRequest
+from detectors.finding import Finding, Subject
 from governance import registry
 from governance.alerting import AlertingConfig
 from governance.ingest import persist_batch
@@ -21,7 +21,7 @@ ALERTING = AlertingConfig()  # record only: these tests route no alert anywhere
 
 
 pytestmark = pytest.mark.postgres
-T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def _f(i: int, detector: str, model: str, *, tenant: str = "acme", days: float = 1, kind: str = "k",

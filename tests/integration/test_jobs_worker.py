@@ -22,12 +22,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import Consumer
 
+from contracts.jobs import JobSpec, TrainSpec
+from contracts.topics import DEPLOYMENTS, JOB_STATUS
 from jobs import client
 from jobs.datasets import JsonlHistory
 from jobs.registry_port import JsonFileRegistry
-from contracts.jobs import JobSpec, TrainSpec
 from jobs.synthetic import support_history
-from contracts.topics import DEPLOYMENTS, JOB_STATUS
 from streams.admin import TopicSpec, ensure_topics
 from tests.support.kafka import KafkaBroker
 from tests.support.procs import ROOT, poll, stop

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
+from contracts.dead_letter import DeadLetter, Rejection
 from detectors.finding import Finding, Subject, Window
 from store.db import init_db, make_engine
 from store.models import DeadLetterRow, FindingRow
 from store.pg_bulk import unnest_insert
 from store.repository import dead_letter_row, finding_row, upsert_statement
-from contracts.dead_letter import DeadLetter, Rejection
 
 pytestmark = pytest.mark.postgres
 
 
 def _findings(tag: str, n: int = 30) -> list[Finding]:
-    now = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     return [Finding.create(
         detector="rule", kind="k", subject=Subject(tenant="t", model="m", version=None if i % 2 else "3"),
         severity="high", score=1 if i % 3 == 0 else 0.5, summary=f"s{i} ünïcode 'quoted' \"too\"",

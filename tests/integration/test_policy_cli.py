@@ -7,10 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from store.db import init_db, make_engine
-from store.models import DecisionRow
 from governance.alerting import AlertingConfig
 from governance.ingest import persist_batch
+from store.db import init_db, make_engine
+from store.models import DecisionRow
 from streams.pipeline import Pipeline, PipelineConfig
 from tests.events import inference, raw
 from warden.cli import app

@@ -219,7 +219,7 @@ def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: St
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()]
         assert {"findings", "decisions", "alerts", "dead_letters", "samples", "alert_events"} <= set(tables)
         for table in tables:
-            rows = conn.execute(f'SELECT t::text FROM "{table}" t').fetchall()  # noqa: S608 - catalogue names
+            rows = conn.execute(f'SELECT t::text FROM "{table}" t').fetchall()
             places[f"db.{table}"] = "\n".join(r[0] for r in rows)
     for log in stack.logs.glob("*.log"):
         places[f"log.{log.name}"] = log.read_text(errors="replace")

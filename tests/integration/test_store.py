@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from store.db import init_db, make_engine
-from store.models import AlertRow, DeadLetterRow, FindingRow
 from governance.alerting import AlertingConfig
 from governance.ingest import persist_batch
+from store.db import init_db, make_engine
+from store.models import AlertRow, DeadLetterRow, FindingRow
 from store.repository import decode_cursor, page
 from streams.pipeline import Pipeline
 from tests.events import BAD_INPUTS, inference, raw

@@ -4,26 +4,26 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from jobs.artifacts import ArtifactStore
-from jobs.datasets import build_snapshot, load_snapshot
 from contracts.jobs import DatasetSpec
 from governance import retention
-from store.db import init_db, make_engine
 from governance.history import store_history
+from jobs.artifacts import ArtifactStore
+from jobs.datasets import build_snapshot, load_snapshot
 from jobs.history_store import StoreHistory
+from store.db import init_db, make_engine
 from store.models import SampleLabelRow, SampleRow
 from streams.pipeline import Outcome, Pipeline, PipelineConfig, RawItem
 from tests.events import feedback, inference, raw
 
 pytestmark = pytest.mark.postgres
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 INTENTS = {"billing": "I was charged twice for my plan, refund please",
            "shipping": "where is my parcel, it has not arrived yet",
            "account": "I cannot log in to my account, reset my password"}
@@ -125,9 +125,9 @@ def test_samples_follow_retention_and_user_erasure(database_url: str) -> None:
 def test_a_retrain_job_learns_from_the_stored_stream_history(tmp_path: Path) -> None:
     """Events and feedback through the stream pipeline → the store → a tiny retrain job's dataset."""
     torch = pytest.importorskip("torch")
+    from contracts.jobs import JobSpec, TrainSpec
     from jobs.executor import JobContext, JobExecutor
     from jobs.registry_port import InMemoryRegistry
-    from contracts.jobs import JobSpec, TrainSpec
     from jobs.synthetic import LABELS, support_history
 
     engine = _store(f"sqlite:///{tmp_path / 'warden.db'}")

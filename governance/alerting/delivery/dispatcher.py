@@ -28,18 +28,18 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from governance.alerting import AlertingConfig, sweep
 from governance.alerting.delivery import payloads
 from governance.alerting.delivery.destinations import Destination, Destinations
-from governance.alerting import AlertingConfig, sweep
-from store.models import OutboxRow
 from governance.alerting.outbox import AttemptResult, OutboxItem, claim_due, record_results
+from store.models import OutboxRow
 
 log = logging.getLogger("warden.delivery")
 USER_AGENT = "Warden-Alerts/1"
@@ -77,7 +77,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -207,7 +207,7 @@ class Dispatcher:
                             await self.sweep_once()
                     except asyncio.CancelledError:
                         raise
-                    except Exception:  # noqa: BLE001 - keep dispatching; the store may come back
+                    except Exception:
                         log.exception("alert dispatcher round failed")
                         await asyncio.sleep(1.0)
                     self._wake.clear()
@@ -243,7 +243,7 @@ class Dispatcher:
             return [d for (d,) in session.execute(stmt)]
 
     def _claim_round(self) -> list[tuple[Destination, list[OutboxItem]]]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         out = []
         for name in self._due_destinations(now):
             dest = self.destinations.get(name)
@@ -270,7 +270,7 @@ class Dispatcher:
             try:
                 requests = build_requests(dest, items, url_template=self.destinations.alert_url_template, env=self._env)
             except ValueError as exc:  # a secret is missing: retry later, the operator can fix the env
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 for i in items:
                     self._results.put_nowait(self._retry_or_expire(dest, i, now, None, f"config: {exc}", 0.0, None))
                 continue
@@ -311,7 +311,7 @@ class Dispatcher:
                                                timeout=httpx.Timeout(dest.timeout_s))
                 code = resp.status_code
             if code == 429:
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(timezone.utc))
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
                 if retry_after is not None:
                     self._paused[dest.name] = time.monotonic() + min(retry_after, self.config.retry_after_max_s)
             if not 200 <= code < 300:
@@ -325,7 +325,7 @@ class Dispatcher:
         finally:
             self._inflight[dest.name] -= len(req.items)
         latency_ms = (time.perf_counter() - started) * 1000
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         outcome = classify(code)
         self.stats.requests += 1
         for item in req.items:
@@ -360,7 +360,7 @@ class Dispatcher:
             try:
                 await asyncio.to_thread(record_results, self.engine, batch)
                 break
-            except Exception:  # noqa: BLE001 - the 2xx must not be forgotten: retry the write
+            except Exception:
                 log.exception("recording delivery outcomes failed; retrying")
                 await asyncio.sleep(0.5)
         self.wake()
