@@ -119,7 +119,7 @@ class GovernanceConsumer:
         """Jobs asked for by enforce-mode decisions: stored (idempotent by decision) and published."""
         if self.producer is None:
             return
-        from jobs import client as job_client
+        from api import job_client
 
         for d in decisions:
             if d.job is None or d.mode != "enforce":

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from api.auth import Principal, allow
 from contracts.jobs import TERMINAL_STATES, JobSpec
 from governance.jobs import approve_job, job_history, request_job
-from jobs import client as job_client
+from api import job_client
 from store.models import JobRow
 from store.repository import page
 
