@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install test-deps postgres-server kafka-jars bench clean
+.PHONY: run test unit lint install test-deps postgres-server kafka-jars bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ test-deps: install postgres-server kafka-jars
 
 test: test-deps
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# the pure tests: no Kafka, no PostgreSQL, no browser
+unit: install
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) -m bench.throughput
