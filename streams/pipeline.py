@@ -5,7 +5,10 @@
     PII: every message and the response are analysed (batched); the event is replaced by a
          redacted copy, so no later stage — detector, finding, topic — sees a raw value
       │
-    detectors: rules (per event), ops metrics → anomaly (per interval), cohort fairness (per window)
+    detectors: rules (per event), ops metrics → anomaly (per interval), cohort fairness (per window),
+               security: injection (last user message, tool/function results) and toxicity (prompt and
+               response) per event, attack / toxic-response rates per model window, toxic-response
+               regression after a deployment
       │
     policies → decisions
 
@@ -41,6 +44,14 @@ from detectors.finding import Finding, Subject
 from detectors.pii.detector import PiiConfig, PiiDetector, PiiResult, pii_finding
 from detectors.pii.redaction import keyed_hash
 from detectors.rules import RuleConfig, RuleDetector
+from detectors.security import (
+    Scan,
+    SecurityConfig,
+    SecurityMonitor,
+    SecurityScanner,
+    SecurityWindowConfig,
+    security_finding,
+)
 from detectors.training.evaluation import EvaluationMonitor
 from detectors.training.lineage import run_lineage_finding
 from detectors.training.runs import TrainingRuns
@@ -115,6 +126,11 @@ class PipelineConfig:
     #: share of inference events kept as redacted training samples on ``warden.samples`` (chosen by event id;
     #: 0 keeps none). Samples are only published when the PII stage redacts (``pii`` set).
     sample_fraction: float = 1.0
+    #: prompt-injection and toxicity detectors (None: off). They reuse the drift stage's MiniLM vectors; a scanned
+    #: text without one is embedded only when its lexical score reaches ``security.embed_gate`` (and only when
+    #: ``embeddings`` is set: otherwise the lexical score alone decides)
+    security: SecurityConfig | None = field(default_factory=SecurityConfig)
+    security_windows: SecurityWindowConfig = field(default_factory=SecurityWindowConfig)
     #: aggregate policies: collect their inputs per batch for routing to the owner of each group
     #: (``drain_aggregates``), instead of counting in this pipeline's own windows
     route_aggregates: bool = False
@@ -160,6 +176,9 @@ class Pipeline:
         self.training = TrainingRuns()
         self.evaluation = EvaluationMonitor()
         self.skew = SkewMonitors(self.config.drift) if self.config.drift is not None else None
+        self.security = SecurityScanner(self.config.security) if self.config.security is not None else None
+        self.security_windows = (SecurityMonitor(self.config.security_windows)
+                                 if self.config.security is not None else None)
         self.policy: Policy = policy or PolicyEngine(load_pack())
         self._routed = AggregateCollector() if self.config.route_aggregates else None
         #: where a model's checkpoint comes from the first time the pipeline sees the model (None: nowhere)
@@ -173,7 +192,7 @@ class Pipeline:
         """The detectors holding per-model state, by checkpoint key (the ones configured)."""
         parts: dict[str, PerModelState | None] = {
             "drift": self.drift, "ops": self.ops, "fairness": self.fairness, "training": self.training,
-            "skew": self.skew, "evaluation": self.evaluation,
+            "skew": self.skew, "evaluation": self.evaluation, "security": self.security_windows,
         }
         return {name: part for name, part in parts.items() if part is not None}
 
@@ -203,9 +222,10 @@ class Pipeline:
         if self.pii is not None:
             self._redact(outcomes)
         vectors = self._embed(outcomes)
+        scans = self._security_scans(outcomes, vectors)
         for i, out in enumerate(outcomes):
             if out.event is not None:
-                out.findings.extend(self.detect(out.event, vectors.get(i)))
+                out.findings.extend(self.detect(out.event, vectors.get(i), scans.get(i)))
                 user_hash = self._tag_user(out)
                 out.decisions.extend(self.decide(out.event, out.findings))
                 out.history = self._history(out.event, user_hash)
@@ -250,6 +270,65 @@ class Pipeline:
                 cache.popitem(last=False)
         return {i: {"prompt": cache[p], "response": cache[r]} for i, (p, r) in wanted.items()}
 
+    def _security_scans(self, outcomes: list[Outcome],
+                        vectors: dict[int, dict[str, np.ndarray]]) -> dict[int, list[Scan]]:
+        """Security verdicts of the batch's inference events: drift vectors are reused, and texts the lexical
+        pre-score marks suspicious are embedded (one batch call, cached with the drift embeddings)."""
+        if self.security is None:
+            return {}
+        index = [i for i, o in enumerate(outcomes) if isinstance(o.event, InferenceEvent)]
+        if not index:
+            return {}
+        known: dict[str, np.ndarray] = {}
+        events = []
+        for i in index:
+            event = outcomes[i].event
+            assert isinstance(event, InferenceEvent)
+            body = event.inference
+            events.append(([(m.role, m.text) for m in body.messages],
+                           body.response_text if body.response is not None else None))
+            if i in vectors:
+                known[body.prompt_text] = vectors[i]["prompt"]
+                known[body.response_text] = vectors[i]["response"]
+        cache = self._embedding_cache
+        for messages, response in events:
+            for text in [t for _, t in messages] + ([response] if response else []):
+                if text not in known and text in cache:
+                    known[text] = cache[text]
+        results = self.security.scan_batch(events, known, self._embed_texts if self.embedder is not None else None)
+        return dict(zip(index, results))
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts`` and keep them in the embedding cache."""
+        assert self.embedder is not None
+        vecs = self.embedder.embed(texts)
+        cache = self._embedding_cache
+        for text, vec in zip(texts, vecs):
+            cache[text] = vec
+        while len(cache) > EMBEDDING_CACHE:
+            cache.popitem(last=False)
+        return vecs
+
+    def _security(self, event: InferenceEvent, subject: Subject, scans: list[Scan] | None) -> list[Finding]:
+        assert self.security is not None
+        if scans is None:  # a single event outside process_batch: lexical scores and cached vectors only
+            body = event.inference
+            scans = self.security.scan([(m.role, m.text) for m in body.messages],
+                                       body.response_text if body.response is not None else None,
+                                       {t: v for t in (body.prompt_text, body.response_text)
+                                        if (v := self._embedding_cache.get(t)) is not None})
+        config = self.security.config
+        found = [security_finding(s, subject, event.event_id, event.occurred_at, config)
+                 for s in scans if s.verdict.flagged]
+        if self.security_windows is not None:
+            body = event.inference
+            attack = any(s.detector == "injection" and s.verdict.flagged for s in scans)
+            toxic = [s.verdict.flagged for s in scans if s.detector == "toxicity" and s.field == "response"]
+            found += self.security_windows.observe(
+                subject, event.occurred_at, attack=attack, toxic_response=toxic[0] if toxic else None,
+                attributes=body.user.attributes if body.user is not None else None)
+        return found
+
     def _redact(self, outcomes: list[Outcome]) -> None:
         assert self.pii is not None
         texts: list[str] = []
@@ -275,8 +354,10 @@ class Pipeline:
                 out.findings.append(finding)
             out.event = redact_inference(event, mine)
 
-    def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None) -> list[Finding]:
-        """Run the per-event detectors that apply to the event's type (on the redacted event)."""
+    def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None,
+               security: list[Scan] | None = None) -> list[Finding]:
+        """Run the per-event detectors that apply to the event's type (on the redacted event); ``security`` is
+        the event's security verdicts when the batch computed them (see :meth:`_security_scans`)."""
         self._ensure_loaded(event.tenant, event.model.name)
         if isinstance(event, TrainingEvent):
             return self._training(event)
@@ -286,6 +367,8 @@ class Pipeline:
                 monitor = self.drift.get(event.tenant, event.model.name, event.model.version) if self.drift else None
                 if monitor is not None:
                     monitor.start_collecting()  # a (re)deployment pins a fresh reference
+                if self.security_windows is not None:
+                    self.security_windows.deployed(event.tenant, event.model.name, event.model.version)
             return []
         if not isinstance(event, InferenceEvent):
             return []
@@ -301,6 +384,8 @@ class Pipeline:
                                          body.latency_ms, body.status == "error", tokens, body.cost_usd)
         if self.drift is not None:
             findings += self._drift(event, subject, embeddings)
+        if self.security is not None:
+            findings += self._security(event, subject, security)
         if self.fairness is not None and body.user is not None:
             groups = protected_groups(body.user.attributes, self.fairness.config.protected_attributes)
             outcome = refusal_outcome(body.response_text) if body.status == "ok" else None
