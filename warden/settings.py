@@ -72,6 +72,18 @@ class Settings(BaseSettings):
     drift_embeddings: bool = Field(default=True, description="also test MiniLM prompt/response embeddings (MMD)")
     drift_embedding_fraction: float = Field(default=0.5, gt=0, le=1,
                                             description="share of events embedded (by event id; MMD needs tens per window)")
+    security_enabled: bool = Field(default=True, description="prompt-injection and toxicity detectors")
+    security_injection_threshold: float = Field(default=0.7, ge=0, le=1,
+                                                description="flag injections at this calibrated score")
+    security_toxicity_threshold: float = Field(default=0.5, ge=0, le=1,
+                                               description="flag toxic text at this calibrated score")
+    security_embed_gate: float = Field(default=0.1, ge=0, le=1,
+                                       description="embed a text the drift stage did not embed when its lexical "
+                                                   "security score reaches this")
+    security_context_roles: list[str] = Field(default=["tool", "function"],
+                                              description="message roles scanned for injections besides the "
+                                                          "last user message")
+    security_window_s: float = Field(default=900.0, gt=0, description="security window (attack/toxic rates)")
     drift_reference_size: int = Field(default=500, ge=50, description="first events of a version pinned as reference")
     drift_window: int = Field(default=200, ge=50, description="events per current window")
     policy_files: list[Path] = Field(default_factory=list, description="policy YAML files; empty → built-in pack")
@@ -120,6 +132,7 @@ class Settings(BaseSettings):
         from detectors.features.embeddings import EmbedderConfig
         from detectors.pii.detector import PiiConfig
         from detectors.rules import RuleConfig
+        from detectors.security import SecurityConfig, SecurityWindowConfig
         from streams.pipeline import PipelineConfig
 
         return PipelineConfig(
@@ -135,6 +148,14 @@ class Settings(BaseSettings):
             embeddings=EmbedderConfig.fast_cpu() if self.drift_enabled and self.drift_embeddings else None,
             embedding_fraction=self.drift_embedding_fraction,
             sample_fraction=self.sample_fraction,
+            security=SecurityConfig(injection_threshold=self.security_injection_threshold,
+                                    toxicity_threshold=self.security_toxicity_threshold,
+                                    embed_gate=self.security_embed_gate,
+                                    context_roles=tuple(self.security_context_roles))
+            if self.security_enabled else None,
+            security_windows=SecurityWindowConfig(
+                window_s=self.security_window_s,
+                cohort_attributes=tuple(self.protected_attributes) or SecurityWindowConfig().cohort_attributes),
             route_aggregates=True,
             user_key=self.pii_key,
         )
