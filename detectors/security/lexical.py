@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import repeat
 
 import numpy as np
 
@@ -79,27 +80,28 @@ class LexicalModel:
         return cls({w: i for i, w in enumerate(words)}, weights, bias, heads, window, lexicon)
 
     def occurrences(self, toks: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The vocabulary n-grams of ``toks`` in text order: their start positions and feature indices."""
-        vocab = self.vocab
+        """The vocabulary n-grams of ``toks``: their start positions and feature indices (unigrams, then
+        bigrams, then lexicon tags; not sorted by position)."""
+        get = self.vocab.get
+        n = len(toks)
+        uni = np.fromiter(map(get, toks, repeat(-1, n)), dtype=np.int64, count=n)
+        bi = np.fromiter(map(get, map(" ".join, zip(toks, toks[1:])), repeat(-1, max(0, n - 1))),
+                         dtype=np.int64, count=max(0, n - 1))
+        pos = np.arange(n, dtype=np.int64)
+        rows = [pos[uni >= 0], pos[: n - 1][bi >= 0]]
+        cols = [uni[uni >= 0], bi[bi >= 0]]
         lexicon = self.lexicon
-        rows: list[int] = []
-        cols: list[int] = []
-        prev = None
-        for p, t in enumerate(toks):
-            if prev is not None:
-                i = vocab.get(prev + " " + t)
-                if i is not None:
-                    rows.append(p - 1); cols.append(i)
-            i = vocab.get(t)
-            if i is not None:
-                rows.append(p); cols.append(i)
-            if lexicon is not None and t in lexicon:
-                for tag in lexicon[t]:
-                    i = vocab.get(tag)
+        if lexicon is not None and not lexicon.keys().isdisjoint(toks):
+            tag_rows, tag_cols = [], []
+            for p, t in enumerate(toks):
+                for tag in lexicon.get(t, ()):
+                    i = get(tag)
                     if i is not None:
-                        rows.append(p); cols.append(i)
-            prev = t
-        return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+                        tag_rows.append(p)
+                        tag_cols.append(i)
+            rows.append(np.asarray(tag_rows, dtype=np.int64))
+            cols.append(np.asarray(tag_cols, dtype=np.int64))
+        return np.concatenate(rows), np.concatenate(cols)
 
     def logits(self, text: str) -> np.ndarray:
         """Per-head logits of one normalised view: the whole text's, or a window's where that is higher on head 0.

@@ -62,19 +62,18 @@ _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180
                         "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff]")
 _SEPARATED = re.compile(r"(?<![a-z0-9])(?:[a-z][ .\-_*|/\\+~,:]{1,3}){3,}[a-z](?![a-z0-9])")
 _SEP_CHARS = re.compile(r"[ .\-_*|/\\+~,:]")
-_LEET_WORD = re.compile(r"[a-z0-9@$!|]*[a-z][a-z0-9@$!|]*")
 _LEET_ANY = re.compile(r"[a-z][0-9@$!|]|[@$0-9][a-z]")
 _DIGIT = re.compile(r"[0-9]")
 #: a letter, a separator run, a letter: the cheap test before looking for separated words
 _SEP_PAIR = re.compile(r"(?<![a-z0-9])[a-z][ .\-_*|/\\+~,:]{1,3}[a-z][ .\-_*|/\\+~,:]{1,3}[a-z](?![a-z0-9])")
 #: a leet character with a letter on each side (``h4ck``), or a leading ``@``/``$`` before letters (``@ss``)
-_LEET_INNER = re.compile(r"[a-z][0-9@$!|]+[a-z]|^[@$0-9][a-z]{2}")
+_LEET_INNER = re.compile(r"[a-z][0-9@$!|]+[a-z]|^[@$0-9][a-z]{2}|^[0-9][a-z]+[0-9]")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a",
                        "$": "s", "!": "i", "|": "l"})
 _ESCAPE = re.compile(r"\\x[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}")
 _URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}[^%\s]{0,3}){3,}")
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){10,}(?![0-9A-Fa-f])")
+_HEX = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{20,}(?![0-9A-Fa-f])")
 _WORD = re.compile(r"[a-z']+")
 
 
@@ -107,9 +106,10 @@ def fold(text: str) -> tuple[str, bool]:
     t = t.lower()
     t2 = _SEPARATED.sub(lambda m: _SEP_CHARS.sub("", m.group(0)), t) if _SEP_PAIR.search(t) else t
     changed = changed or t2 != t
+    t2 = " ".join(t2.split())
     t = _leet(t2) if _LEET_ANY.search(t2) else t2
     changed = changed or t != t2
-    return " ".join(t.split()), changed
+    return t, changed
 
 
 def _unescape(m: re.Match[str]) -> str:
@@ -120,13 +120,16 @@ def _unescape(m: re.Match[str]) -> str:
 
 
 def _leet(t: str) -> str:
-    """Fold leetspeak inside words that mix letters with digits or symbols (``h4ck3r``, ``@ss``)."""
-    def sub(m: re.Match[str]) -> str:
-        w = m.group(0)
-        if w.isalpha() or not _LEET_INNER.search(w):
-            return w
-        return w.translate(_LEET)
-    return _LEET_WORD.sub(sub, t)
+    """Fold leetspeak in the (space-separated) words that mix letters with digits or symbols (``h4ck3r``,
+    ``@ss``); other words are left alone (``mp3``, ``10am``, ``$5``)."""
+    words = t.split(" ")
+    changed = False
+    for k, w in enumerate(words):
+        if w.isalpha() or w.isdigit() or not _LEET_INNER.search(w):
+            continue
+        words[k] = w.translate(_LEET)
+        changed = True
+    return " ".join(words) if changed else t
 
 
 def _readable(raw: bytes) -> str | None:
@@ -173,7 +176,7 @@ def views(text: str) -> list[View]:
         if s is not None:
             out.append(View(fold(s)[0], "base64", True))
     for m in (_HEX.finditer(text) if _DIGIT.search(text) else ()):
-        digits = re.sub(r"[ :]", "", m.group(0))
+        digits = m.group(0)
         if len(digits) % 2:
             digits = digits[:-1]
         s = _readable(bytes.fromhex(digits))
