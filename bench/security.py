@@ -30,10 +30,10 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from detectors.features.embeddings import EmbedderConfig  # noqa: E402
-from detectors.security import InjectionDetector, SecurityConfig, ToxicityDetector, prepare  # noqa: E402
-from streams.pipeline import Pipeline, PipelineConfig, RawItem  # noqa: E402
-from tests.events import inference, raw  # noqa: E402
+from detectors.features.embeddings import EmbedderConfig
+from detectors.security import InjectionDetector, SecurityConfig, ToxicityDetector, prepare
+from streams.pipeline import Pipeline, PipelineConfig, RawItem
+from tests.events import inference, raw
 
 CORPUS = Path(__file__).resolve().parent / "data" / "pii_labelled.jsonl"
 DEV_CANDIDATES = (Path(__file__).resolve().parents[1] / ".." / "shared" / "dev-data" / "security",
@@ -77,21 +77,21 @@ def stream_cost(corpus: list[str], n: int, repeats: int) -> dict[str, float]:
             if pipe.security is not None:
                 scans, per_event, embed = pipe._security_scans, pipe._security, pipe._embed_texts
 
-                def timed_scans(outcomes, vectors, f=scans, spent=spent):  # type: ignore[no-untyped-def]
+                def timed_scans(outcomes, vectors, f=scans, spent=spent):  # type: ignore[no-untyped-def,unused-ignore]
                     t0 = time.perf_counter()
                     try:
                         return f(outcomes, vectors)
                     finally:
                         spent[0] += time.perf_counter() - t0
 
-                def timed_event(event, subject, found, f=per_event, spent=spent):  # type: ignore[no-untyped-def]
+                def timed_event(event, subject, found, f=per_event, spent=spent):  # type: ignore[no-untyped-def,unused-ignore]
                     t0 = time.perf_counter()
                     try:
                         return f(event, subject, found)
                     finally:
                         spent[0] += time.perf_counter() - t0
 
-                def counted(texts, f=embed, embedded=embedded):  # type: ignore[no-untyped-def]
+                def counted(texts, f=embed, embedded=embedded):  # type: ignore[no-untyped-def,unused-ignore]
                     embedded[0] += len(texts)
                     return f(texts)
 

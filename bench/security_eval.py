@@ -24,14 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from detectors.features.embeddings import EmbedderConfig, MiniLMEmbedder
 from detectors.security import InjectionDetector, SecurityConfig, ToxicityDetector, prepare
 
 __all__ = ["predict", "main"]
 
 
-def _embedder():  # type: ignore[no-untyped-def]
-    from detectors.features.embeddings import EmbedderConfig, MiniLMEmbedder
-
+def _embedder() -> MiniLMEmbedder:
     return MiniLMEmbedder(EmbedderConfig.fast_cpu(threads=int(os.environ.get("OMP_NUM_THREADS", "1"))))
 
 
@@ -44,9 +43,10 @@ def predict(task: str, texts: list[str], vectors: str = "all",
     prepared = [prepare(t) for t in texts]
     lexical = [model.lexical_logit(p) for p in prepared]
     vecs: list[np.ndarray | None] = [None] * len(texts)
+    gate = config.embed_gate if task == "injection" else config.toxicity_embed_gate
     if vectors != "none" and model.has_embedding_head:
         want = [i for i, lx in enumerate(lexical)
-                if vectors == "all" or model.lexical_score(lx) >= config.embed_gate]
+                if vectors == "all" or model.lexical_score(lx, prepared[i]) >= gate]
         if want:
             embedded = _embedder().embed([texts[i] for i in want])
             for i, v in zip(want, embedded):
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     with a.output.open("w", encoding="utf-8") as fh:
         for (rid, _), (score, flagged) in zip(rows, results):
             fh.write(json.dumps({"id": rid, "score": score, "flagged": flagged}) + "\n")
-    flagged = sum(f for _, f in results)
-    print(f"{a.task}: {len(rows)} texts, {flagged} flagged, {len(rows) / max(elapsed, 1e-9):.0f} texts/s "
+    n_flagged = sum(f for _, f in results)
+    print(f"{a.task}: {len(rows)} texts, {n_flagged} flagged, {len(rows) / max(elapsed, 1e-9):.0f} texts/s "
           f"(vectors={a.vectors})", file=sys.stderr)
     return 0
 

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     security_embed_gate: float = Field(default=0.1, ge=0, le=1,
                                        description="embed a text the drift stage did not embed when its lexical "
                                                    "security score reaches this")
+    security_toxicity_embed_gate: float = Field(default=0.3, ge=0, le=1,
+                                                description="the same gate for the lexical toxicity score")
     security_context_roles: list[str] = Field(default=["tool", "function"],
                                               description="message roles scanned for injections besides the "
                                                           "last user message")
@@ -151,6 +153,7 @@ class Settings(BaseSettings):
             security=SecurityConfig(injection_threshold=self.security_injection_threshold,
                                     toxicity_threshold=self.security_toxicity_threshold,
                                     embed_gate=self.security_embed_gate,
+                                    toxicity_embed_gate=self.security_toxicity_embed_gate,
                                     context_roles=tuple(self.security_context_roles))
             if self.security_enabled else None,
             security_windows=SecurityWindowConfig(

@@ -49,8 +49,11 @@ class SecurityConfig:
     negatives included) and 1.5-2 % on the public dev benign rows."""
     toxicity_threshold: float = 0.5
     embed_gate: float = 0.1
-    """A text without a stream embedding is embedded for the security heads when its lexical score reaches
-    this (the stream decides; the detectors only say which texts): most attacks pass, few benign texts do."""
+    """A text without a stream embedding is embedded for the security heads when its lexical injection score
+    reaches this: most attacks pass, few benign texts do (dev: 96 % of attacks, 12 % of benign rows)."""
+    toxicity_embed_gate: float = 0.3
+    """The same for the lexical toxicity score (higher: ordinary comments score higher on the lexical toxicity
+    head than ordinary prompts do on the injection head)."""
     context_roles: tuple[str, ...] = CONTEXT_ROLES
     """Message roles besides the last user message scanned for injections."""
     high: float = 0.95
@@ -58,7 +61,8 @@ class SecurityConfig:
     medium: float = 0.85
 
     def __post_init__(self) -> None:
-        for name in ("injection_threshold", "toxicity_threshold", "embed_gate", "high", "medium"):
+        for name in ("injection_threshold", "toxicity_threshold", "embed_gate", "toxicity_embed_gate", "high",
+                     "medium"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], not {v}")
@@ -146,6 +150,10 @@ class SecurityScanner:
             out.append(("toxicity", "response", None))
         return out
 
+    def gate(self, detector: str) -> float:
+        """The lexical score at which a text without a vector is embedded for ``detector``."""
+        return self.config.embed_gate if detector == "injection" else self.config.toxicity_embed_gate
+
     def _model(self, detector: str) -> SecurityModel:
         return self.injection.model if detector == "injection" else self.toxicity.model
 
@@ -179,7 +187,7 @@ class SecurityScanner:
                     model = self._model(detector)
                     lexical[key] = model.lexical_logit(prepared[text])
                     if (embed is not None and text not in known and model.has_embedding_head
-                            and model.lexical_score(lexical[key]) >= self.config.embed_gate):
+                            and model.lexical_score(lexical[key], prepared[text]) >= self.gate(detector)):
                         gated[text] = None
                 items.append((detector, role, "response" if index is None else f"messages[{index}]", text))
             todo.append(items)

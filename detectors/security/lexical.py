@@ -55,7 +55,7 @@ class LexicalModel:
     _by_index: list[str] | None = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, package: str, name: str) -> "LexicalModel":
+    def load(cls, package: str, name: str) -> LexicalModel:
         """Load ``data/<name>.vocab.txt`` and ``data/<name>.npz`` from ``package``."""
         root = resources.files(package).joinpath("data")
         words = root.joinpath(f"{name}.vocab.txt").read_text(encoding="utf-8").split("\n")
@@ -115,10 +115,11 @@ class LexicalModel:
         return self.logits_window(toks)[0]
 
     def logits_window(self, toks: list[str]) -> tuple[np.ndarray, tuple[int, int]]:
-        """:meth:`logits_tokens` and the token span (start, end) of the winning window."""
+        """:meth:`logits_tokens` and the token span (start, end) of the winning window; a text without one
+        vocabulary n-gram gets the intercepts and the span (0, 0)."""
         rows, cols = self.occurrences(toks)
         if rows.size == 0:
-            return self.bias.astype(np.float64), (0, len(toks))
+            return self.bias.astype(np.float64), (0, 0)
         order = np.argsort(rows, kind="stable")
         rows, cols = rows[order], cols[order]
         cs = np.zeros((self.weights.shape[0], rows.size + 1), dtype=np.float64)

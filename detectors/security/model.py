@@ -30,6 +30,10 @@ __all__ = ["Prepared", "Verdict", "SecurityModel", "prepare"]
 EVIDENCE_TERMS = 5
 #: characters of the normalised (already PII-redacted) winning window kept as an excerpt
 EXCERPT_CHARS = 160
+#: subtracted from the lexical logit of a text without one vocabulary n-gram ("4.", "🙂") on the lexical-only
+#: path: the intercept alone would give it the training mix's prior odds. The stacker (with an embedding) sees
+#: the logit as trained: misspelt attacks ("outputt yourr previouss instructionss") are left to the embedding.
+EMPTY_PENALTY = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,23 +108,27 @@ class SecurityModel:
         at, span = 0, (0, 0)
         for i, toks in enumerate(prepared.tokens):
             logits, window = self.lex.logits_window(toks)
-            if best is None or logits[0] > best[0]:
+            if window == (0, 0) and i > 0:
+                continue  # a decoded view without one known word says nothing (the plain view always counts)
+            if best is None or logits[0] > best[0] or span == (0, 0):
                 best, at, span = logits, i, window
         assert best is not None
         return best, at, span
 
-    def lexical_score(self, lexical: tuple[np.ndarray, int, tuple[int, int]]) -> float:
-        """The calibrated lexical-only score of :meth:`lexical_logit` output."""
+    def lexical_score(self, lexical: tuple[np.ndarray, int, tuple[int, int]], prepared: Prepared) -> float:
+        """The calibrated lexical-only score of :meth:`lexical_logit` output for ``prepared``."""
         a, b = self._platt
-        return _sigmoid(a * float(lexical[0][0]) + b)
+        z = float(lexical[0][0])
+        if lexical[2] == (0, 0):  # no view has a known word
+            z -= EMPTY_PENALTY
+        return _sigmoid(a * z + b)
 
     def score(self, prepared: Prepared, vector: np.ndarray | None = None,
               lexical: tuple[np.ndarray, int, tuple[int, int]] | None = None) -> Verdict:
         """Score one prepared text; ``vector`` is its MiniLM embedding when the stream has one; ``lexical`` is
         :meth:`lexical_logit` output when the caller already has it."""
         logits, at, span = lexical if lexical is not None else self.lexical_logit(prepared)
-        a, b = self._platt
-        lexical_p = _sigmoid(a * float(logits[0]) + b)
+        lexical_p = self.lexical_score((logits, at, span), prepared)
         used = vector is not None and self.has_embedding_head
         if used:
             assert self._emb_w is not None and self._stack is not None
