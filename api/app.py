@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, StatementError
 
+from api import console
 from api.config import ApiConfig
 from api.consumer import GovernanceConsumer
 from api.routes import (
@@ -102,6 +103,9 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
                     await task
             await app.state.producer.stop()
             app.state.dispatcher.stop()
+            probe = getattr(app.state, "lag_probe", None)
+            if probe is not None:
+                await probe.close()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await dispatch_task
             engine.dispose()
@@ -128,4 +132,5 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
     app.include_router(lifecycle.router)
     app.include_router(jobs.router)
     app.include_router(drift.router)
+    console.mount(app)
     return app

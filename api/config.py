@@ -17,6 +17,8 @@ class ApiConfig:
     """Kafka bootstrap servers (the API publishes events and job requests, and consumes the stream's outputs)."""
     governance_group: str = "warden-governance"
     """Consumer group of the governance consumer."""
+    worker_group: str = "warden-worker"
+    """Consumer group of the stream workers (its state and lag are part of the health report)."""
     session_timeout_s: float = 10.0
     admin_key: str | None = None
     """The bootstrap admin key (``Authorization: Bearer …``), besides the keys in the store."""
@@ -31,3 +33,5 @@ class ApiConfig:
     retention: Retention = field(default_factory=Retention)
     """Default retention per kind of record, until one is stored."""
     port: int = 8000
+    console_session_ttl_s: float = 8 * 3600.0
+    """How long a console sign-in lasts before the person signs in again."""

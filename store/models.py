@@ -492,3 +492,26 @@ class SampleLabelRow(SQLModel, table=True):
     occurred_at: datetime = _ts_required()
     label: str | None = Field(default=None, max_length=200)
     score: float | None = None
+
+
+# ---------------------------------------------------------------- console sessions (api.console)
+
+
+class ConsoleSessionRow(SQLModel, table=True):
+    """A person's signed-in session in the web console.
+
+    Keyed by the SHA-256 of the random cookie value (the store never holds a usable cookie). It names the
+    key that signed in (``key_id``; None for the bootstrap admin key) and that key's hash, so every request
+    re-checks the key: revoking or expiring the key ends its sessions. ``csrf_token`` is the session's
+    synchronizer token, which every state-changing form must echo.
+    """
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_expires", "expires_at"),)
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    key_id: str | None = Field(default=None, max_length=32)
+    key_hash: str = Field(max_length=64)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _now_field()
+    expires_at: datetime = _now_field()

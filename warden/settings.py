@@ -108,6 +108,9 @@ class Settings(BaseSettings):
                                                 description="auto-resolve an open alert not seen for this long")
     alert_dispatch_poll_s: float = Field(default=0.05, gt=0, description="outbox poll interval")
 
+    console_session_ttl_s: float = Field(default=8 * 3600.0, gt=0,
+                                         description="how long a web-console sign-in lasts")
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -187,7 +190,8 @@ class Settings(BaseSettings):
 
         return ApiConfig(
             database_url=self.effective_database_url, bootstrap=self.bootstrap,
-            governance_group=self.governance_group, session_timeout_s=self.session_timeout_s,
+            governance_group=self.governance_group, worker_group=self.consumer_group,
+            session_timeout_s=self.session_timeout_s, console_session_ttl_s=self.console_session_ttl_s,
             admin_key=self.admin_key, pii_key=self.pii_key, max_event_bytes=self.max_event_bytes,
             alert_destinations=self.alert_destinations, alert_resolve_after_s=self.alert_resolve_after_s,
             alert_dispatch_poll_s=self.alert_dispatch_poll_s, retention=self.retention(), port=self.api_port,

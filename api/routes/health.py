@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.lag import LagProbe
 
 router = APIRouter()
 
 
-def _db_ok(engine) -> bool:  # type: ignore[no-untyped-def]
+def _db_ok(engine: Engine) -> bool:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return True
 
 
-@router.get("/healthz", tags=["health"])
-async def healthz(request: Request) -> JSONResponse:
-    """Broker and database status; 503 when either is down."""
-    state = request.app.state
+def lag_probe(state: Any) -> LagProbe:
+    """The process's :class:`LagProbe` (made on first use; the app's lifespan closes it)."""
+    probe: LagProbe | None = getattr(state, "lag_probe", None)
+    if probe is None:
+        probe = state.lag_probe = LagProbe(state.config.bootstrap)
+    return probe
+
+
+async def health_report(state: Any) -> tuple[bool, dict[str, Any]]:
+    """What ``/healthz`` answers (and the console's overview shows): database, broker, the governance
+    consumer, and the state and lag of the stream workers' and the governance consumer's groups.
+    ``ok`` is false when the database or the broker is down."""
     db: dict[str, object] = {"dialect": state.engine.dialect.name}
     try:
         db["ok"] = await asyncio.wait_for(asyncio.to_thread(_db_ok, state.engine), timeout=5)
@@ -33,10 +46,23 @@ async def healthz(request: Request) -> JSONResponse:
         broker["ok"] = True
     except Exception as exc:
         broker.update(ok=False, error=type(exc).__name__)
-    broker["consumer_connected"] = bool(state.consumer.connected)
+    consumer = state.consumer
+    broker["consumer_connected"] = bool(consumer.connected)
+    last = getattr(consumer, "last_batch_at", None)
+    broker["consumer_last_batch_s_ago"] = round(time.time() - last, 1) if last else None
+    groups: dict[str, Any] = {"ok": False, "error": "broker down", "groups": []}
+    if broker["ok"]:
+        groups = await lag_probe(state).groups([state.config.worker_group, state.config.governance_group])
     ok = bool(db["ok"]) and bool(broker["ok"])
-    return JSONResponse({"status": "ok" if ok else "degraded", "broker": broker, "database": db},
-                        status_code=200 if ok else 503)
+    return ok, {"status": "ok" if ok else "degraded", "broker": broker, "database": db, "consumer_groups": groups}
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz(request: Request) -> JSONResponse:
+    """Broker and database status (503 when either is down), with the workers' and the governance
+    consumer's group state and lag."""
+    ok, body = await health_report(request.app.state)
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics", tags=["health"])
