@@ -9,6 +9,9 @@ drawn on the server (:mod:`api.console.charts`). Templates and the stylesheet ar
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -58,6 +61,22 @@ def mount(app: FastAPI) -> None:
         return render(request, "error.html", viewer, status_code=422, status=422,
                       detail=f"{where}: {first.get('msg', 'invalid input')}")
 
+    def html_for_console(previous: Any) -> Any:
+        async def handler(request: Request, exc: Exception) -> Response:
+            response: Response = await previous(request, exc)
+            if not request.url.path.startswith(PREFIX):
+                return response
+            viewer = getattr(request.state, "viewer", None)
+            body = json.loads(bytes(response.body)) if response.media_type == "application/json" else {}
+            detail = body.get("detail") if isinstance(body, dict) else None
+            text = detail.get("detail") if isinstance(detail, dict) else detail
+            return render(request, "error.html", viewer, status_code=response.status_code, status=response.status_code,
+                          detail=str(text or "the request could not be served"))
+        return handler
+
+    for kind, previous in list(app.exception_handlers.items()):  # the API's own input errors, as pages here
+        if kind not in (HTTPException, RequestValidationError, 500, Exception):
+            app.add_exception_handler(kind, html_for_console(previous))
     app.add_exception_handler(SignInRequired, sign_in)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)

@@ -41,11 +41,13 @@ class Form:
 
 async def read_form(request: Request) -> Form:
     """The posted form (urlencoded only; at most :data:`MAX_FORM_BYTES`)."""
+    body = await request.body()
+    if not body:
+        return Form({})
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             {"error": "unsupported_form", "detail": "forms are posted url-encoded"})
-    body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, {"error": "too_large", "detail": "form too large"})
     try:
