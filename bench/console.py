@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -171,7 +170,8 @@ def load(url: str, findings: int, audit_entries: int, days: int) -> dict[str, fl
                                 json.dumps({"reason": "drift"}), at, at))
         took["alerts_decisions_jobs"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        last, last_at = GENESIS, now
+        last: Any = GENESIS
+        last_at: Any = now
         with cur.copy("COPY audit_log (seq, at, actor, action, tenant, target_type, target_id, content, prev_hash, "
                       "content_hash, hash) FROM STDIN") as copy:
             for row in _audit(audit_entries, days, now - timedelta(minutes=1)):

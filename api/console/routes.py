@@ -21,8 +21,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
+import api.console.queries as queries
+import api.console.sessions as sessions
 from api.auth import ADMIN, ADMIN_OPERATOR, AUDIT_ROLES, READ_ROLES, Principal, principal_of_key
-from api.console import queries, sessions
 from api.console.charts import Point, bars, intervals, time_series
 from api.console.deps import Act, Form, page, read_form
 from api.console.deps import action as act

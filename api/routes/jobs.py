@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from api import job_client
 from api.auth import Principal, allow
 from contracts.jobs import TERMINAL_STATES, JobSpec
-from api import job_client
 from governance.jobs import approve_job, job_history, record_cancel_request, request_job
 from store.models import JobRow
 from store.repository import page

@@ -18,6 +18,7 @@ Screenshots of each page are saved in the test's tmp folder (``screens/``).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -74,8 +75,8 @@ def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFa
         conn.execute(f'CREATE DATABASE "{name}"')
     db_url = postgres.rsplit("/", 1)[0] + "/" + name
     hook = Receiver().start()
-    destinations = ('{"webhook:ml-ops": {"type": "webhook", "url": "%s", "secret": "%s", "repeat_interval_s": %s}}'
-                    % (hook.url, SECRET, REPEAT_S))
+    destinations = json.dumps({"webhook:ml-ops": {"type": "webhook", "url": hook.url, "secret": SECRET,
+                                                  "repeat_interval_s": REPEAT_S}})
     port = free_port()
     env = warden_env(kafka_bootstrap=kafka.bootstrap, database_url=db_url, admin_key=ADMIN_KEY, api_port=port,
                      consumer_group=f"w-{uuid.uuid4().hex[:6]}", governance_group=f"g-{uuid.uuid4().hex[:6]}",
