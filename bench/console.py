@@ -170,14 +170,13 @@ def load(url: str, findings: int, audit_entries: int, days: int) -> dict[str, fl
                                 json.dumps({"reason": "drift"}), at, at))
         took["alerts_decisions_jobs"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        last: Any = GENESIS
-        last_at: Any = now
+        head_hash, head_at = GENESIS, now
         with cur.copy("COPY audit_log (seq, at, actor, action, tenant, target_type, target_id, content, prev_hash, "
                       "content_hash, hash) FROM STDIN") as copy:
             for row in _audit(audit_entries, days, now - timedelta(minutes=1)):
                 copy.write_row(row)
-                last, last_at = row[-1], row[1]
-        cur.execute("UPDATE audit_head SET seq = %s, hash = %s, at = %s WHERE id = 1", (audit_entries, last, last_at))
+                head_hash, head_at = row[-1], row[1]
+        cur.execute("UPDATE audit_head SET seq = %s, hash = %s, at = %s WHERE id = 1", (audit_entries, head_hash, head_at))
         took["audit"] = time.perf_counter() - t0
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -265,8 +264,9 @@ def pages(client: Any, tenant: str | None) -> dict[str, list[str]]:
         "model": [f"/console/models/{t}/{m}" for m in MODELS[:4]],
         "jobs": ["/console/jobs", "/console/jobs?state=failed"],
         "reports form": ["/console/reports"],
-        "keys": ["/console/keys"],
     }
+    if tenant is None:  # keys: admins and auditors only
+        out["keys"] = ["/console/keys"]
     return {k: v for k, v in out.items() if v}
 
 

@@ -55,15 +55,15 @@ def _frame(title: str, width: int, height: int, body: str) -> str:
 
 def time_series(title: str, series: Mapping[str, Sequence[Point]], *, width: int = 760, height: int = 240,
                 log_y: bool = False, hline: float | None = None, hline_label: str = "",
-                y_label: str = "") -> str:
+                y_label: str = "", lines: bool = True) -> str:
     """Lines (one per series) over time, with optional per-point bands (``low``/``high``), anomaly marks
-    and a horizontal reference line (e.g. a significance level). Empty data draws a "no data" note."""
+    and a horizontal reference line (e.g. a significance level). ``lines=False`` draws the points only
+    (observations that are not a continuous series). Empty data draws a "no data" note."""
     left, right, top, bottom = 64, 150, 14, 30
     pw, ph = width - left - right, height - top - bottom
     pts = [p for s in series.values() for p in s]
     if not pts:
-        return _frame(title, width, height, f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" '
-                                            f'class="muted">no data in this period</text>')
+        return _frame(title, width, 40, f'<text x="{left}" y="24" class="muted">no data in this period</text>')
 
     def yv(v: float) -> float:
         return math.log10(max(v, 1e-300)) if log_y else v
@@ -104,7 +104,8 @@ def time_series(title: str, series: Mapping[str, Sequence[Point]], *, width: int
     if hline is not None:
         hy = y(hline)
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{hy:.1f}" y2="{hy:.1f}" class="ref"/>'
-                   f'<text x="{left + pw + 4}" y="{hy + 4:.1f}" class="tick">{escape(hline_label)}</text>')
+                   f'<text x="{left + pw - 4}" y="{hy - 4:.1f}" text-anchor="end" class="tick">'
+                   f"{escape(hline_label)}</text>")
     for n, (name, pts_) in enumerate(series.items()):
         color = PALETTE[n % len(PALETTE)]
         ordered = sorted(pts_, key=lambda p: _ts(p.at))
@@ -112,7 +113,7 @@ def time_series(title: str, series: Mapping[str, Sequence[Point]], *, width: int
             if p.low is not None and p.high is not None:
                 out.append(f'<line x1="{x(p.at):.1f}" x2="{x(p.at):.1f}" y1="{y(p.low):.1f}" y2="{y(p.high):.1f}" '
                            f'stroke="{color}" class="band"/>')
-        if len(ordered) > 1:
+        if lines and len(ordered) > 1:
             path = " ".join(f"{x(p.at):.1f},{y(p.value):.1f}" for p in ordered)
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" class="line"/>')
         for p in ordered:

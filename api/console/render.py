@@ -54,6 +54,15 @@ def _qs(params: dict[str, Any], **more: Any) -> str:
     return urlencode({k: v for k, v in {**params, **more}.items() if v not in (None, "")})
 
 
+def _plain(value: Any) -> str:
+    """A value for a table cell: lists joined, mappings as ``k=v``."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
@@ -62,6 +71,7 @@ TEMPLATES.env.filters["when"] = _when
 TEMPLATES.env.filters["severity"] = _severity
 TEMPLATES.env.filters["pretty"] = _pretty
 TEMPLATES.env.filters["qs"] = _qs
+TEMPLATES.env.filters["plain"] = _plain
 TEMPLATES.env.filters["svg"] = Markup  # charts are built by api.console.charts, which escapes every text
 TEMPLATES.env.globals.update(READ_ROLES=READ_ROLES, ADMIN_OPERATOR=ADMIN_OPERATOR, AUDIT_ROLES=AUDIT_ROLES,
                              ADMIN=ADMIN)

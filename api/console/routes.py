@@ -404,7 +404,8 @@ async def model_page(request: Request, tenant: str, model: str, version: str | N
                               hline_label="alpha")
     bias_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "bias", limit=200)
     ops_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "anomaly", limit=300)
-    ops_charts = {m: time_series(f"{m}: anomalous intervals with their expected range", s, y_label=m)
+    ops_charts = {m: time_series(f"{m}: anomalous intervals with their expected range", s, y_label=m,
+                                     lines=False)
                   for m, s in _ops_series(ops_rows).items()}
     runs = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "training",
                                    kinds=lineage.RUN_KINDS, limit=40)

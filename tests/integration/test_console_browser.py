@@ -96,8 +96,11 @@ def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFa
 
 
 def _produce(bootstrap: str, events: list[dict[str, Any]]) -> None:
+    """Publish ``events`` as happening now (alerts older than a day would be auto-resolved at once)."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
+    now = datetime.now(UTC).isoformat()
     for e in events:
+        e["occurred_at"] = now
         producer.produce("warden.inference", value=raw(e), key=e["model"]["name"].encode())
     assert producer.flush(60) == 0
 
