@@ -270,9 +270,9 @@ def pages(client: Any, tenant: str | None) -> dict[str, list[str]]:
     return {k: v for k, v in out.items() if v}
 
 
-def audit_pages() -> dict[str, list[str]]:
-    return {"audit": ["/console/audit", "/console/audit?action=alert.resolved", f"/console/audit?tenant={TENANTS[2]}"],
-            "audit verify": ["/console/audit?verify=1"]}
+def audit_pages(tenant: str | None = None) -> dict[str, list[str]]:
+    return {"audit": ["/console/audit", "/console/audit?action=alert.resolved", f"/console/audit?tenant={tenant or TENANTS[2]}"],
+            "audit verify (walks the whole chain)": ["/console/audit?verify=1"]}
 
 
 def time_pages(client: Any, plan: dict[str, list[str]], repeats: int) -> dict[str, dict[str, float]]:
@@ -298,7 +298,7 @@ def _print(title: str, stats: dict[str, dict[str, float]]) -> None:
     print(title)
     for name, s in stats.items():
         flag = "" if s["p99"] <= 300 else "   > 300 ms"
-        print(f"  {name:<20} p50 {s['p50']:7.1f} ms   p99 {s['p99']:7.1f} ms   (n={s['n']}){flag}")
+        print(f"  {name:<38} p50 {s['p50']:7.1f} ms   p99 {s['p99']:7.1f} ms   (n={s['n']}){flag}")
 
 
 def main() -> None:
@@ -347,7 +347,7 @@ def main() -> None:
             operator = _session(base, scoped["operator"])
             _print(f"operator scoped to {TENANTS[0]}:", time_pages(operator, pages(operator, TENANTS[0]), args.requests))
             auditor = _session(base, scoped["auditor"])
-            _print(f"auditor scoped to {TENANTS[0]}:", time_pages(auditor, audit_pages(), args.requests))
+            _print(f"auditor scoped to {TENANTS[0]}:", time_pages(auditor, audit_pages(TENANTS[0]), args.requests))
             report = f"/console/reports?tenant={TENANTS[0]}&format=html"
             _print("compliance report (HTML, 30 days of one tenant; an export rather than a page):",
                    time_pages(auditor, {"report 30d": [report]}, max(3, args.requests // 6)))

@@ -42,9 +42,12 @@ class FindingRow(SQLModel, table=True):
 
     __tablename__ = "findings"
     __table_args__ = (
-        Index("ix_findings_tenant_time", "tenant", "occurred_at"),
+        # INCLUDE (PostgreSQL): counting findings per detector over time reads the index only
+        Index("ix_findings_tenant_time", "tenant", "occurred_at", postgresql_include=["detector"]),
         Index("ix_findings_model_time", "model", "occurred_at"),
-        Index("ix_findings_occurred_at", "occurred_at"),
+        Index("ix_findings_occurred_at", "occurred_at", postgresql_include=["detector", "tenant"]),
+        # one model's findings of one detector, newest first (the console's model page, lineage, drift report)
+        Index("ix_findings_model_detector_time", "tenant", "model", "detector", "occurred_at"),
     )
 
     finding_id: str = Field(primary_key=True, max_length=64)

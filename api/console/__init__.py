@@ -37,6 +37,11 @@ def mount(app: FastAPI) -> None:
     """Add the console's routes, its static files and its error pages (HTML under ``/console`` only;
     the JSON API keeps its JSON errors)."""
     app.include_router(router)
+
+    async def root(_: Request) -> Response:  # the service's address opens the console
+        return RedirectResponse(PREFIX, status_code=307)
+
+    app.add_route("/", root, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(packages=[("api.console", "static")]), name="console-static")
 
     async def sign_in(request: Request, exc: Exception) -> Response:
