@@ -31,3 +31,11 @@ class ApiConfig:
     retention: Retention = field(default_factory=Retention)
     """Default retention per kind of record, until one is stored."""
     port: int = 8000
+    otlp_max_bytes: int = 20 * 1024 * 1024
+    """Largest ``POST /v1/traces`` body, after decompression (413 above; the OTLP spec recommends 20 MiB)."""
+    otlp_max_inflight: int = 32
+    """Trace exports handled at once; more get 429 with ``Retry-After``."""
+    otlp_publish_timeout_s: float = 10.0
+    """How long a trace export waits for Kafka before answering 503 with ``Retry-After``."""
+    audit_verify_interval_s: float = 3600.0
+    """How often the service verifies the audit hash chain (``warden_audit_chain_valid``); 0: never."""

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from api import metrics
+
+log = logging.getLogger("warden.api")
 router = APIRouter()
 
 
@@ -40,6 +44,14 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["health"])
-def metrics() -> Response:
-    """Prometheus exposition."""
+def prometheus_metrics(request: Request) -> Response:
+    """Prometheus exposition (the outbox gauges are read from the store on each scrape)."""
+    state = request.app.state
+    dispatcher = getattr(state, "dispatcher", None)
+    try:
+        metrics.refresh_outbox(state.engine, list(dispatcher.destinations.destinations) if dispatcher else [])
+    except Exception as exc:  # a scrape still answers while the database is down (healthz reports it)
+        log.warning("outbox metrics not refreshed", extra={"error": type(exc).__name__})
+    consumer = getattr(state, "consumer", None)
+    metrics.CONSUMER_CONNECTED.set(1 if consumer is not None and consumer.connected else 0)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
