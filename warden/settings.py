@@ -222,7 +222,7 @@ class Settings(BaseSettings):
             artifact_root=self.artifact_root or self.data_dir / "artifacts",
             registry_path=self.jobs_registry_path or self.data_dir / "registry.json",
             history_path=self.jobs_history_path, session_timeout_s=self.session_timeout_s, lease_s=self.jobs_lease_s,
-            torch_threads=self.jobs_torch_threads, device=self.jobs_device, metrics_port=self.jobs_metrics_port,
+            torch_threads=self.jobs_torch_threads, device=self.jobs_device,
         )
 
 
