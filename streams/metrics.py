@@ -14,7 +14,6 @@ DEAD_LETTERS = Counter("warden_worker_dead_letters_total", "Events sent to the d
 FINDINGS = Counter("warden_worker_findings_total", "Findings published, by detector and severity",
                    ["detector", "severity"])
 DECISIONS = Counter("warden_worker_decisions_total", "Policy decisions published, by action", ["action"])
-PUBLISHED = Counter("warden_worker_published_total", "Records published, by topic", ["topic"])
 BATCH_SIZE = Histogram("warden_worker_batch_size", "Events per processed batch",
                        buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000))
 STAGE_SECONDS = Histogram("warden_worker_stage_seconds", "Time one batch spent in a pipeline stage "
