@@ -278,11 +278,17 @@ def _openinference_texts(attrs: dict[str, Any]) -> _Texts:
 def _llm_texts(span: Span) -> _Texts:
     """Messages, response and finish reason of a model call, whichever convention recorded them."""
     found = _Texts([], None, None)
-    for texts in (_genai_texts(_details_attrs(span)), _event_texts(span), _openllmetry_texts(span.attributes),
-                  _openinference_texts(span.attributes)):
+    readers = (lambda: _genai_texts(_details_attrs(span)), lambda: _event_texts(span) if span.events else None,
+               lambda: _openllmetry_texts(span.attributes), lambda: _openinference_texts(span.attributes))
+    for read in readers:
+        texts = read()
+        if texts is None:
+            continue
         found.messages = found.messages or texts.messages
         found.response = found.response if found.response is not None else texts.response
         found.finish_reason = found.finish_reason or texts.finish_reason
+        if found.messages and found.response is not None and found.finish_reason:
+            break  # the conventions are alternatives: the first that recorded everything wins
     reasons = span.attributes.get("gen_ai.response.finish_reasons")
     if not found.finish_reason and reasons:
         found.finish_reason = _str(reasons[0] if isinstance(reasons, list) else reasons)
