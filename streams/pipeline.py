@@ -151,8 +151,8 @@ def _sampled(event_id: str, fraction: float) -> bool:
 
 @dataclass(slots=True)
 class BatchTimings:
-    """Seconds spent on one batch, per pipeline stage (``decode``, ``pii``, ``embed``, ``detect``, ``decide``)
-    and per detector (``pii``, ``rule``, ``anomaly``, ``drift``, ``bias``, ``training``)."""
+    """Seconds spent on one batch, per pipeline stage (``decode``, ``pii``, ``embed``, ``security``, ``detect``,
+    ``decide``) and per detector (``pii``, ``rule``, ``anomaly``, ``drift``, ``security``, ``bias``, ``training``)."""
 
     stages: dict[str, float] = field(default_factory=dict)
     detectors: dict[str, float] = field(default_factory=dict)
