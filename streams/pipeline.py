@@ -362,8 +362,21 @@ class Pipeline:
             cache.popitem(last=False)
         return vecs
 
-    def _security(self, event: InferenceEvent, subject: Subject, scans: list[Scan] | None, *,
-                  windows: bool = True) -> list[Finding]:
+    def _security(self, event: InferenceEvent, subject: Subject, scans: list[Scan] | None) -> list[Finding]:
+        found, scans = self._security_verdicts(event, subject, scans)
+        if self.security_windows is not None:
+            body = event.inference
+            attack = any(s.detector == "injection" and s.verdict.flagged for s in scans)
+            toxic = [s.verdict.flagged for s in scans if s.detector == "toxicity" and s.field == "response"]
+            found += self.security_windows.observe(
+                subject, event.occurred_at, attack=attack, toxic_response=toxic[0] if toxic else None,
+                attributes=body.user.attributes if body.user is not None else None)
+        return found
+
+    def _security_verdicts(self, event: InferenceEvent, subject: Subject,
+                           scans: list[Scan] | None) -> tuple[list[Finding], list[Scan]]:
+        """The event's per-event security findings, and the scans they came from (computed here when the batch
+        did not)."""
         assert self.security is not None
         if scans is None:  # a single event outside process_batch: lexical scores and cached vectors only
             body = event.inference
@@ -372,16 +385,8 @@ class Pipeline:
                                        {t: v for t in (body.prompt_text, body.response_text)
                                         if (v := self._embedding_cache.get(t)) is not None})
         config = self.security.config
-        found = [security_finding(s, subject, event.event_id, event.occurred_at, config)
-                 for s in scans if s.verdict.flagged]
-        if self.security_windows is not None and windows:
-            body = event.inference
-            attack = any(s.detector == "injection" and s.verdict.flagged for s in scans)
-            toxic = [s.verdict.flagged for s in scans if s.detector == "toxicity" and s.field == "response"]
-            found += self.security_windows.observe(
-                subject, event.occurred_at, attack=attack, toxic_response=toxic[0] if toxic else None,
-                attributes=body.user.attributes if body.user is not None else None)
-        return found
+        return [security_finding(s, subject, event.event_id, event.occurred_at, config)
+                for s in scans if s.verdict.flagged], scans
 
     def _redact(self, outcomes: list[Outcome]) -> None:
         assert self.pii is not None
@@ -436,7 +441,7 @@ class Pipeline:
             if self.security is None:
                 return []
             t = time.perf_counter()
-            found = self._security(event, subject, security, windows=False)
+            found, _ = self._security_verdicts(event, subject, security)
             _lap(self.timings.detectors, "security", t)
             return found
         body = event.inference
