@@ -11,9 +11,10 @@ from importlib.metadata import version as _package_version
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, StatementError
 
-from api import console
+from api import console, metrics
 from api.config import ApiConfig
 from api.consumer import GovernanceConsumer
 from api.routes import (
@@ -26,10 +27,12 @@ from api.routes import (
     keys,
     lifecycle,
     lineage,
+    otlp,
     records,
     registry,
     reports,
 )
+from governance import audit as audit_trail
 from governance.alerting.delivery.destinations import load_destinations
 from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
 from store.db import init_db, make_engine
@@ -69,6 +72,20 @@ def _invalid_input_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StatementError, db_refused)
 
 
+async def _verify_audit_periodically(engine: Engine, interval_s: float) -> None:
+    """Verify the audit hash chain every ``interval_s`` (the metric ``warden_audit_chain_valid`` follows it)."""
+    while True:
+        try:
+            result = await asyncio.to_thread(audit_trail.verify, engine)
+            metrics.observe_audit(result.ok, result.checked, result.seconds)
+            if not result.ok:
+                log.error("audit chain verification failed", extra={"first_broken_seq": result.first_broken_seq,
+                                                                     "reason": result.reason})
+        except Exception:
+            log.exception("audit chain verification could not run")
+        await asyncio.sleep(interval_s)
+
+
 def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
     """Build the app; ``consume=False`` leaves the Kafka consumer out (for tests of the routes)."""
 
@@ -92,15 +109,18 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
         )
         app.state.consumer = consumer
         task = asyncio.create_task(consumer.run()) if consume else None
+        verifier = (asyncio.create_task(_verify_audit_periodically(engine, config.audit_verify_interval_s))
+                    if config.audit_verify_interval_s > 0 else None)
         log.info("governance service started", extra={"port": config.port, "database": engine.dialect.name})
         try:
             yield
         finally:
             consumer.stop()
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            for background in (task, verifier):
+                if background:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await background
             await app.state.producer.stop()
             app.state.dispatcher.stop()
             probe = getattr(app.state, "lag_probe", None)
@@ -119,9 +139,12 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.config = config
+    app.state.otlp_inflight = 0
+    app.add_middleware(metrics.RequestMetrics)
     _invalid_input_handlers(app)
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(otlp.router)
     app.include_router(records.router)
     app.include_router(alert_lifecycle.router)
     app.include_router(keys.router)

@@ -35,3 +35,11 @@ class ApiConfig:
     port: int = 8000
     console_session_ttl_s: float = 8 * 3600.0
     """How long a console sign-in lasts before the person signs in again."""
+    otlp_max_bytes: int = 20 * 1024 * 1024
+    """Largest ``POST /v1/traces`` body, after decompression (413 above; the OTLP spec recommends 20 MiB)."""
+    otlp_max_inflight: int = 32
+    """Trace exports handled at once; more get 429 with ``Retry-After``."""
+    otlp_publish_timeout_s: float = 10.0
+    """How long a trace export waits for Kafka before answering 503 with ``Retry-After``."""
+    audit_verify_interval_s: float = 3600.0
+    """How often the service verifies the audit hash chain (``warden_audit_chain_valid``); 0: never."""

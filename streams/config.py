@@ -23,3 +23,6 @@ class WorkerConfig:
     batch_within_s: float = 0.05
     """Longest wait to fill a batch."""
     web_port: int = 6066
+    """The worker's HTTP port: Prometheus ``/metrics`` (faust's own web server stays off)."""
+    lag_interval_s: float = 10.0
+    """How often the consumer lag per input partition is measured."""

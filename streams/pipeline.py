@@ -19,6 +19,7 @@ pure makes it testable without a broker and lets the benchmark measure it alone.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,33 @@ def _sampled(event_id: str, fraction: float) -> bool:
     return digest < fraction * 2**64
 
 
+@dataclass(slots=True)
+class BatchTimings:
+    """Seconds spent on one batch, per pipeline stage (``decode``, ``pii``, ``embed``, ``security``, ``detect``,
+    ``decide``) and per detector (``pii``, ``rule``, ``anomaly``, ``drift``, ``security``, ``bias``, ``training``)."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+    detectors: dict[str, float] = field(default_factory=dict)
+
+
+def _lap(spent: dict[str, float], name: str, since: float) -> float:
+    """Add the time since ``since`` to ``spent[name]``; returns now."""
+    now = time.perf_counter()
+    spent[name] = spent.get(name, 0.0) + (now - since)
+    return now
+
+
+def _tag_trace(out: Outcome) -> None:
+    """Findings of an event mapped from a trace span carry its trace and span ids (the link to the trace)."""
+    event = out.event
+    if not (isinstance(event, InferenceEvent) and event.inference.trace is not None):
+        return
+    ref = event.inference.trace
+    link = {"trace_id": ref.trace_id, "span_id": ref.span_id}
+    out.findings = [f.model_copy(update={"evidence": {**f.evidence, "trace": link}})
+                    if f.event_id == event.event_id else f for f in out.findings]
+
+
 def redact_inference(event: InferenceEvent, results: Sequence[PiiResult]) -> InferenceEvent:
     """A copy of the event whose message and response texts are the redacted ones.
 
@@ -186,6 +214,8 @@ class Pipeline:
         self._loaded: set[tuple[str, str]] = set()
         self.embedder = MiniLMEmbedder(self.config.embeddings) if self.config.embeddings is not None else None
         self._embedding_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: what the last :meth:`process_batch` spent per stage and per detector
+        self.timings = BatchTimings()
 
     @property
     def stateful(self) -> dict[str, PerModelState]:
@@ -209,7 +239,12 @@ class Pipeline:
         return self.process_batch([RawItem(raw, topic, partition, offset, key)])[0]
 
     def process_batch(self, items: Sequence[RawItem]) -> list[Outcome]:
-        """Decode, redact, detect and decide for a batch; never raises on bad input."""
+        """Decode, redact, detect and decide for a batch; never raises on bad input.
+
+        Afterwards :attr:`timings` holds the seconds each stage and each detector spent on the batch."""
+        self.timings = timings = BatchTimings()
+        clock = time.perf_counter
+        started = clock()
         outcomes: list[Outcome] = []
         for item in items:
             decoded = decode_event(item.value, self.config.max_event_bytes)
@@ -219,16 +254,33 @@ class Pipeline:
                     offset=item.offset, key=item.key)))
             else:
                 outcomes.append(Outcome(event=decoded))
+        now = clock()
+        timings.stages["decode"], started = now - started, now
         if self.pii is not None:
             self._redact(outcomes)
+            now = clock()
+            timings.stages["pii"] = timings.detectors["pii"] = now - started
+            started = now
         vectors = self._embed(outcomes)
+        now = clock()
+        timings.stages["embed"], started = now - started, now
         scans = self._security_scans(outcomes, vectors)
+        if self.security is not None:
+            now = clock()
+            timings.stages["security"] = timings.detectors["security"] = now - started
+            started = now
+        decide = 0.0
         for i, out in enumerate(outcomes):
             if out.event is not None:
                 out.findings.extend(self.detect(out.event, vectors.get(i), scans.get(i)))
+                _tag_trace(out)
                 user_hash = self._tag_user(out)
+                t = clock()
                 out.decisions.extend(self.decide(out.event, out.findings))
+                decide += clock() - t
                 out.history = self._history(out.event, user_hash)
+        timings.stages["detect"] = clock() - started - decide
+        timings.stages["decide"] = decide
         return outcomes
 
     def _tag_user(self, out: Outcome) -> str | None:
@@ -247,7 +299,7 @@ class Pipeline:
         """The training-history record of an event: a redacted sample or a feedback label."""
         if isinstance(event, FeedbackEvent):
             return label_of(event)
-        if (isinstance(event, InferenceEvent) and self.pii is not None
+        if (isinstance(event, InferenceEvent) and event.inference.is_llm_call and self.pii is not None
                 and _sampled(event.event_id, self.config.sample_fraction)):
             return sample_of(event, user_hash)
         return None
@@ -259,7 +311,8 @@ class Pipeline:
         wanted: dict[int, tuple[str, str]] = {
             i: (o.event.inference.prompt_text, o.event.inference.response_text)
             for i, o in enumerate(outcomes)
-            if isinstance(o.event, InferenceEvent) and _sampled(o.event.event_id, self.config.embedding_fraction)
+            if isinstance(o.event, InferenceEvent) and o.event.inference.is_llm_call
+            and _sampled(o.event.event_id, self.config.embedding_fraction)
         }
         cache = self._embedding_cache
         missing = list(dict.fromkeys(t for pair in wanted.values() for t in pair if t not in cache))
@@ -310,16 +363,7 @@ class Pipeline:
         return vecs
 
     def _security(self, event: InferenceEvent, subject: Subject, scans: list[Scan] | None) -> list[Finding]:
-        assert self.security is not None
-        if scans is None:  # a single event outside process_batch: lexical scores and cached vectors only
-            body = event.inference
-            scans = self.security.scan([(m.role, m.text) for m in body.messages],
-                                       body.response_text if body.response is not None else None,
-                                       {t: v for t in (body.prompt_text, body.response_text)
-                                        if (v := self._embedding_cache.get(t)) is not None})
-        config = self.security.config
-        found = [security_finding(s, subject, event.event_id, event.occurred_at, config)
-                 for s in scans if s.verdict.flagged]
+        found, scans = self._security_verdicts(event, subject, scans)
         if self.security_windows is not None:
             body = event.inference
             attack = any(s.detector == "injection" and s.verdict.flagged for s in scans)
@@ -328,6 +372,21 @@ class Pipeline:
                 subject, event.occurred_at, attack=attack, toxic_response=toxic[0] if toxic else None,
                 attributes=body.user.attributes if body.user is not None else None)
         return found
+
+    def _security_verdicts(self, event: InferenceEvent, subject: Subject,
+                           scans: list[Scan] | None) -> tuple[list[Finding], list[Scan]]:
+        """The event's per-event security findings, and the scans they came from (computed here when the batch
+        did not)."""
+        assert self.security is not None
+        if scans is None:  # a single event outside process_batch: lexical scores and cached vectors only
+            body = event.inference
+            scans = self.security.scan([(m.role, m.text) for m in body.messages],
+                                       body.response_text if body.response is not None else None,
+                                       {t: v for t in (body.prompt_text, body.response_text)
+                                        if (v := self._embedding_cache.get(t)) is not None})
+        config = self.security.config
+        return [security_finding(s, subject, event.event_id, event.occurred_at, config)
+                for s in scans if s.verdict.flagged], scans
 
     def _redact(self, outcomes: list[Outcome]) -> None:
         assert self.pii is not None
@@ -360,7 +419,10 @@ class Pipeline:
         the event's security verdicts when the batch computed them (see :meth:`_security_scans`)."""
         self._ensure_loaded(event.tenant, event.model.name)
         if isinstance(event, TrainingEvent):
-            return self._training(event)
+            t = time.perf_counter()
+            found = self._training(event)
+            _lap(self.timings.detectors, "training", t)
+            return found
         if isinstance(event, DeploymentEvent):
             if event.deployment.alias == "production":
                 self.evaluation.set_production(event.tenant, event.model.name, event.model.version)
@@ -373,24 +435,40 @@ class Pipeline:
         if not isinstance(event, InferenceEvent):
             return []
         subject = _subject(event)
+        if not event.inference.is_llm_call:
+            # an agent's tool or retrieval step: what it returns enters the model's context, so it is scanned like
+            # a prompt (PII before, injection here), but it is no model call (no latency, drift, fairness, windows)
+            if self.security is None:
+                return []
+            t = time.perf_counter()
+            found, _ = self._security_verdicts(event, subject, security)
+            _lap(self.timings.detectors, "security", t)
+            return found
         body = event.inference
+        clock, spent = time.perf_counter, self.timings.detectors
+        t = clock()
         findings = self.rules.update(subject=subject, event_id=event.event_id, occurred_at=event.occurred_at,
                                      status=body.status, latency_ms=body.latency_ms, error=body.error)
+        t = _lap(spent, "rule", t)
         if self.ops is not None:
             tokens = None
             if body.usage is not None and (body.usage.input_tokens is not None or body.usage.output_tokens is not None):
                 tokens = (body.usage.input_tokens or 0) + (body.usage.output_tokens or 0)
             findings += self.ops.observe(Subject(tenant=event.tenant, model=event.model.name), event.occurred_at,
                                          body.latency_ms, body.status == "error", tokens, body.cost_usd)
+            t = _lap(spent, "anomaly", t)
         if self.drift is not None:
             findings += self._drift(event, subject, embeddings)
+            t = _lap(spent, "drift", t)
         if self.security is not None:
             findings += self._security(event, subject, security)
+            t = _lap(spent, "security", t)
         if self.fairness is not None and body.user is not None:
             groups = protected_groups(body.user.attributes, self.fairness.config.protected_attributes)
             outcome = refusal_outcome(body.response_text) if body.status == "ok" else None
             if groups and outcome is not None:
                 findings += self.fairness.update(subject, event.occurred_at, groups, outcome, kind="refusal")
+            _lap(spent, "bias", t)
         return findings
 
     def _drift(self, event: InferenceEvent, subject: Subject,
@@ -466,7 +544,7 @@ class Pipeline:
 
         With ``route_aggregates``, aggregate policies' inputs are collected for :meth:`drain_aggregates`
         and only single-finding decisions come back here."""
-        if isinstance(event, InferenceEvent):
+        if isinstance(event, InferenceEvent) and event.inference.is_llm_call:
             self.policy.observe_event(_subject(event), event.occurred_at, self._routed)
         return [d for f in findings for d in self.policy.evaluate(f, self._routed)]
 

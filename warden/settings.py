@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     consumer_group: str = "warden-worker"
     governance_group: str = "warden-governance"
     session_timeout_s: float = Field(default=10.0, description="Kafka consumer-group session timeout")
-    worker_web_port: int = 6066
+    worker_web_port: int = Field(default=6066, ge=0, le=65535,
+                                 description="the stream worker's HTTP port: Prometheus /metrics (0: none)")
     worker_batch_max: int = Field(default=500, ge=1, description="events a worker handles per batch")
     worker_batch_within_s: float = Field(default=0.05, gt=0, description="longest wait to fill a batch")
 
@@ -110,6 +111,15 @@ class Settings(BaseSettings):
 
     console_session_ttl_s: float = Field(default=8 * 3600.0, gt=0,
                                          description="how long a web-console sign-in lasts")
+    otlp_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024,
+                                description="largest OTLP trace export (POST /v1/traces), after decompression")
+    otlp_max_inflight: int = Field(default=32, ge=1, description="trace exports handled at once (more get 429)")
+    otlp_publish_timeout_s: float = Field(default=10.0, gt=0,
+                                          description="a trace export waits this long for Kafka before a 503")
+    audit_verify_interval_s: float = Field(default=3600.0, ge=0, description=(
+        "how often the governance service verifies the audit hash chain (metric warden_audit_chain_valid); 0: never"))
+    jobs_metrics_port: int = Field(default=9103, ge=0, le=65535,
+                                   description="a job worker's Prometheus /metrics port (0: none)")
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -195,6 +205,8 @@ class Settings(BaseSettings):
             admin_key=self.admin_key, pii_key=self.pii_key, max_event_bytes=self.max_event_bytes,
             alert_destinations=self.alert_destinations, alert_resolve_after_s=self.alert_resolve_after_s,
             alert_dispatch_poll_s=self.alert_dispatch_poll_s, retention=self.retention(), port=self.api_port,
+            otlp_max_bytes=self.otlp_max_bytes, otlp_max_inflight=self.otlp_max_inflight,
+            otlp_publish_timeout_s=self.otlp_publish_timeout_s, audit_verify_interval_s=self.audit_verify_interval_s,
         )
 
     def retention(self) -> Retention:

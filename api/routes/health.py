@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -12,8 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from api import metrics
 from api.lag import LagProbe
 
+log = logging.getLogger("warden.api")
 router = APIRouter()
 
 
@@ -66,6 +69,14 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["health"])
-def metrics() -> Response:
-    """Prometheus exposition."""
+def prometheus_metrics(request: Request) -> Response:
+    """Prometheus exposition (the outbox gauges are read from the store on each scrape)."""
+    state = request.app.state
+    dispatcher = getattr(state, "dispatcher", None)
+    try:
+        metrics.refresh_outbox(state.engine, list(dispatcher.destinations.destinations) if dispatcher else [])
+    except Exception as exc:  # a scrape still answers while the database is down (healthz reports it)
+        log.warning("outbox metrics not refreshed", extra={"error": type(exc).__name__})
+    consumer = getattr(state, "consumer", None)
+    metrics.CONSUMER_CONNECTED.set(1 if consumer is not None and consumer.connected else 0)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
