@@ -4,7 +4,9 @@
    the default retention) across 5 tenants × 10 models and every detector, with the evidence shapes the
    detectors write (drift p-values, fairness cohorts with intervals, ops anomalies, PII entity counts);
    alerts and the decisions that fold into them; dead letters; jobs; a registry with alias history; and a
-   hash-chained audit trail of M entries (verifiable).
+   hash-chained audit trail of M entries (verifiable). The findings are then counted into their rollups
+   (``store.rollups.recount``, what migration 0009 does for findings stored before it; ingest keeps them
+   up to date afterwards).
 2. Serve the real app with uvicorn over TCP (the lifespan runs: a real Apache Kafka broker is started
    for the producer and the consumer-group health the overview shows, unless ``--no-kafka``).
 3. Sign in as an admin over every tenant and as an operator/auditor scoped to one tenant, and time each
@@ -114,8 +116,11 @@ def _audit(n: int, days: int, now: datetime) -> Iterator[tuple[Any, ...]]:
 
 
 def load(url: str, findings: int, audit_entries: int, days: int) -> dict[str, float]:
-    """COPY the whole store; returns seconds per part."""
+    """COPY the whole store and count the findings into their rollups; returns seconds per part."""
     import psycopg
+
+    from store import rollups
+    from store.db import make_engine
 
     now = datetime.now(UTC)
     took: dict[str, float] = {}
@@ -179,6 +184,12 @@ def load(url: str, findings: int, audit_entries: int, days: int) -> dict[str, fl
         cur.execute("UPDATE audit_head SET seq = %s, hash = %s, at = %s WHERE id = 1", (audit_entries, head_hash, head_at))
         took["audit"] = time.perf_counter() - t0
         conn.commit()
+    t0 = time.perf_counter()  # the findings went in by COPY: count them into the rollups as migration 0009 does
+    engine = make_engine(url)
+    with engine.begin() as sa_conn:
+        rollups.recount(sa_conn)
+    engine.dispose()
+    took["rollups"] = time.perf_counter() - t0
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     return took

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
@@ -67,6 +67,57 @@ class FindingRow(SQLModel, table=True):
     user_hash: str | None = Field(default=None, index=True, max_length=64)
     occurred_at: datetime = _ts()
     recorded_at: datetime = _ts()
+
+
+def _bucket_key() -> Any:
+    return Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+
+
+class FindingCountRow(SQLModel, table=True):
+    """Findings per tenant, detector and severity per hour (a rollup of ``findings``, see :mod:`store.rollups`).
+
+    ``bucket`` is the hour's start in Unix seconds (UTC); ``n`` the number of findings stored with an
+    ``occurred_at`` in that hour. Kept in step with ``findings`` by ingest, retention and erasure; the
+    console's overview sums it (6 h and 1 day buckets are sums of hours)."""
+
+    __tablename__ = "finding_counts"
+    __table_args__ = (Index("ix_finding_counts_bucket", "bucket"),)
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    bucket: int = _bucket_key()
+    detector: str = Field(primary_key=True, max_length=64)
+    severity: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class FindingDailyCountRow(SQLModel, table=True):
+    """Findings per tenant, model, detector, kind and severity per day (a rollup of ``findings``, see
+    :mod:`store.rollups`): what the compliance report counts. ``bucket`` is the day's start in Unix
+    seconds (UTC)."""
+
+    __tablename__ = "finding_counts_daily"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    bucket: int = _bucket_key()
+    model: str = Field(primary_key=True, max_length=200)
+    detector: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=64)
+    severity: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class PiiEntityCountRow(SQLModel, table=True):
+    """PII entities found per tenant, model and entity type per day (a rollup of the ``pii`` detector's
+    findings, see :mod:`store.rollups`): each finding adds its evidence's ``counts``. ``bucket`` is the
+    day's start in Unix seconds (UTC)."""
+
+    __tablename__ = "pii_entity_counts"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    bucket: int = _bucket_key()
+    model: str = Field(primary_key=True, max_length=200)
+    entity_type: str = Field(primary_key=True, max_length=64)
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class DecisionRow(SQLModel, table=True):

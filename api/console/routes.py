@@ -327,7 +327,13 @@ async def open_model(tenant: str = "", model: str = "", who: sessions.Viewer = D
                             status_code=303)
 
 
-def _drift_series(rows: list[FindingRow]) -> dict[str, list[Point]]:
+#: the evidence fields each chart of the model page reads (nothing else of the evidence is fetched)
+DRIFT_FIELDS = ("features", "alpha")
+FAIRNESS_FIELDS = ("outcome_kind", "attribute", "metric", "groups")
+OPS_FIELDS = ("metric", "value", "expected_low", "expected_high")
+
+
+def _drift_series(rows: list[queries.FindingView]) -> dict[str, list[Point]]:
     series: dict[str, list[Point]] = {}
     for f in rows:
         if f.kind != "distribution_drift":
@@ -340,7 +346,7 @@ def _drift_series(rows: list[FindingRow]) -> dict[str, list[Point]]:
     return dict(sorted(series.items())[:9])
 
 
-def _fairness(rows: list[FindingRow]) -> list[dict[str, Any]]:
+def _fairness(rows: list[queries.FindingView]) -> list[dict[str, Any]]:
     """The latest disparity finding per (outcome, attribute, metric), with each cohort's rate and interval."""
     seen: dict[tuple[Any, ...], dict[str, Any]] = {}
     for f in rows:  # newest first
@@ -361,7 +367,7 @@ def _fairness(rows: list[FindingRow]) -> list[dict[str, Any]]:
     return list(seen.values())[:6]
 
 
-def _ops_series(rows: list[FindingRow]) -> dict[str, dict[str, list[Point]]]:
+def _ops_series(rows: list[queries.FindingView]) -> dict[str, dict[str, list[Point]]]:
     out: dict[str, dict[str, list[Point]]] = {}
     for f in rows:
         ev = f.evidence or {}
@@ -397,19 +403,22 @@ async def model_page(request: Request, tenant: str, model: str, version: str | N
     production = next((a.version for a in aliases if a.alias == "production"), None)
     chosen = _blank(version) or production or (versions[0].version if versions else None)
     drift_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "drift", version=chosen,
-                                         limit=300)
+                                         fields=DRIFT_FIELDS, limit=300)
     drift_chart = time_series(f"Drift tests of version {chosen}: p-value per feature (marked: drifted)",
                               _drift_series(drift_rows), log_y=True, y_label="p-value",
                               hline=float((drift_rows[0].evidence or {}).get("alpha") or 0.05) if drift_rows else None,
                               hline_label="alpha")
-    bias_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "bias", limit=200)
-    ops_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "anomaly", limit=300)
+    bias_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "bias", fields=FAIRNESS_FIELDS,
+                                        limit=200)
+    ops_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "anomaly", fields=OPS_FIELDS,
+                                       limit=300)
     ops_charts = {m: time_series(f"{m}: anomalous intervals with their expected range", s, y_label=m,
                                      lines=False)
                   for m, s in _ops_series(ops_rows).items()}
-    runs = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "training",
+    runs = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "training", fields=("run_id",),
                                    kinds=lineage.RUN_KINDS, limit=40)
-    chain = await asyncio.to_thread(lineage.version_lineage, engine, tenant, model, chosen) if chosen else None
+    chain = await asyncio.to_thread(lineage.version_lineage, engine, tenant, model, chosen, findings=False) \
+        if chosen else None
     return render(request, "model.html", who, tenant=tenant, model=model, versions=versions, aliases=aliases,
                   histories=histories, asked=asked, chosen=chosen, drift_rows=drift_rows[:20], drift_chart=drift_chart,
                   fairness=_fairness(bias_rows), ops_charts=ops_charts, ops_rows=ops_rows[:20], runs=runs,
