@@ -241,6 +241,30 @@ class AuditRow(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class AuditVerificationRow(SQLModel, table=True):
+    """What the last verifications of the audit chain found (:mod:`governance.audit`), one row per ``kind``:
+
+    - ``full``: the last walk of the whole chain (periodic, ``GET /v1/audit/verify`` or the console's
+      "full verification"): its result, how long it took, when and by whom;
+    - ``checkpoint``: the entry up to which the chain is known to link from the first entry (``head_seq``,
+      ``head_hash``), so a later check verifies only the entries after it. A full verification that finds
+      the chain broken moves it back to the last good entry.
+    """
+
+    __tablename__ = "audit_verifications"
+
+    kind: str = Field(primary_key=True, max_length=16)
+    ok: bool
+    checked: int
+    head_seq: int
+    head_hash: str = Field(max_length=64)
+    first_broken_seq: int | None = None
+    reason: str | None = None
+    seconds: float = 0.0
+    verified_at: datetime = _ts()
+    verified_by: str = Field(max_length=200)
+
+
 class RegisteredModelRow(SQLModel, table=True):
     """A model of a tenant, the parent of its versions and aliases."""
 

@@ -489,8 +489,10 @@ def _entries(request: Request, principal: Principal, filters: dict[str, str | No
 async def audit_page(request: Request, actor: str | None = None, action: str | None = None,
                      tenant: str | None = None, target_id: str | None = None, since: str | None = None,
                      until: str | None = None, cursor: str | None = None, verify: str | None = None,
-                     who: sessions.Viewer = Depends(page(*AUDIT_ROLES))) -> Response:
-    """The audit trail with filters and pages; ``verify=1`` walks the whole chain and shows the result."""
+                     full: str | None = None, who: sessions.Viewer = Depends(page(*AUDIT_ROLES))) -> Response:
+    """The audit trail with filters and pages, the chain's head and what its last full verification found;
+    ``verify=1`` verifies the entries appended since the last verified checkpoint (fast; a full
+    verification is the form that posts to ``/console/audit/verify``)."""
     filters = {"actor": _blank(actor), "action": _blank(action), "tenant": _blank(tenant),
                "target_id": _blank(target_id), "since": _blank(since), "until": _blank(until)}
     before = None
@@ -499,10 +501,18 @@ async def audit_page(request: Request, actor: str | None = None, action: str | N
             raise HTTPException(400, {"error": "bad_cursor", "detail": "malformed cursor"})
         before = int(str(cursor))
     entries, nxt = await asyncio.to_thread(_entries, request, who.principal, filters, before)
-    verified = await audit.verify_audit(request, who.principal) if verify else None
+    verified = await audit.verify_audit(request, new=True, principal=who.principal) if verify else None
     head = await audit.audit_head(request, who.principal)
     return render(request, "audit.html", who, entries=entries, next_cursor=nxt, filters=filters, verified=verified,
-                  head=head, tenants=who.principal.tenants)
+                  head=head, status=head["verification"], tenants=who.principal.tenants, full_done=full == "done")
+
+
+@router.post("/audit/verify")
+async def verify_full(request: Request, posted: Act = Depends(act(*AUDIT_ROLES))) -> Response:
+    """Walk the whole chain now (the API's ``GET /v1/audit/verify``: recorded as the last full verification,
+    which the audit page then shows with its result and time)."""
+    await audit.verify_audit(request, new=False, principal=posted.viewer.principal)
+    return _redirect("/console/audit", full="done")
 
 
 @router.get("/audit/export")
