@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -178,9 +178,12 @@ def _dump(row: Any) -> dict[str, Any]:
 
 def promotion_blocks(session: Session, tenant: str, model: str, version: str) -> list[dict[str, Any]]:
     """The enforce-mode ``block-promotion`` decisions that still block ``version`` (empty: free to promote)."""
+    # 'tag' inline, not a bound parameter: the partial index ix_decisions_tags (action = 'tag') then serves
+    # every plan, a prepared one included
     rows = [d for d in session.execute(select(DecisionRow).where(
-        DecisionRow.tenant == tenant, DecisionRow.model == model, DecisionRow.version == version,
-        DecisionRow.mode == "enforce", DecisionRow.action == "tag")).scalars() if BLOCK_TAG in (d.tags or [])]
+        col(DecisionRow.tenant) == tenant, col(DecisionRow.model) == model, col(DecisionRow.version) == version,
+        col(DecisionRow.mode) == "enforce", col(DecisionRow.action) == literal("tag", literal_execute=True))
+    ).scalars() if BLOCK_TAG in (d.tags or [])]
     if not rows:
         return []
     alert = session.get(AlertRow, stable_id("alert", tenant, block_dedup_key(tenant, model, version)))

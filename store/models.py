@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
@@ -124,7 +124,12 @@ class DecisionRow(SQLModel, table=True):
     """One firing of one policy version."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_tenant_time", "tenant", "created_at"),)
+    __table_args__ = (
+        Index("ix_decisions_tenant_time", "tenant", "created_at"),
+        # the few tag decisions (e.g. block-promotion) of a model version: promotion checks and lineage
+        Index("ix_decisions_tags", "tenant", "model", "version", postgresql_where=text("action = 'tag'"),
+              sqlite_where=text("action = 'tag'")),
+    )
 
     decision_id: str = Field(primary_key=True, max_length=64)
     policy_id: str = Field(index=True, max_length=200)
