@@ -34,10 +34,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Table, and_, bindparam, cast, delete, func, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from store.models import FindingCountRow, FindingDailyCountRow, FindingRow, PiiEntityCountRow
+from store.pg_bulk import unnest_add
 
 HOUR = 3600
 DAY = 86400
@@ -88,8 +89,7 @@ def entity_counts(evidence: Mapping[str, Any] | None) -> Counter[str]:
 
 
 def _upsert(conn: Connection, table: Table, keys: Sequence[str]) -> Any:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table)
+    stmt = sqlite.insert(table)
     return stmt.on_conflict_do_update(index_elements=list(keys), set_={"n": table.c.n + stmt.excluded.n})
 
 
@@ -204,7 +204,11 @@ class Rollup:
             return
         names = self.columns
         if sign > 0:
-            conn.execute(_upsert(conn, self.table, names), [dict(zip(names, k, strict=True), n=n) for k, n in items])
+            rows = [dict(zip(names, k, strict=True), n=n) for k, n in items]
+            if conn.dialect.name == "postgresql":  # one statement, whatever the number of rows
+                unnest_add(conn, self.table, names, "n", rows)
+            else:
+                conn.execute(_upsert(conn, self.table, names), rows)
             return
         t = self.table
         match = and_(*(t.c[c] == bindparam(f"k_{c}") for c in names))
