@@ -154,10 +154,11 @@ async def overview(request: Request, period: str = "7d", who: sessions.Viewer = 
     p = who.principal
     scope = p.scope(None)
     engine = request.app.state.engine
-    alerts_by = await asyncio.to_thread(queries.open_alerts_by, engine, scope)
-    series, totals = await asyncio.to_thread(queries.findings_over_time, engine, scope, period)
-    dead = await asyncio.to_thread(queries.dead_letters_since, engine, scope, datetime.now(UTC) - timedelta(hours=24))
-    _, health = await health_report(request.app.state)
+    alerts_by, (series, totals), dead, (_, health) = await asyncio.gather(  # side by side
+        asyncio.to_thread(queries.open_alerts_by, engine, scope),
+        asyncio.to_thread(queries.findings_over_time, engine, scope, period),
+        asyncio.to_thread(queries.dead_letters_since, engine, scope, datetime.now(UTC) - timedelta(hours=24)),
+        health_report(request.app.state))
     chart = time_series(f"Findings per detector, last {period}",
                         {d: [Point(at, n) for at, n in pts] for d, pts in series.items()}, y_label="findings")
     return render(request, "overview.html", who, period=period, periods=list(queries.PERIODS), alerts=alerts_by,
@@ -390,39 +391,56 @@ async def model_page(request: Request, tenant: str, model: str, version: str | N
     tests over time per version, fairness by cohort, ops-metric anomalies, training runs and lineage."""
     who.principal.require_tenant(tenant)
     engine = request.app.state.engine
-    versions = await asyncio.to_thread(registry.list_versions, engine, tenant, model)
-    aliases = await asyncio.to_thread(registry.list_aliases, engine, tenant, model)
-    histories = {a.alias: await asyncio.to_thread(registry.alias_history, engine, tenant, model, a.alias)
-                 for a in aliases}
-    asked = None
-    if _blank(alias) and _blank(at):
-        when = _when(at, "at")
-        assert when is not None
-        asked = {"alias": alias, "at": when,
-                 "version": await asyncio.to_thread(registry.alias_at, engine, tenant, model, str(alias), when)}
+    when = _when(at, "at") if _blank(alias) and _blank(at) else None
+    # the independent reads run side by side (each on its own pooled connection): the page waits for the
+    # slowest, not for their sum; charts are drawn in the worker threads, off the event loop
+    reg, (ops_rows, ops_charts), fairness, runs = await asyncio.gather(
+        asyncio.to_thread(_registry_view, engine, tenant, model, _blank(alias), when),
+        asyncio.to_thread(_ops_view, engine, tenant, model),
+        asyncio.to_thread(_fairness_view, engine, tenant, model),
+        asyncio.to_thread(queries.model_findings, engine, tenant, model, "training", fields=("run_id",),
+                          kinds=lineage.RUN_KINDS, limit=40))
+    versions, aliases = reg["versions"], reg["aliases"]
     production = next((a.version for a in aliases if a.alias == "production"), None)
     chosen = _blank(version) or production or (versions[0].version if versions else None)
-    drift_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "drift", version=chosen,
-                                         fields=DRIFT_FIELDS, limit=300)
-    drift_chart = time_series(f"Drift tests of version {chosen}: p-value per feature (marked: drifted)",
-                              _drift_series(drift_rows), log_y=True, y_label="p-value",
-                              hline=float((drift_rows[0].evidence or {}).get("alpha") or 0.05) if drift_rows else None,
-                              hline_label="alpha")
-    bias_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "bias", fields=FAIRNESS_FIELDS,
-                                        limit=200)
-    ops_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "anomaly", fields=OPS_FIELDS,
-                                       limit=300)
-    ops_charts = {m: time_series(f"{m}: anomalous intervals with their expected range", s, y_label=m,
-                                     lines=False)
-                  for m, s in _ops_series(ops_rows).items()}
-    runs = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "training", fields=("run_id",),
-                                   kinds=lineage.RUN_KINDS, limit=40)
-    chain = await asyncio.to_thread(lineage.version_lineage, engine, tenant, model, chosen, findings=False) \
-        if chosen else None
+    (drift_rows, drift_chart), chain = await asyncio.gather(
+        asyncio.to_thread(_drift_view, engine, tenant, model, chosen),
+        asyncio.to_thread(lineage.version_lineage, engine, tenant, model, chosen, findings=False) if chosen
+        else asyncio.sleep(0, None))
     return render(request, "model.html", who, tenant=tenant, model=model, versions=versions, aliases=aliases,
-                  histories=histories, asked=asked, chosen=chosen, drift_rows=drift_rows[:20], drift_chart=drift_chart,
-                  fairness=_fairness(bias_rows), ops_charts=ops_charts, ops_rows=ops_rows[:20], runs=runs,
+                  histories=reg["histories"], asked=reg["asked"], chosen=chosen, drift_rows=drift_rows[:20],
+                  drift_chart=drift_chart, fairness=fairness, ops_charts=ops_charts, ops_rows=ops_rows[:20], runs=runs,
                   lineage=chain, version_names=[v.version for v in versions])
+
+
+def _registry_view(engine: Any, tenant: str, model: str, alias: str | None, when: datetime | None) -> dict[str, Any]:
+    """Versions, aliases, every alias's history, and (asked) which version ``alias`` named at ``when``."""
+    versions = registry.list_versions(engine, tenant, model)
+    aliases = registry.list_aliases(engine, tenant, model)
+    histories = {a.alias: registry.alias_history(engine, tenant, model, a.alias) for a in aliases}
+    asked = None
+    if alias is not None and when is not None:
+        asked = {"alias": alias, "at": when, "version": registry.alias_at(engine, tenant, model, alias, when)}
+    return {"versions": versions, "aliases": aliases, "histories": histories, "asked": asked}
+
+
+def _drift_view(engine: Any, tenant: str, model: str, chosen: str | None) -> tuple[list[queries.FindingView], str]:
+    rows = queries.model_findings(engine, tenant, model, "drift", version=chosen, fields=DRIFT_FIELDS, limit=300)
+    chart = time_series(f"Drift tests of version {chosen}: p-value per feature (marked: drifted)", _drift_series(rows),
+                        log_y=True, y_label="p-value", hline_label="alpha",
+                        hline=float((rows[0].evidence or {}).get("alpha") or 0.05) if rows else None)
+    return rows, chart
+
+
+def _ops_view(engine: Any, tenant: str, model: str) -> tuple[list[queries.FindingView], dict[str, str]]:
+    rows = queries.model_findings(engine, tenant, model, "anomaly", fields=OPS_FIELDS, limit=300)
+    charts = {m: time_series(f"{m}: anomalous intervals with their expected range", s, y_label=m, lines=False)
+              for m, s in _ops_series(rows).items()}
+    return rows, charts
+
+
+def _fairness_view(engine: Any, tenant: str, model: str) -> list[dict[str, Any]]:
+    return _fairness(queries.model_findings(engine, tenant, model, "bias", fields=FAIRNESS_FIELDS, limit=200))
 
 
 @router.get("/models/{tenant}/{model}/drift-report")
