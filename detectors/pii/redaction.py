@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 __all__ = ["RedactionMode", "keyed_hash", "redact", "redact_with_offsets", "resolve_overlaps"]
 
@@ -21,16 +21,23 @@ class RedactionMode(str, Enum):
 
 
 class _SpanLike(Protocol):
-    start: int
-    end: int
-    type: str
-    score: float
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def score(self) -> float: ...
 
 
-def resolve_overlaps(spans: Sequence[_SpanLike], priority: Callable[[_SpanLike], int] | None = None) -> list[_SpanLike]:
+S = TypeVar("S", bound=_SpanLike)
+
+
+def resolve_overlaps(spans: Sequence[S], priority: Callable[[S], int] | None = None) -> list[S]:
     """Keep a non-overlapping subset: higher ``priority`` first (if given), then higher score, then
     longer span; returned in text order."""
-    kept: list[_SpanLike] = []
+    kept: list[S] = []
     prio = priority or (lambda _s: 0)
     for s in sorted(spans, key=lambda s: (-prio(s), -s.score, -(s.end - s.start), s.start)):
         if all(s.end <= k.start or k.end <= s.start for k in kept):
