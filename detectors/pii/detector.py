@@ -107,7 +107,11 @@ class PiiConfig(BaseModel):
 
     entities: tuple[str, ...] = DEFAULT_ENTITIES
     score_threshold: float = Field(0.4, ge=0.0, le=1.0)
-    thresholds: dict[str, float] = Field(default_factory=dict, description="per-entity overrides")
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"LOCATION": 0.7},
+        description="per-entity overrides; LOCATION needs a tagger confidence >= 0.5 (score 0.4 + 0.6 x confidence): "
+        "place-like words are common in chat ('Green Day', 'equinox') and the precision floor is 0.6",
+    )
     tagger_threshold: float = Field(
         0.1, gt=0.0, lt=1.0, description="1 - P(O) a word needs to be tagged (lower: more recall, less precision)"
     )
