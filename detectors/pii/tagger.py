@@ -296,8 +296,12 @@ class Tagger:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(_read(package, model), so, providers=["CPUExecutionProvider"])
 
-    def probabilities(self, encoded: Sequence[Encoded], batch_pieces: int = 4096) -> list[np.ndarray]:
-        """Per-piece class probabilities of each encoded text (texts of similar length batched together)."""
+    def probabilities(self, encoded: Sequence[Encoded], batch_pieces: int = 384) -> list[np.ndarray]:
+        """Per-piece class probabilities of each encoded text.
+
+        Texts of similar length go together in batches of about ``batch_pieces`` pieces: small batches keep
+        the activations in cache (on one core 384 pieces ran ~2x faster per text than 4,096).
+        """
         out: list[np.ndarray] = [np.zeros((0, len(LABELS)), np.float32)] * len(encoded)
         order = sorted((i for i, e in enumerate(encoded) if len(e.ids)), key=lambda i: len(encoded[i].ids))
         k = 0
