@@ -211,3 +211,18 @@ def test_merge_never_overlaps_and_never_uncovers_a_letter_or_digit() -> None:
         assert all(out[i].end <= out[i + 1].start for i in range(len(out) - 1)), (text, spans, out)
         wanted = {i for s in spans for i in range(s.start, s.end) if text[i].isalnum()}
         assert wanted <= {i for s in out for i in range(s.start, s.end)}, (text, spans, out)
+
+
+def test_a_text_gets_the_same_answer_alone_or_in_any_batch(detector: PiiDetector) -> None:
+    texts = [TEXT, "i met maria lopez in madrid", "Ship it to Rue de la Sarthe 421, 75008 Paris",
+             "MY NAME IS JOHN SMITH", "x" * 300 + " Call Ana Lima on 0359791907"]
+    fresh = PiiDetector(PiiConfig(redaction="hash", hmac_key="test-key", cache_size=0))
+    together = fresh.analyze_batch(texts)
+    assert together == [fresh.analyze(t) for t in texts] == fresh.analyze_batch(texts[::-1])[::-1]
+
+
+def test_long_texts_are_tagged_to_the_end(detector: PiiDetector) -> None:
+    filler = "We reviewed the quarterly numbers and the roadmap again today. " * 60  # ~3,800 characters
+    text = filler + "Please send the signed copy to Marguerite Oyelaran in Lisbon."
+    red = detector.analyze(text).redacted
+    assert "Oyelaran" not in red and "Lisbon" not in red
