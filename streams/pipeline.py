@@ -227,7 +227,7 @@ class Pipeline:
         return {name: part for name, part in parts.items() if part is not None}
 
     def warm_up(self) -> None:
-        """Load the expensive models (Presidio, spaCy) before the first event."""
+        """Load the expensive models (the PII tagger, MiniLM) before the first event."""
         if self.pii is not None:
             self.pii.warm_up()
         if self.embedder is not None:

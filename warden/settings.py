@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     latency_slo_ms: float = Field(default=5000.0, description="rule detector: latency above this is a finding")
     pii_enabled: bool = Field(default=True, description="analyse and redact every prompt and response")
     pii_redaction: str = Field(default="replace", pattern="^(replace|mask|hash|drop)$")
+    pii_recognizers: Path | None = Field(default=None, description=(
+        "a YAML file of extra Presidio recognizers (patterns, deny lists) whose entity types are also redacted"))
     state_checkpoint_s: float = Field(default=15.0, gt=0, description=(
         "how often (per model, in processing time) a worker checkpoints its detector state (drift, ops metrics, "
         "fairness) to a changelogged table, so a restart or rebalance resumes it"))
@@ -153,7 +155,8 @@ class Settings(BaseSettings):
         return PipelineConfig(
             max_event_bytes=self.max_event_bytes,
             rules=RuleConfig(latency_slo_ms=self.latency_slo_ms),
-            pii=PiiConfig(redaction=self.pii_redaction, hmac_key=self.pii_key) if self.pii_enabled else None,
+            pii=PiiConfig(redaction=self.pii_redaction, hmac_key=self.pii_key, recognizers=self.pii_recognizers)
+            if self.pii_enabled else None,
             ops=OpsMetricsConfig(interval_s=self.anomaly_interval_s),
             fairness=FairnessConfig(protected_attributes=tuple(self.protected_attributes))
             if self.protected_attributes else None,

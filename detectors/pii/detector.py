@@ -1,6 +1,6 @@
 """PII detector: find and redact PII and secrets in prompts, responses and training samples (issues 3, 17).
 
-Two parts, no Presidio and no spaCy at run time:
+Two parts of Warden's own, no NLP pipeline (spaCy) at run time:
 
 1. pattern scanners (:mod:`detectors.pii.patterns`) for structured values — e-mail, phone numbers in any
    grouping, cards (Luhn), SSN/ITIN, IPs, IBANs (mod 97), context-bound IDs, secrets — and a street-address
@@ -8,7 +8,12 @@ Two parts, no Presidio and no spaCy at run time:
 2. a token tagger (:mod:`detectors.pii.tagger`, int8 ONNX, a few MB) for names, places and addresses in
    any casing and script, trained by ``scripts/train_pii_tagger.py`` from public data and generated texts.
 
-Every text goes through both (no pre-filter: a skipped text is a possible leak). Tagged and scanned
+Recognizers a deployment adds (an employee-id pattern, a deny list of project names) are Presidio
+recognizers: ``PiiConfig.recognizers`` names a YAML file in Presidio's recognizer format, loaded into a
+Presidio :class:`~presidio_analyzer.RecognizerRegistry`; their spans join the scanners' (same merging, same
+redaction, their entity type in the finding).
+
+Every text goes through all of them (no pre-filter: a skipped text is a possible leak). Tagged and scanned
 address parts merge into one ADDRESS span; names and places inside an address become part of it; a
 pattern span (phone, e-mail, ...) cuts the region it covers out of a tagged span, so nothing between
 them is left in clear. A bounded LRU cache keyed by a hash of the text serves repeated texts.
@@ -34,8 +39,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+from presidio_analyzer import EntityRecognizer, RecognizerRegistry
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from detectors.finding import Finding, Severity, Subject
@@ -122,6 +129,9 @@ class PiiConfig(BaseModel):
     allow_terms: tuple[str, ...] = Field(
         default=tuple(sorted(DEFAULT_ALLOW_TERMS)), description="terms never redacted alone as a name or place"
     )
+    recognizers: Path | None = Field(
+        None, description="a YAML file of extra Presidio recognizers (Presidio's format: patterns, deny lists); "
+        "their entity types are detected besides ``entities``")
 
     @field_validator("entities")
     @classmethod
@@ -177,6 +187,21 @@ class PiiResult:
         return {"redacted": self.redacted, "entities": [e.to_dict() for e in self.entities]}
 
 
+def custom_recognizers(path: Path) -> list[EntityRecognizer]:
+    """The recognizers a Presidio recognizer YAML file defines (English ones; each entity type detected).
+
+    Raises ``ValueError`` with the file's name when it cannot be read as recognizers."""
+    registry = RecognizerRegistry(recognizers=[])
+    try:
+        registry.add_recognizers_from_yaml(path)
+    except Exception as exc:  # Presidio raises several kinds (IOError, KeyError, TypeError) for a bad file
+        raise ValueError(f"PII recognizers file {path}: {type(exc).__name__}: {exc}") from exc
+    found = registry.get_recognizers(language="en", all_fields=True)
+    if not found:
+        raise ValueError(f"PII recognizers file {path} defines no English recognizer")
+    return list(found)
+
+
 @cache
 def shared_tagger() -> Tagger:
     """The process-wide tagger (model, vocabulary and gazetteer are read once, ~50 MB, shared by all detectors)."""
@@ -205,6 +230,7 @@ class PiiDetector:
         self._cache: OrderedDict[bytes, PiiResult] = OrderedDict()
         self._lock = threading.RLock()
         self._tagger: Tagger | None = None
+        self._custom = custom_recognizers(cfg.recognizers) if cfg.recognizers is not None else []
         self.stats: Counter[str] = Counter()
 
     def _get_tagger(self) -> Tagger:
@@ -270,6 +296,10 @@ class PiiDetector:
     def _result(self, text: str, tags: list[TaggedSpan]) -> PiiResult:
         cfg = self.config
         spans = [s for s in scan(text, self._pattern_types) if s.score >= cfg.threshold(s.type)]
+        for recognizer in self._custom:
+            spans += [Span(r.start, r.end, r.entity_type, float(r.score))
+                      for r in recognizer.analyze(text, recognizer.supported_entities, None)
+                      if r.end > r.start and r.score >= cfg.threshold(r.entity_type)]
         for t in tags:
             if t.label not in self._tagged_types:
                 continue
