@@ -34,7 +34,7 @@ def run_worker(settings: Settings) -> None:
     configure_logging("worker", settings.log_level, settings.log_json)
     prepare_topics(settings)
     pipeline = Pipeline(settings.pipeline_config(), settings.policy_engine())
-    pipeline.warm_up()  # load Presidio/spaCy before joining the group, not on the first batch
+    pipeline.warm_up()  # load the PII tagger and MiniLM before joining the group, not on the first batch
     app = create_app(settings.worker_config(), pipeline)
     serve_metrics(settings.worker_web_port)
     worker = faust.Worker(
