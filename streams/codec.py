@@ -165,9 +165,17 @@ def _classify(raw: bytes) -> Rejection | Any:
 
 
 def _claimed(data: dict[str, Any], field: str) -> str | None:
-    """A string id the payload gives for ``field`` (1–200 characters), else None."""
+    """A string id the payload gives for ``field`` (1–200 characters that UTF-8 can encode), else None."""
     value = data.get(field)
-    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+    return _encodable(value) if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+
+def _encodable(value: str) -> str | None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 def _decode(raw: bytes, max_bytes: int) -> Event | Rejection:
@@ -181,7 +189,7 @@ def _decode(raw: bytes, max_bytes: int) -> Event | Rejection:
         pass
     else:
         bad = bad_string_escape(raw)
-        return Rejection("invalid_string", bad, event.event_id, event.tenant) if bad else event
+        return Rejection("invalid_string", bad, _encodable(event.event_id), event.tenant) if bad else event
     found = _classify(raw)
     if isinstance(found, Rejection):
         return found

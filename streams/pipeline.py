@@ -11,6 +11,12 @@
 
 The faust agent (``streams.app``) feeds raw bytes in and publishes what comes out; keeping this
 pure makes it testable without a broker and lets the benchmark measure it alone.
+
+Failures are isolated per event: an exception while one event is redacted, embedded, detected on,
+decided on, turned into history or serialised sends that event alone to the dead-letter topic (code
+``processing_error``, the stage and the exception's type — never its message, which may quote the
+event) and the batch goes on. A batched stage (PII, embeddings) that fails is retried event by event
+to find the culprit.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from contracts import topics
 from contracts.aggregates import AggregateDelta
 from contracts.dead_letter import DeadLetter, Rejection
 from contracts.decision import Decision
@@ -54,6 +61,10 @@ MODEL_STATE_VERSION = 2
 MAX_REPORT_ROWS = 500
 #: embeddings of recent texts kept (system prompts and templates repeat)
 EMBEDDING_CACHE = 20_000
+#: the dead-letter code of an event some stage failed on (the reason names the stage and the exception type)
+PROCESSING_ERROR = "processing_error"
+#: the stages an event goes through, as dead letters name them
+STAGES = ("decode", "pii", "embeddings", "detectors", "policies", "history", "serialisation")
 
 
 class Policy(Protocol):
@@ -82,6 +93,17 @@ class Outcome:
     decisions: list[Decision] = field(default_factory=list)
     history: Sample | Label | None = None
     """What the event adds to the training history (``warden.samples``), if anything."""
+    records: list[OutputRecord] = field(default_factory=list)
+    """Everything above, serialised for its topic (what the worker publishes, in order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """One message to publish: topic, key and value bytes."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,26 +212,87 @@ class Pipeline:
         return self.process_batch([RawItem(raw, topic, partition, offset, key)])[0]
 
     def process_batch(self, items: Sequence[RawItem]) -> list[Outcome]:
-        """Decode, redact, detect and decide for a batch; never raises on bad input."""
-        outcomes: list[Outcome] = []
-        for item in items:
-            decoded = decode_event(item.value, self.config.max_event_bytes)
-            if isinstance(decoded, Rejection):
-                outcomes.append(Outcome(dead_letter=DeadLetter.build(
-                    decoded, item.value, source_topic=item.topic, partition=item.partition,
-                    offset=item.offset, key=item.key)))
-            else:
-                outcomes.append(Outcome(event=decoded))
+        """Decode, redact, detect, decide and serialise for a batch; never raises on bad input, and an
+        exception in any stage dead-letters only the event it happened on (see the module's docstring)."""
+        outcomes = [self._decode(item) for item in items]
         if self.pii is not None:
-            self._redact(outcomes)
-        vectors = self._embed(outcomes)
-        for i, out in enumerate(outcomes):
-            if out.event is not None:
-                out.findings.extend(self.detect(out.event, vectors.get(i)))
+            self._batched("pii", items, outcomes, self._redact)
+        vectors: dict[int, dict[str, np.ndarray]] = {}
+        self._batched("embeddings", items, outcomes, lambda part: vectors.update(self._embed(part)))
+        for item, out in zip(items, outcomes):
+            if out.event is None:
+                continue
+            stage = "detectors"
+            try:
+                out.findings.extend(self.detect(out.event, vectors.get(id(out))))
+                stage = "policies"
                 user_hash = self._tag_user(out)
                 out.decisions.extend(self.decide(out.event, out.findings))
+                stage = "history"
                 out.history = self._history(out.event, user_hash)
+            except Exception as exc:
+                self.fail(item, out, stage, exc)
+        for item, out in zip(items, outcomes):
+            try:
+                out.records = self.encode(out)
+            except Exception as exc:
+                self.fail(item, out, "serialisation", exc)
+                out.records = self.encode(out)
         return outcomes
+
+    def _decode(self, item: RawItem) -> Outcome:
+        decoded = decode_event(item.value, self.config.max_event_bytes)
+        if isinstance(decoded, Rejection):
+            return Outcome(dead_letter=DeadLetter.build(decoded, item.value, source_topic=item.topic,
+                                                        partition=item.partition, offset=item.offset, key=item.key))
+        return Outcome(event=decoded)
+
+    def _batched(self, stage: str, items: Sequence[RawItem], outcomes: list[Outcome],
+                 run: Callable[[list[Outcome]], None]) -> None:
+        """Run a batched stage over the live events; if it raises, run it event by event and dead-letter
+        the events it still raises on."""
+        live = [i for i, o in enumerate(outcomes) if o.event is not None]
+        if not live:
+            return
+        try:
+            run([outcomes[i] for i in live])
+            return
+        except Exception:
+            pass
+        for i in live:
+            try:
+                run([outcomes[i]])
+            except Exception as exc:
+                self.fail(items[i], outcomes[i], stage, exc)
+
+    @staticmethod
+    def fail(item: RawItem, out: Outcome, stage: str, exc: BaseException) -> None:
+        """Turn an event some stage raised on into a dead letter (its partial outputs are dropped).
+
+        The reason names the stage and the exception's type only: an exception's message may quote the
+        event's text, and dead letters reach logs and the store."""
+        event = out.event
+        reason = (f"processing failed in stage {stage!r} ({type(exc).__name__}); the event was set aside "
+                  "and the batch went on")
+        rejection = Rejection(PROCESSING_ERROR, reason, event.event_id if event else None,
+                              event.tenant if event else None)
+        out.dead_letter = DeadLetter.build(rejection, item.value, source_topic=item.topic, partition=item.partition,
+                                           offset=item.offset, key=item.key)
+        out.event, out.findings, out.decisions, out.history, out.records = None, [], [], None, []
+
+    @staticmethod
+    def encode(out: Outcome) -> list[OutputRecord]:
+        """The records to publish for one outcome: its dead letter, or its findings, decisions and history."""
+        if out.dead_letter is not None:
+            return [OutputRecord(topics.DLQ, out.dead_letter.key_bytes(), out.dead_letter.to_json())]
+        records = [OutputRecord(topics.FINDINGS, f"{f.subject.tenant}/{f.subject.model}".encode(),
+                                f.model_dump_json().encode()) for f in out.findings]
+        records += [OutputRecord(topics.DECISIONS, f"{d.subject.tenant}/{d.subject.model}".encode(),
+                                 d.model_dump_json().encode()) for d in out.decisions]
+        if out.history is not None:
+            records.append(OutputRecord(topics.SAMPLES, f"{out.history.tenant}/{out.history.model}".encode(),
+                                        out.history.model_dump_json().encode()))
+        return records
 
     def _tag_user(self, out: Outcome) -> str | None:
         """Tie the event's own findings to its user by keyed hash, so erasure by user id can find them;
@@ -233,12 +316,13 @@ class Pipeline:
         return None
 
     def _embed(self, outcomes: list[Outcome]) -> dict[int, dict[str, np.ndarray]]:
-        """Prompt and response embeddings of the batch's (redacted) inference events, batched and cached."""
+        """Prompt and response embeddings of the (redacted) inference events, batched and cached, by
+        ``id()`` of their outcome."""
         if self.embedder is None or self.config.drift is None:
             return {}
         wanted: dict[int, tuple[str, str]] = {
-            i: (o.event.inference.prompt_text, o.event.inference.response_text)
-            for i, o in enumerate(outcomes)
+            id(o): (o.event.inference.prompt_text, o.event.inference.response_text)
+            for o in outcomes
             if isinstance(o.event, InferenceEvent) and _sampled(o.event.event_id, self.config.embedding_fraction)
         }
         cache = self._embedding_cache
@@ -251,6 +335,10 @@ class Pipeline:
         return {i: {"prompt": cache[p], "response": cache[r]} for i, (p, r) in wanted.items()}
 
     def _redact(self, outcomes: list[Outcome]) -> None:
+        """Analyse the texts of the events (one batch) and replace each event by its redacted copy.
+
+        Everything is computed before any outcome changes, so a failure leaves the outcomes as they were
+        (the batch is then retried event by event)."""
         assert self.pii is not None
         texts: list[str] = []
         spans: list[tuple[Outcome, int, int]] = []
@@ -265,15 +353,18 @@ class Pipeline:
         if not texts:
             return
         results = self.pii.analyze_batch(texts)
+        changes: list[tuple[Outcome, InferenceEvent, Finding | None]] = []
         for out, start, end in spans:
             event = out.event
             assert isinstance(event, InferenceEvent)
             mine = results[start:end]
             names = [f"messages[{i}]" for i in range(len(event.inference.messages))] + ["response"]
             finding = pii_finding(_subject(event), event.event_id, dict(zip(names, mine)), event.occurred_at)
+            changes.append((out, redact_inference(event, mine), finding))
+        for out, redacted, finding in changes:
             if finding is not None:
                 out.findings.append(finding)
-            out.event = redact_inference(event, mine)
+            out.event = redacted
 
     def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None) -> list[Finding]:
         """Run the per-event detectors that apply to the event's type (on the redacted event)."""
