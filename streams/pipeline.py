@@ -54,6 +54,7 @@ from detectors.training.runs import TrainingRuns
 from detectors.training.skew import SkewMonitors
 from policies.routing import AggregateCollector
 from streams.codec import decode_event
+from streams.redaction import Path, field_name, free_texts, message_texts, replace_texts
 
 #: format of :meth:`Pipeline.model_state` checkpoints (version 1 still restores)
 MODEL_STATE_VERSION = 2
@@ -152,6 +153,15 @@ def _sampled(event_id: str, fraction: float) -> bool:
         return True
     digest = int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
     return digest < fraction * 2**64
+
+
+def _pii_kind(event: Event, path: Path | None) -> str:
+    """The kind of PII finding a field's PII belongs to (see :meth:`Pipeline._redact`)."""
+    if isinstance(event, InferenceEvent):
+        return "pii_detected"
+    if isinstance(event, TrainingEvent) and path is not None and path[1:2] == ("items",):
+        return "pii_in_training_data"
+    return "pii_in_metadata"
 
 
 def redact_inference(event: InferenceEvent, results: Sequence[PiiResult]) -> InferenceEvent:
@@ -335,35 +345,47 @@ class Pipeline:
         return {i: {"prompt": cache[p], "response": cache[r]} for i, (p, r) in wanted.items()}
 
     def _redact(self, outcomes: list[Outcome]) -> None:
-        """Analyse the texts of the events (one batch) and replace each event by its redacted copy.
+        """Analyse every free text of the events (one batch) and replace each event by its redacted copy.
+
+        The messages and the response, and every other string the event carries except identifiers and
+        enumerations (``streams.redaction``): errors, tool calls and outputs, metadata, user attributes,
+        training params and samples, feedback comments, deployment notes. PII findings name the fields:
+        ``pii_detected`` for inference events, ``pii_in_training_data`` for training samples (``items``),
+        ``pii_in_metadata`` for the other fields of training, feedback and deployment events.
 
         Everything is computed before any outcome changes, so a failure leaves the outcomes as they were
         (the batch is then retried event by event)."""
         assert self.pii is not None
         texts: list[str] = []
-        spans: list[tuple[Outcome, int, int]] = []
+        plans: list[tuple[Outcome, list[tuple[str, str]], list[tuple[Path, str]], int]] = []
         for out in outcomes:
-            if isinstance(out.event, InferenceEvent):
-                body = out.event.inference
-                start = len(texts)
-                texts.extend(m.text for m in body.messages)
-                if body.response is not None:
-                    texts.append(body.response_text)
-                spans.append((out, start, len(texts)))
+            if out.event is None:
+                continue
+            named, free = message_texts(out.event), free_texts(out.event)
+            plans.append((out, named, free, len(texts)))
+            texts.extend(t for _, t in named)
+            texts.extend(t for _, t in free)
         if not texts:
             return
         results = self.pii.analyze_batch(texts)
-        changes: list[tuple[Outcome, InferenceEvent, Finding | None]] = []
-        for out, start, end in spans:
+        changes: list[tuple[Outcome, Event, list[Finding]]] = []
+        for out, named, free, start in plans:
             event = out.event
-            assert isinstance(event, InferenceEvent)
-            mine = results[start:end]
-            names = [f"messages[{i}]" for i in range(len(event.inference.messages))] + ["response"]
-            finding = pii_finding(_subject(event), event.event_id, dict(zip(names, mine)), event.occurred_at)
-            changes.append((out, redact_inference(event, mine), finding))
-        for out, redacted, finding in changes:
-            if finding is not None:
-                out.findings.append(finding)
+            assert event is not None
+            mine = results[start:start + len(named)]
+            rest = results[start + len(named):start + len(named) + len(free)]
+            fields: dict[str, dict[str, PiiResult]] = {}
+            for (name, _), res in zip(named, mine):
+                fields.setdefault(_pii_kind(event, None), {})[name] = res
+            for (path, _), res in zip(free, rest):
+                fields.setdefault(_pii_kind(event, path), {})[field_name(path)] = res
+            findings = [f for kind, by_field in fields.items()
+                        if (f := pii_finding(_subject(event), event.event_id, by_field, event.occurred_at, kind=kind))]
+            redacted: Event = redact_inference(event, mine) if isinstance(event, InferenceEvent) else event
+            swaps = {path: res.redacted for (path, text), res in zip(free, rest) if res.redacted != text}
+            changes.append((out, replace_texts(redacted, swaps) if swaps else redacted, findings))
+        for out, redacted, findings in changes:
+            out.findings.extend(findings)
             out.event = redacted
 
     def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None) -> list[Finding]:
@@ -448,17 +470,7 @@ class Pipeline:
                                             ts=event.occurred_at, event_id=event.event_id)
         if body.phase != "data_sample":
             return []
-        found: list[Finding] = []
-        if self.pii is not None:
-            texts = [str(v) for item in body.items for k, v in item.items() if k in ("text", "completion", "prompt")
-                     and isinstance(v, str)]
-            texts += [str(m["content"]) for item in body.items if isinstance(item.get("messages"), list)
-                      for m in item["messages"] if isinstance(m, dict) and isinstance(m.get("content"), str)]
-            results = self.pii.analyze_batch(texts) if texts else []
-            by_field = {f"items[{n}]": r for n, r in enumerate(results)}
-            finding = pii_finding(_subject(event), event.event_id, by_field, event.occurred_at)
-            if finding is not None:
-                found.append(finding.model_copy(update={"kind": "pii_in_training_data"}))
+        found: list[Finding] = []  # PII in the samples was found (and redacted) by the PII stage
         if self.skew is not None and self.drift is not None:
             base = (body.base_version or self.training.base_of(tenant, model, body.run_id)
                     or self.evaluation.production_version(tenant, model))

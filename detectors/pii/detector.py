@@ -374,8 +374,9 @@ def pii_finding(
     *,
     snippet_context: int = 24,
     max_snippets_per_field: int = 5,
+    kind: str = "pii_detected",
 ) -> Finding | None:
-    """One ``pii_detected`` finding for an event, or None when no field holds PII.
+    """One ``pii_detected`` finding (or of ``kind``) for an event, or None when no field holds PII.
 
     Evidence holds entity types with counts (overall and per field) and a few short
     snippets of the *redacted* text around each entity, never a raw value. Severity
@@ -401,7 +402,7 @@ def pii_finding(
     summary = "PII detected: " + ", ".join(f"{n} {t}" for t, n in sorted(totals.items())) + " in " + ", ".join(fields)
     return Finding.create(
         detector="pii",
-        kind="pii_detected",
+        kind=kind,
         subject=subject,
         severity=severity_for(types),
         score=round(best, 4),
