@@ -54,6 +54,13 @@ def start_embedded_broker(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def secure_data_dir(path: Path) -> None:
+    """Create Warden's data folder (store, admin key, logs) readable by its owner only, or tighten it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
 def ensure_admin_key(settings: Settings) -> str:
     """The admin key: ``WARDEN_ADMIN_KEY``, or one generated once and kept in the data dir."""
     if settings.admin_key:
@@ -61,7 +68,7 @@ def ensure_admin_key(settings: Settings) -> str:
     path = settings.data_dir / "admin.key"
     if path.exists():
         return path.read_text().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     key = "wdn_" + secrets.token_urlsafe(24)
     path.write_text(key + "\n")
     path.chmod(0o600)
@@ -148,6 +155,7 @@ class Supervisor:
 def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
     """Run everything in one command (the README's first command ends here)."""
     env = dict(os.environ)
+    secure_data_dir(settings.data_dir)
     broker: subprocess.Popen[bytes] | None = None
     if not settings.kafka_bootstrap:
         broker = start_embedded_broker(settings.embedded_broker_port, settings.data_dir / "broker.log")
