@@ -7,10 +7,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import version as _package_version
+from importlib.resources import files
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, StatementError
 
 from api.config import ApiConfig
@@ -68,6 +71,31 @@ def _invalid_input_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StatementError, db_refused)
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def _local_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` served with their assets from this process, not a CDN: the
+    ``fastapi-offline`` package ships them, so the pages work offline and behind a firewall."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+
+    async def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} — Swagger UI",
+                                   swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png")
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} — ReDoc",
+                              redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+
+    app.add_route("/docs", swagger, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
+
+
 def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
     """Build the app; ``consume=False`` leaves the Kafka consumer out (for tests of the routes)."""
 
@@ -113,7 +141,10 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
         "with roles and tenants, the hash-chained audit trail, the model registry, compliance reports and "
         "data lifecycle.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _local_docs(app)
     app.state.config = config
     _invalid_input_handlers(app)
     app.include_router(health.router)
