@@ -108,6 +108,11 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
         destinations.check_secrets()
         alerting = destinations.alerting_config(resolve_after_s=config.alert_resolve_after_s)
         app.state.alerting = alerting
+        app.state.unrouted_routes = alerting.unrouted(config.policy_routes)
+        if app.state.unrouted_routes:
+            log.warning("alert routes without a destination: their alerts are recorded but nobody is notified; "
+                        "configure WARDEN_ALERT_DESTINATIONS (a default_route catches every route)",
+                        extra={"routes": app.state.unrouted_routes})
         app.state.dispatcher = Dispatcher(engine, destinations,
                                           DispatcherConfig(poll_interval_s=config.alert_dispatch_poll_s),
                                           alerting=alerting)

@@ -28,6 +28,9 @@ class ApiConfig:
     """Alert destinations: a JSON/YAML file path or inline JSON (see the README)."""
     alert_resolve_after_s: float | None = 3600.0
     alert_dispatch_poll_s: float = 0.05
+    policy_routes: tuple[str, ...] = ()
+    """The alert routes the deployment's policies name: at start-up, those without a destination are
+    logged as a warning and shown by ``/healthz`` (their alerts are recorded, not delivered)."""
     retention: Retention = field(default_factory=Retention)
     """Default retention per kind of record, until one is stored."""
     port: int = 8000

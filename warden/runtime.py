@@ -8,6 +8,7 @@ crashes; Ctrl-C (or SIGTERM) stops the children, then the broker.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -167,6 +168,12 @@ def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
         )
     key = ensure_admin_key(settings)
     env["WARDEN_ADMIN_KEY"] = key
+    alerts_file: Path | None = None
+    if not settings.alert_destinations:  # alerts go somewhere a person can see, until real destinations are set
+        from governance.alerting.delivery.destinations import local_file_destinations
+
+        alerts_file = (settings.data_dir / "alerts.jsonl").resolve()
+        env["WARDEN_ALERT_DESTINATIONS"] = json.dumps(local_file_destinations(alerts_file))
     env.setdefault("WARDEN_DATABASE_URL", settings.effective_database_url)
     sup = Supervisor(env)
     sup.add("worker", "worker")
@@ -179,6 +186,8 @@ def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
         f"\nWarden is starting.\n  API:       {base}  (docs at {base}/docs)\n  Kafka:     {env['WARDEN_KAFKA_BOOTSTRAP']}"
         f"{'  (embedded Tansu, memory only)' if broker else ''}\n  Database:  {env['WARDEN_DATABASE_URL']}\n"
         f"  Admin key: {key}\n  Try:       curl -H 'Authorization: Bearer {key}' {base}/v1/findings\n"
+        + (f"  Alerts:    {alerts_file} (one JSON line each; WARDEN_ALERT_DESTINATIONS sends them to PagerDuty, "
+           "Slack or webhooks)\n" if alerts_file else "") +
         "Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the role configurations are imported where they are built (
     from api.config import ApiConfig
     from governance.retention import Retention
     from jobs.config import JobsConfig
-    from policies import PolicyEngine
+    from policies import Policy, PolicyEngine
     from streams.config import WorkerConfig
     from streams.pipeline import PipelineConfig
 
@@ -139,12 +139,17 @@ class Settings(BaseSettings):
             user_key=self.pii_key,
         )
 
-    def policy_engine(self) -> PolicyEngine:
+    def policies(self) -> list[Policy]:
         """The configured policies (the built-in pack unless policy files are set)."""
-        from policies import PolicyEngine, load_pack, load_policies
+        from policies import load_pack, load_policies
 
-        policies = load_policies([str(p) for p in self.policy_files]) if self.policy_files else load_pack()
-        return PolicyEngine(policies)
+        return load_policies([str(p) for p in self.policy_files]) if self.policy_files else load_pack()
+
+    def policy_engine(self) -> PolicyEngine:
+        """The engine of the configured policies."""
+        from policies import PolicyEngine
+
+        return PolicyEngine(self.policies())
 
     def worker_config(self) -> WorkerConfig:
         """The stream worker's configuration."""
@@ -160,6 +165,7 @@ class Settings(BaseSettings):
     def api_config(self) -> ApiConfig:
         """The governance API's configuration."""
         from api.config import ApiConfig
+        from policies import alert_routes
 
         return ApiConfig(
             database_url=self.effective_database_url, bootstrap=self.bootstrap,
@@ -167,6 +173,7 @@ class Settings(BaseSettings):
             admin_key=self.admin_key, pii_key=self.pii_key, max_event_bytes=self.max_event_bytes,
             alert_destinations=self.alert_destinations, alert_resolve_after_s=self.alert_resolve_after_s,
             alert_dispatch_poll_s=self.alert_dispatch_poll_s, retention=self.retention(), port=self.api_port,
+            policy_routes=tuple(alert_routes(self.policies())),
         )
 
     def retention(self) -> Retention:
