@@ -53,8 +53,8 @@ def tenant_known(engine: Engine, tenant: str) -> bool:
     """Whether the store holds anything of ``tenant`` (findings, decisions, alerts, jobs, registered models,
     training samples or audit entries)."""
     with Session(engine) as session:
-        return any(session.execute(select(table.tenant).where(table.tenant == tenant).limit(1)).first()  # type: ignore[attr-defined]
-                   for table in _TENANT_TABLES)
+        return any(session.execute(select(t.c.tenant).where(t.c.tenant == tenant).limit(1)).first()
+                   for t in (table.__table__ for table in _TENANT_TABLES))  # type: ignore[union-attr]
 
 
 def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) -> dict[str, Any]:

@@ -143,4 +143,4 @@ def replace_texts(event: Event, replacements: Mapping[Path, str]) -> Event:
     out: Any = event
     for path in sorted(replacements, key=order):
         out = _set(out, path, replacements[path])
-    return out  # type: ignore[no-any-return]
+    return out
