@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, StatementError
 
 from api.config import ApiConfig
 from api.consumer import GovernanceConsumer
+from api.monitor import HealthMonitor
 from api.routes import (
     alert_lifecycle,
     audit,
@@ -124,10 +125,18 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
         )
         app.state.consumer = consumer
         task = asyncio.create_task(consumer.run()) if consume else None
+        monitor = HealthMonitor(config.bootstrap, engine, config.health, governance_group=config.governance_group,
+                                consuming=consume)
+        app.state.monitor = monitor
+        monitor_task = asyncio.create_task(monitor.run())
         log.info("governance service started", extra={"port": config.port, "database": engine.dialect.name})
         try:
             yield
         finally:
+            monitor.stop()
+            monitor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await monitor_task
             consumer.stop()
             if task:
                 task.cancel()

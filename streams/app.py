@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
 from contracts import topics
 from contracts.aggregates import AggregateDelta
+from contracts.heartbeat import Heartbeat
 from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
 from streams.config import WorkerConfig
 from streams.pipeline import Outcome, Pipeline, RawItem
@@ -208,5 +211,25 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
     @app.timer(interval=30.0)
     async def report() -> None:
         log.info("worker progress", extra=dict(counters))
+
+    beats = app.topic(topics.HEARTBEATS, key_type=bytes, value_type=bytes)
+    started_at = datetime.now(UTC)
+
+    async def send_heartbeat(state: str) -> None:
+        beat = Heartbeat(instance=config.instance, group=config.consumer_group, pid=os.getpid(), started_at=started_at,
+                         interval_s=config.heartbeat_s, state=state, counters=dict(counters))
+        await beats.send(key=config.instance.encode(), value=beat.model_dump_json().encode())
+
+    @app.timer(interval=config.heartbeat_s)
+    async def heartbeat() -> None:
+        # on the event loop, like the agents: a worker stuck in a batch or a dead process stops beating
+        await send_heartbeat("running")
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def last_heartbeat(sender: Any, **_: Any) -> None:
+        try:  # a worker stopped on purpose says so: /healthz then does not wait for it
+            await send_heartbeat("stopped")
+        except Exception:
+            log.warning("last heartbeat not sent", exc_info=True)
 
     return app

@@ -23,3 +23,7 @@ class WorkerConfig:
     batch_within_s: float = 0.05
     """Longest wait to fill a batch."""
     web_port: int = 6066
+    instance: str = "worker"
+    """This worker's name on ``warden.heartbeats`` (``<worker id>@<host>``: stable across restarts)."""
+    heartbeat_s: float = 5.0
+    """How often the worker publishes a heartbeat (``/healthz`` of the API judges its liveness by them)."""

@@ -175,6 +175,7 @@ def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
         alerts_file = (settings.data_dir / "alerts.jsonl").resolve()
         env["WARDEN_ALERT_DESTINATIONS"] = json.dumps(local_file_destinations(alerts_file))
     env.setdefault("WARDEN_DATABASE_URL", settings.effective_database_url)
+    env.setdefault("WARDEN_HEALTH_EXPECT_WORKER", "true")  # /healthz reports the worker this command runs
     sup = Supervisor(env)
     sup.add("worker", "worker")
     sup.add("api", "api")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +56,21 @@ class Settings(BaseSettings):
     worker_web_port: int = 6066
     worker_batch_max: int = Field(default=500, ge=1, description="events a worker handles per batch")
     worker_batch_within_s: float = Field(default=0.05, gt=0, description="longest wait to fill a batch")
+    worker_heartbeat_s: float = Field(default=5.0, gt=0, description=(
+        "how often a stream worker publishes a heartbeat on warden.heartbeats (read by /healthz)"))
+    health_expect_worker: bool = Field(default=False, description=(
+        "/healthz is degraded while no stream worker reports (warden up sets it; set it on an API whose "
+        "deployment runs workers elsewhere, e.g. compose). A worker that did report and went silent is "
+        "reported either way"))
+    health_worker_stale_s: float = Field(default=30.0, gt=0, description=(
+        "a worker silent this long (no heartbeat) makes /healthz degraded"))
+    health_max_lag: int = Field(default=10_000, ge=0, description=(
+        "messages behind (the stream workers' group on the input topics, or the governance consumer on the "
+        "stream's outputs) beyond which /healthz is degraded"))
+    health_outbox_max_age_s: float = Field(default=300.0, gt=0, description=(
+        "an alert notification due this long ago and still not delivered makes /healthz degraded"))
+    health_startup_grace_s: float = Field(default=180.0, ge=0, description=(
+        "after the API starts, how long an expected worker that never reported counts as starting"))
 
     latency_slo_ms: float = Field(default=5000.0, description="rule detector: latency above this is a finding")
     pii_enabled: bool = Field(default=True, description="analyse and redact every prompt and response")
@@ -160,11 +176,12 @@ class Settings(BaseSettings):
             topic_partitions=self.topic_partitions, topic_replication=self.topic_replication,
             session_timeout_s=self.session_timeout_s, state_checkpoint_s=self.state_checkpoint_s,
             batch_max=self.worker_batch_max, batch_within_s=self.worker_batch_within_s, web_port=self.worker_web_port,
+            instance=f"{self.worker_id}@{socket.gethostname()}", heartbeat_s=self.worker_heartbeat_s,
         )
 
     def api_config(self) -> ApiConfig:
         """The governance API's configuration."""
-        from api.config import ApiConfig
+        from api.config import ApiConfig, HealthConfig
         from policies import alert_routes
 
         return ApiConfig(
@@ -174,6 +191,10 @@ class Settings(BaseSettings):
             alert_destinations=self.alert_destinations, alert_resolve_after_s=self.alert_resolve_after_s,
             alert_dispatch_poll_s=self.alert_dispatch_poll_s, retention=self.retention(), port=self.api_port,
             policy_routes=tuple(alert_routes(self.policies())),
+            health=HealthConfig(expect_worker=self.health_expect_worker, worker_group=self.consumer_group,
+                                worker_stale_s=self.health_worker_stale_s, max_lag=self.health_max_lag,
+                                outbox_max_age_s=self.health_outbox_max_age_s,
+                                startup_grace_s=self.health_startup_grace_s),
         )
 
     def retention(self) -> Retention:
