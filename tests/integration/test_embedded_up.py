@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import time
 import uuid
@@ -53,7 +55,22 @@ def test_warden_up_demo_serves_findings_and_dead_letters(tmp_path: Path) -> None
         dlq = poll(lambda: [d for d in httpx.get(f"{base}/v1/dlq", params={"limit": 1000}, headers=auth)
                             .json()["items"] if d["code"] == "malformed_json"], 60, what="dead letters")
         assert dlq[0]["source_topic"] == "warden.inference"
-        assert "exited; restarting" not in log.read_text(), "a role (worker, api, jobs) crashed under warden up"
+        # alerts reach a local file a person can read, and the API lists the deliveries (issue 16 item 5)
+        local = poll(lambda: [d for d in httpx.get(f"{base}/v1/deliveries", params={"limit": 1000}, headers=auth)
+                              .json()["items"] if d["destination"] == "local" and d["outcome"] == "delivered"], 90,
+                     what="alerts delivered to the local file")
+        assert local
+        alerts = (tmp_path / "data" / "alerts.jsonl").read_text().splitlines()
+        assert alerts and all(json.loads(line)["alert_id"] for line in alerts)
+        # health reports the worker this command runs (issue 16 item 4)
+        health = poll(lambda: (h := httpx.get(f"{base}/healthz").json())["workers"] and h, 60, what="worker heartbeat")
+        assert health["status"] == "ok" and health["alerting"]["unrouted_routes"] == []
+        # the store and the data dir are the owner's only (issue 16 item 3)
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "data" / "warden.db").stat().st_mode) == 0o600
+        text = log.read_text(errors="replace")
+        assert "exited; restarting" not in text, "a role (worker, api, jobs) crashed under warden up"
+        assert "\x1b[" not in text, "terminal escapes in the service log"
     finally:
         up.send_signal(signal.SIGINT)
         try:
