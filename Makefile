@@ -1,6 +1,6 @@
 # Warden — the two commands of the README:
 #   make run    install everything into .venv and start the embedded service with demo traffic
-#   make test   install what the tests need (PostgreSQL server, Apache Kafka jars) and run the whole suite
+#   make test   install what the tests need (PostgreSQL server, Chromium, Apache Kafka jars) and run the whole suite
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install test-deps postgres-server kafka-jars bench clean
+.PHONY: run test unit lint install test-deps postgres-server chromium kafka-jars bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,14 +29,30 @@ postgres-server:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# Chromium from Debian's packages: the console's browser tests drive it with Playwright (no browser download).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing Chromium (Debian package chromium)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 # Apache Kafka's jars, resolved through Maven into ~/.cache/warden (outside the repository).
 kafka-jars: install
 	$(PY) -c "from tests.support.kafka import kafka_libs; print('kafka jars:', kafka_libs())"
 
-test-deps: install postgres-server kafka-jars
+test-deps: install postgres-server chromium kafka-jars
 
 test: test-deps
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# the pure tests: no Kafka, no PostgreSQL, no browser
+unit: install
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) -m bench.throughput

@@ -14,8 +14,10 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, StatementError
 
+from api import console, metrics
 from api.config import ApiConfig
 from api.consumer import GovernanceConsumer
 from api.monitor import HealthMonitor
@@ -29,10 +31,12 @@ from api.routes import (
     keys,
     lifecycle,
     lineage,
+    otlp,
     records,
     registry,
     reports,
 )
+from governance import audit as audit_trail
 from governance.alerting.delivery.destinations import load_destinations
 from governance.alerting.delivery.dispatcher import Dispatcher, DispatcherConfig
 from store.db import init_db, make_engine
@@ -97,6 +101,20 @@ def _local_docs(app: FastAPI) -> None:
     app.add_route("/redoc", redoc, include_in_schema=False)
 
 
+async def _verify_audit_periodically(engine: Engine, interval_s: float) -> None:
+    """Verify the audit hash chain every ``interval_s`` (the metric ``warden_audit_chain_valid`` follows it)."""
+    while True:
+        try:
+            result = await asyncio.to_thread(audit_trail.verify, engine)
+            metrics.observe_audit(result.ok, result.checked, result.seconds)
+            if not result.ok:
+                log.error("audit chain verification failed", extra={"first_broken_seq": result.first_broken_seq,
+                                                                     "reason": result.reason})
+        except Exception:
+            log.exception("audit chain verification could not run")
+        await asyncio.sleep(interval_s)
+
+
 def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
     """Build the app; ``consume=False`` leaves the Kafka consumer out (for tests of the routes)."""
 
@@ -129,6 +147,8 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
                                 consuming=consume)
         app.state.monitor = monitor
         monitor_task = asyncio.create_task(monitor.run())
+        verifier = (asyncio.create_task(_verify_audit_periodically(engine, config.audit_verify_interval_s))
+                    if config.audit_verify_interval_s > 0 else None)
         log.info("governance service started", extra={"port": config.port, "database": engine.dialect.name})
         try:
             yield
@@ -138,12 +158,16 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await monitor_task
             consumer.stop()
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            for background in (task, verifier):
+                if background:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await background
             await app.state.producer.stop()
             app.state.dispatcher.stop()
+            probe = getattr(app.state, "lag_probe", None)
+            if probe is not None:
+                await probe.close()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await dispatch_task
             engine.dispose()
@@ -160,9 +184,12 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
     )
     _local_docs(app)
     app.state.config = config
+    app.state.otlp_inflight = 0
+    app.add_middleware(metrics.RequestMetrics)
     _invalid_input_handlers(app)
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(otlp.router)
     app.include_router(records.router)
     app.include_router(alert_lifecycle.router)
     app.include_router(keys.router)
@@ -173,4 +200,5 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
     app.include_router(lifecycle.router)
     app.include_router(jobs.router)
     app.include_router(drift.router)
+    console.mount(app)
     return app

@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from governance.keys import ALL_TENANTS, ROLES, authenticate
+from store.models import ApiKeyRow
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 
@@ -68,41 +69,67 @@ class Principal:
         return None if self.tenants is None else list(self.tenants)
 
 
+BOOTSTRAP_ADMIN = Principal(name="bootstrap-admin", role="admin", tenants=None)
+"""The principal of ``WARDEN_ADMIN_KEY``."""
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def principal_of_key(request: Request, presented: str) -> Principal | None:
+    """The principal of an API key (the bootstrap admin key or a live stored key), or None.
+
+    The one place a key becomes a :class:`Principal`: bearer requests and console sign-ins both come here."""
+    bootstrap: str | None = request.app.state.config.admin_key
+    if bootstrap and hmac.compare_digest(presented.encode(), bootstrap.encode()):
+        return BOOTSTRAP_ADMIN
+    row = authenticate(request.app.state.engine, presented)
+    return None if row is None else principal_of_row(row)
+
+
+def principal_of_row(row: ApiKeyRow) -> Principal:
+    """The principal of a stored key row (already checked live)."""
+    tenants = None if ALL_TENANTS in row.tenants else tuple(row.tenants)
+    return Principal(name=f"key:{row.prefix}" + (f" ({row.name})" if row.name else ""), role=row.role,
+                     tenants=tenants, key_id=row.key_id)
 
 
 def authenticate_request(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     """The caller's principal, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing 'Authorization: Bearer <key>' header")
-    presented = credentials.credentials
-    bootstrap: str | None = request.app.state.config.admin_key
-    if bootstrap and hmac.compare_digest(presented.encode(), bootstrap.encode()):
-        return Principal(name="bootstrap-admin", role="admin", tenants=None)
-    row = authenticate(request.app.state.engine, presented)
-    if row is None:
+    principal = principal_of_key(request, credentials.credentials)
+    if principal is None:
         raise _unauthorized("invalid, expired or revoked API key")
-    tenants = None if ALL_TENANTS in row.tenants else tuple(row.tenants)
-    return Principal(name=f"key:{row.prefix}" + (f" ({row.name})" if row.name else ""), role=row.role,
-                     tenants=tenants, key_id=row.key_id)
+    return principal
+
+
+def require_role(principal: Principal, roles: Sequence[str]) -> Principal:
+    """403 unless the principal's role is one of ``roles`` (the check every route, API or console, makes)."""
+    if principal.role not in roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, {
+            "error": "role_forbidden", "detail": f"role {principal.role!r} may not call this route",
+            "allowed_roles": list(roles)})
+    return principal
+
+
+def check_roles(roles: Sequence[str]) -> tuple[str, ...]:
+    """``roles`` as a tuple, refusing unknown or no roles (a declaration mistake, raised at import)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+    return tuple(roles)
 
 
 def allow(*roles: str) -> Callable[..., Principal]:
     """A dependency admitting only keys with one of ``roles`` (401 without a valid key, 403 otherwise)."""
-    unknown = set(roles) - set(ROLES)
-    if unknown or not roles:
-        raise ValueError(f"unknown roles {sorted(unknown)}")
+    declared = check_roles(roles)
 
     def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-        principal = authenticate_request(request, credentials)
-        if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, {
-                "error": "role_forbidden", "detail": f"role {principal.role!r} may not call this route",
-                "allowed_roles": list(roles)})
-        return principal
+        return require_role(authenticate_request(request, credentials), declared)
 
-    dependency.warden_roles = tuple(roles)  # type: ignore[attr-defined]
+    dependency.warden_roles = declared  # type: ignore[attr-defined]
     dependency.__name__ = "allow_" + "_".join(roles)
     return dependency
 

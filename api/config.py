@@ -13,14 +13,12 @@ class HealthConfig:
 
     expect_worker: bool = False
     """Degraded while no stream worker reports (a worker that reported and went silent counts regardless)."""
-    worker_group: str = "warden-worker"
-    """The stream workers' consumer group (its lag on the input topics is measured)."""
     worker_stale_s: float = 30.0
     max_lag: int = 10_000
     outbox_max_age_s: float = 300.0
     startup_grace_s: float = 180.0
     check_interval_s: float = 5.0
-    """How often lag and the outbox are measured (in the background: a probe never waits on Kafka)."""
+    """How often the outbox is measured (in the background: a probe never waits on a slow query)."""
     forget_after_s: float = 3600.0
     """A worker silent this long is dropped from the report (scaled down, renamed)."""
 
@@ -35,6 +33,8 @@ class ApiConfig:
     """Kafka bootstrap servers (the API publishes events and job requests, and consumes the stream's outputs)."""
     governance_group: str = "warden-governance"
     """Consumer group of the governance consumer."""
+    worker_group: str = "warden-worker"
+    """Consumer group of the stream workers (its state and lag are part of the health report)."""
     session_timeout_s: float = 10.0
     admin_key: str | None = None
     """The bootstrap admin key (``Authorization: Bearer …``), besides the keys in the store."""
@@ -53,3 +53,13 @@ class ApiConfig:
     retention: Retention = field(default_factory=Retention)
     """Default retention per kind of record, until one is stored."""
     port: int = 8000
+    console_session_ttl_s: float = 8 * 3600.0
+    """How long a console sign-in lasts before the person signs in again."""
+    otlp_max_bytes: int = 20 * 1024 * 1024
+    """Largest ``POST /v1/traces`` body, after decompression (413 above; the OTLP spec recommends 20 MiB)."""
+    otlp_max_inflight: int = 32
+    """Trace exports handled at once; more get 429 with ``Retry-After``."""
+    otlp_publish_timeout_s: float = 10.0
+    """How long a trace export waits for Kafka before answering 503 with ``Retry-After``."""
+    audit_verify_interval_s: float = 3600.0
+    """How often the service verifies the audit hash chain (``warden_audit_chain_valid``); 0: never."""

@@ -109,6 +109,8 @@ class GovernanceConsumer:
                 metrics.PERSISTED.labels(kind="sample").inc(await asyncio.to_thread(store_history, self.engine, history))
             await self._request_jobs(decisions)
             metrics.PERSIST_SECONDS.observe(time.perf_counter() - started)
+            metrics.CONSUMED_BATCH.observe(sum(len(m) for m in batches.values()))
+            metrics.LAST_PERSIST.set(time.time())
             metrics.PERSISTED.labels(kind="finding").inc(result.findings)
             metrics.PERSISTED.labels(kind="decision").inc(result.decisions)
             metrics.PERSISTED.labels(kind="dead_letter").inc(result.dead_letters)
@@ -119,7 +121,7 @@ class GovernanceConsumer:
         """Jobs asked for by enforce-mode decisions: stored (idempotent by decision) and published."""
         if self.producer is None:
             return
-        from jobs import client as job_client
+        from api import job_client
 
         for d in decisions:
             if d.job is None or d.mode != "enforce":

@@ -7,11 +7,11 @@ A background task of the governance service keeps, and refreshes every ``check_i
   is — when ``expect_worker`` is set (``warden up`` sets it) — having no live worker once the start-up
   grace is over. This works whether the worker runs in this machine's ``warden up`` or in another
   container: the broker is what they share;
-* consumer lag: how far the workers' group is behind on the input topics and the governance consumer's
-  group on the stream's outputs (committed offsets against the end of each partition);
 * the alert outbox: notifications due more than ``outbox_max_age_s`` ago and still not delivered.
 
-``/healthz`` reads the last measurement, so a probe never waits on Kafka or a slow query.
+Consumer lag — of the workers' group and of the governance consumer's group — comes from
+:class:`api.lag.LagProbe` (cached a few seconds), and :meth:`HealthMonitor.report` turns it into reasons
+too. ``/healthz`` reads the last measurements, so a probe never waits on a slow query.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -66,7 +65,6 @@ class HealthMonitor:
         self.consuming = consuming
         self.started = time.time()
         self.workers: dict[str, _Seen] = {}
-        self.lag: dict[str, int | None] = {}
         self.outbox: dict[str, Any] = {}
         self.measured_at: float | None = None
         self._stopping = asyncio.Event()
@@ -122,26 +120,7 @@ class HealthMonitor:
             await consumer.seek_to_end(*tps)
         return consumer
 
-    # ------------------------------------------------------------ lag and outbox
-
-    async def _group_lag(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str,
-                         watched: tuple[str, ...]) -> int | None:
-        try:
-            committed = await admin.list_consumer_group_offsets(group)
-        except KafkaError:  # no coordinator for a group that never existed
-            return None
-        if not committed:  # the group never committed (no worker ever ran): lag is not defined
-            return None
-        tps = await self._partitions(admin, watched)
-        if not tps:
-            return None
-        ends = await consumer.end_offsets(tps)
-        lag = 0
-        for tp in tps:
-            meta = committed.get(tp)
-            start = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag += max(0, ends.get(tp, 0) - start)
-        return lag
+    # ------------------------------------------------------------ outbox
 
     def _outbox(self) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -155,16 +134,8 @@ class HealthMonitor:
         return {"waiting": int(waiting), "overdue": overdue,
                 "oldest_overdue_s": round((now - oldest).total_seconds()) if oldest is not None else None}
 
-    async def measure(self, admin: AIOKafkaAdminClient | None, consumer: AIOKafkaConsumer | None) -> None:
-        """Measure lag and the outbox once (failures leave a measure unknown, they do not stop the monitor)."""
-        if admin is not None and consumer is not None:
-            for name, group, watched in (("worker", self.config.worker_group, tuple(topics.INPUT_TOPICS.values())),
-                                         ("governance", self.governance_group, topics.GOVERNANCE_TOPICS)):
-                try:
-                    self.lag[name] = await asyncio.wait_for(self._group_lag(admin, consumer, group, watched), 10)
-                except Exception as exc:
-                    log.debug("lag not measured", extra={"group": group, "error_type": type(exc).__name__})
-                    self.lag[name] = None
+    async def measure(self) -> None:
+        """Measure the outbox once (a failure leaves it unknown, it does not stop the monitor)."""
         try:
             self.outbox = await asyncio.to_thread(self._outbox)
         except Exception as exc:
@@ -183,7 +154,7 @@ class HealthMonitor:
                 consumer = await self._start_consumer(admin)
                 reader = asyncio.create_task(self._heartbeats(consumer))
                 while not self._stopping.is_set() and not reader.done():
-                    await self.measure(admin, consumer)
+                    await self.measure()
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), self.config.check_interval_s)
                 if reader.done() and not reader.cancelled() and reader.exception():
@@ -193,7 +164,7 @@ class HealthMonitor:
             except Exception as exc:
                 log.warning("health monitor lost the broker; retrying", extra={"error_type": type(exc).__name__})
                 with contextlib.suppress(Exception):
-                    await self.measure(None, None)
+                    await self.measure()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), 2.0)
             finally:
@@ -208,8 +179,10 @@ class HealthMonitor:
 
     # ------------------------------------------------------------ verdict
 
-    def report(self, now: float | None = None, *, consumer_connected: bool = True) -> HealthReport:
-        """The current verdict (pure: from what was observed and measured)."""
+    def report(self, now: float | None = None, *, consumer_connected: bool = True, groups: dict[str, Any] | None = None,
+               worker_group: str = "", governance_group: str = "") -> HealthReport:
+        """The current verdict (pure: from what was observed and measured); ``groups`` is what
+        :meth:`api.lag.LagProbe.groups` answered for the workers' and the governance consumer's groups."""
         now = now if now is not None else time.time()
         cfg = self.config
         out = HealthReport()
@@ -238,15 +211,11 @@ class HealthMonitor:
             else:
                 out.reasons.append(message)
         out.details["workers"] = workers
-        lag: dict[str, Any] = {"max": cfg.max_lag}
-        for name, label in (("worker", "stream workers"), ("governance", "governance consumer")):
-            value = self.lag.get(name)
-            lag[name] = value
+        lags = {g["group"]: g.get("total_lag") for g in (groups or {}).get("groups", [])}
+        for group, label in ((worker_group, "the stream workers' group"), (governance_group, "the governance consumer")):
+            value = lags.get(group)
             if value is not None and value > cfg.max_lag:
-                out.reasons.append(f"{label} are {value} messages behind (more than {cfg.max_lag})"
-                                   if name == "worker" else
-                                   f"{label} is {value} messages behind (more than {cfg.max_lag})")
-        out.details["lag"] = lag
+                out.reasons.append(f"{label} ({group}) is {value} messages behind (more than {cfg.max_lag})")
         if self.consuming and not consumer_connected and now - self.started > cfg.worker_stale_s:
             out.reasons.append("the governance consumer is not connected to the broker")
         outbox = dict(self.outbox)

@@ -136,6 +136,24 @@ class UserInfo(_Model):
     attributes: dict[str, str] = Field(default_factory=dict)
 
 
+class TraceRef(_Model):
+    """Where the event sits in a distributed trace (events mapped from OTLP spans carry it).
+
+    ``kind`` says what the span was: ``llm`` (a model call), ``tool`` (a tool's output, which enters the
+    model's context) or ``retrieval`` (retrieved documents, likewise). Tool and retrieval steps are scanned
+    like a prompt (PII) but feed no per-model statistics (latency, drift, fairness)."""
+
+    trace_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    span_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    parent_span_id: Annotated[str | None, Field(pattern=r"^[0-9a-f]{16}$")] = None
+    kind: Literal["llm", "tool", "retrieval"] = "llm"
+
+    @property
+    def is_llm_call(self) -> bool:
+        """Whether the span was a model call (not a tool or retrieval step of an agent)."""
+        return self.kind == "llm"
+
+
 _OTEL_PREFIX = "gen_ai."
 
 
@@ -198,6 +216,8 @@ class InferenceBody(_Model):
     request_model: Identifier | None = None
     response_model: Identifier | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+    trace: TraceRef | None = None
+    """The OpenTelemetry span the event came from (trace id, span id, parent span id, step kind)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -218,6 +238,11 @@ class InferenceBody(_Model):
     def response_text(self) -> str:
         """The response's text, or ``""``."""
         return (self.response.content or "") if self.response else ""
+
+    @property
+    def is_llm_call(self) -> bool:
+        """False for an agent's tool or retrieval step (see :class:`TraceRef`), True otherwise."""
+        return self.trace is None or self.trace.is_llm_call
 
 
 class EvalItem(_Model):

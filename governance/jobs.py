@@ -54,6 +54,14 @@ def approve_job(engine: Engine, job_id: str, actor: str) -> JobSpec:
         return job
 
 
+def record_cancel_request(engine: Engine, job: JobRow, actor: str, reason: str | None) -> None:
+    """Audit a person's request to cancel ``job`` (the workers later report ``cancelled``, audited too)."""
+    with Session(engine) as session:
+        audit.append(session, actor=actor, action="job.cancel_requested", target_type="job", target_id=job.job_id,
+                     tenant=job.tenant, before={"state": job.state}, after={"reason": reason})
+        session.commit()
+
+
 def apply_statuses(session: Session, engine: Engine, statuses: Iterable[JobStatus]) -> int:
     """Upsert statuses inside the caller's transaction; advance each job to its latest one. Returns new count."""
     rows = [{"status_id": s.status_id, "job_id": s.job_id, "state": s.state, "attempt": s.attempt, "seq": s.seq,

@@ -136,6 +136,14 @@ def list_keys(engine: Engine, *, tenants: Sequence[str] | None = None) -> list[A
     return [r for r in rows if ALL_TENANTS not in r.tenants and set(r.tenants) <= allowed]
 
 
+def is_live(row: ApiKeyRow, now: datetime | None = None) -> bool:
+    """Neither revoked nor expired."""
+    now = now or datetime.now(UTC)
+    if row.revoked_at is not None:
+        return False
+    return row.expires_at is None or _utc(row.expires_at) > now  # type: ignore[operator]
+
+
 def authenticate(engine: Engine, presented: str, *, now: datetime | None = None) -> ApiKeyRow | None:
     """The live key row matching ``presented`` (not revoked, not expired), or None."""
     prefix = parse_prefix(presented)
@@ -145,9 +153,14 @@ def authenticate(engine: Engine, presented: str, *, now: datetime | None = None)
         row = session.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix)).scalars().first()
     if row is None or not hmac.compare_digest(row.key_hash, hash_key(presented)):
         return None
-    now = now or datetime.now(UTC)
-    if row.revoked_at is not None:
+    return row if is_live(row, now) else None
+
+
+def live_key(engine: Engine, key_id: str, key_hash: str, *, now: datetime | None = None) -> ApiKeyRow | None:
+    """The key ``key_id`` if it is still live and still the key whose hash is ``key_hash`` (a console
+    session keeps these two, never the secret), else None: revoking a key ends its sessions."""
+    with Session(engine) as session:
+        row = session.get(ApiKeyRow, key_id)
+    if row is None or not hmac.compare_digest(row.key_hash, key_hash):
         return None
-    if row.expires_at is not None and _utc(row.expires_at) <= now:  # type: ignore[operator]
-        return None
-    return row
+    return row if is_live(row, now) else None

@@ -35,6 +35,8 @@ from store.models import assume_utc as _utc
 RUN_KINDS = ("run_started", "run_finished")
 #: findings of the version (not of the run's steps) shown on the model-version step
 VERSION_KINDS = ("eval_regression", "pii_in_training_data")
+#: the detectors that file them (training and pii), so the lookup uses the per-detector index
+VERSION_DETECTORS = ("training", "pii")
 #: the tag of a decision that blocks promotion
 BLOCK_TAG = "block-promotion"
 #: most findings returned per step (newest first)
@@ -100,7 +102,8 @@ def version_lineage(engine: Engine, tenant: str, model: str, version: str) -> di
         if row is None and run is None:
             return None
         base = (FindingRow.tenant == tenant, FindingRow.model == model)
-        version_findings = _findings(session, *base, FindingRow.kind.in_(VERSION_KINDS),  # type: ignore[attr-defined]
+        version_findings = _findings(session, *base, FindingRow.detector.in_(VERSION_DETECTORS),  # type: ignore[attr-defined]
+                                     FindingRow.kind.in_(VERSION_KINDS),  # type: ignore[attr-defined]
                                      FindingRow.version == version)
         if run is not None:  # PII in the run's data sample, filed under whatever version the sample named
             seen = {f.finding_id for f in version_findings}

@@ -13,12 +13,26 @@ class JobBook:
     """Fed with every command of ``warden.jobs`` and every status of ``warden.job-status``."""
 
     cancels: dict[str, JobCommand] = field(default_factory=dict)
+    submitted: set[str] = field(default_factory=set)
     latest: dict[str, JobStatus] = field(default_factory=dict)
     terminal: dict[str, JobStatus] = field(default_factory=dict)
 
     def observe_command(self, cmd: JobCommand) -> None:
         if cmd.op == "cancel":
             self.cancels.setdefault(cmd.job_id, cmd)
+        elif cmd.job is not None:
+            self.submitted.add(cmd.job_id)
+
+    def open_jobs(self) -> dict[str, int]:
+        """Jobs submitted and not finished, by state (``queued`` for those no worker has reported on yet)."""
+        counts = dict.fromkeys(("queued", "awaiting_approval", "running"), 0)
+        for job_id in self.submitted:
+            if job_id in self.terminal:
+                continue
+            st = self.latest.get(job_id)
+            state = st.state if st is not None and st.state in counts else "queued"
+            counts[state] += 1
+        return counts
 
     def observe_status(self, st: JobStatus) -> None:
         if st.terminal:

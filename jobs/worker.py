@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from contracts.events import DeploymentEvent, dump_event
 from contracts.jobs import JobCommand, JobSpec, JobState, JobStatus
 from contracts.topics import DEPLOYMENTS, JOB_STATUS, JOBS
+from jobs import metrics
 from jobs.book import JobBook
 from jobs.config import JobsConfig
 from jobs.executor import JobCancelled, JobContext, JobExecutor, JobRejected, JobTimedOut
@@ -71,6 +72,8 @@ class JobWorker:
         self.executor: JobExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.handled = 0
+        self._started: dict[str, float] = {}  # job_id/attempt → when this worker started it (for durations)
+        self._gauges_at = 0.0
 
     # -- publishing --------------------------------------------------------------------------------
 
@@ -82,9 +85,25 @@ class JobWorker:
         assert self.producer is not None
         await self.producer.send_and_wait(JOB_STATUS, st.to_bytes(), key=st.key)
         self.book.observe_status(st)
+        self._measure(job, state, key, fields.get("phase"))
         log.info("job status", extra={"job_id": job.job_id, "state": state, "attempt": attempt,
                                       "progress": st.progress, "phase": st.phase})
         return st
+
+    def _measure(self, job: JobSpec, state: JobState, key: str, phase: Any) -> None:
+        """Durations and outcomes of this worker's attempts (a re-queued job counts as ``requeued``)."""
+        if state == "running":
+            self._started.setdefault(key, time.monotonic())
+            if phase == "retrying":
+                metrics.RETRIES.labels(job.kind).inc()
+            return
+        started = self._started.pop(key, None)
+        if state in ("succeeded", "failed", "cancelled", "queued") and started is not None:
+            outcome = "requeued" if state == "queued" else state
+            metrics.FINISHED.labels(job.kind, outcome).inc()
+            metrics.DURATION.labels(job.kind, outcome).observe(time.monotonic() - started)
+        elif state in ("failed", "cancelled"):
+            metrics.FINISHED.labels(job.kind, state).inc()  # ended before it started here (cancelled, gave up)
 
     def _publish_deployment(self, event: DeploymentEvent) -> None:
         """Called from the job thread: publish and wait for the broker's ack."""
@@ -107,6 +126,10 @@ class JobWorker:
                 for tp, msgs in batch.items():
                     for msg in msgs:
                         self._observe(tp.topic, msg.value)
+                if time.monotonic() - self._gauges_at >= 2.0:
+                    self._gauges_at = time.monotonic()
+                    for state, n in self.book.open_jobs().items():
+                        metrics.JOBS.labels(state).set(n)
                 if self._ready.is_set():
                     continue
                 assigned = consumer.assignment()

@@ -42,9 +42,12 @@ class FindingRow(SQLModel, table=True):
 
     __tablename__ = "findings"
     __table_args__ = (
-        Index("ix_findings_tenant_time", "tenant", "occurred_at"),
+        # INCLUDE (PostgreSQL): counting findings per detector over time reads the index only
+        Index("ix_findings_tenant_time", "tenant", "occurred_at", postgresql_include=["detector"]),
         Index("ix_findings_model_time", "model", "occurred_at"),
-        Index("ix_findings_occurred_at", "occurred_at"),
+        Index("ix_findings_occurred_at", "occurred_at", postgresql_include=["detector", "tenant"]),
+        # one model's findings of one detector, newest first (the console's model page, lineage, drift report)
+        Index("ix_findings_model_detector_time", "tenant", "model", "detector", "occurred_at"),
     )
 
     finding_id: str = Field(primary_key=True, max_length=64)
@@ -492,3 +495,26 @@ class SampleLabelRow(SQLModel, table=True):
     occurred_at: datetime = _ts_required()
     label: str | None = Field(default=None, max_length=200)
     score: float | None = None
+
+
+# ---------------------------------------------------------------- console sessions (api.console)
+
+
+class ConsoleSessionRow(SQLModel, table=True):
+    """A person's signed-in session in the web console.
+
+    Keyed by the SHA-256 of the random cookie value (the store never holds a usable cookie). It names the
+    key that signed in (``key_id``; None for the bootstrap admin key) and that key's hash, so every request
+    re-checks the key: revoking or expiring the key ends its sessions. ``csrf_token`` is the session's
+    synchronizer token, which every state-changing form must echo.
+    """
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_expires", "expires_at"),)
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    key_id: str | None = Field(default=None, max_length=32)
+    key_hash: str = Field(max_length=64)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _now_field()
+    expires_at: datetime = _now_field()

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,11 +32,28 @@ import faust
 from contracts import topics
 from contracts.aggregates import AggregateDelta
 from contracts.heartbeat import Heartbeat
+from streams import metrics
 from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
 from streams.config import WorkerConfig
 from streams.pipeline import Outcome, Pipeline, RawItem
 
 log = logging.getLogger("warden.worker")
+
+
+def _observe_batch(size: int, pipe: Pipeline, handled: Counter[tuple[str, str]], found: Counter[tuple[str, str]],
+                   publish_s: float) -> None:
+    """One processed batch into the worker's metrics (counts aggregated per batch, timings per stage/detector)."""
+    metrics.BATCH_SIZE.observe(size)
+    for stage, seconds in pipe.timings.stages.items():
+        metrics.STAGE_SECONDS.labels(stage).observe(seconds)
+    metrics.STAGE_SECONDS.labels("publish").observe(publish_s)
+    for detector, seconds in pipe.timings.detectors.items():
+        metrics.DETECTOR_SECONDS.labels(detector).observe(seconds)
+    for (kind, outcome), n in handled.items():
+        metrics.EVENTS.labels(kind, outcome).inc(n)
+    for (detector, severity), n in found.items():
+        metrics.FINDINGS.labels(detector, severity).inc(n)
+    metrics.LAST_BATCH.set(time.time())
 
 
 def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
@@ -84,6 +102,10 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
     detector_state = app.Table(topics.DETECTOR_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
                                partitions=config.topic_partitions)
     checkpointer = Checkpointer(config.state_checkpoint_s)
+    event_type = {topic: kind for kind, topic in topics.INPUT_TOPICS.items()}
+    #: next offset to process per input (topic, partition), for the consumer-lag gauge
+    next_offset: dict[tuple[str, int], int] = {}
+    lag_series: set[tuple[str, str]] = set()
 
     def load_state(tenant: str, model: str) -> dict[str, Any] | None:
         raw = detector_state.get(state_key(tenant, model))
@@ -103,6 +125,10 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
         mine = {tp.partition for tp in assigned if tp.topic in topics.INPUT_TOPICS.values()}
         for tenant, model in checkpointer.keep_only(mine):
             pipe.forget_model(tenant, model)
+        next_offset.clear()
+        for series in list(lag_series):  # partitions that moved away stop being reported here
+            metrics.CONSUMER_LAG.remove(*series)
+            lag_series.discard(series)
 
     async def checkpoint(now: float) -> None:
         for tenant, model, partition in checkpointer.due(now):
@@ -111,10 +137,13 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
             if state is None or partition is None:
                 continue
             raw = encode_state(state)
+            metrics.CHECKPOINT_BYTES.observe(len(raw))
             if len(raw) > MAX_STATE_BYTES:
+                metrics.CHECKPOINTS.labels("too_large").inc()
                 log.warning("detector checkpoint too large, not written",
                             extra={"tenant": tenant, "model": model, "bytes": len(raw)})
                 continue
+            metrics.CHECKPOINTS.labels("written").inc()
             key = state_key(tenant, model)
             detector_state.data[key] = raw
             detector_state.send_changelog(partition, key, raw)
@@ -153,20 +182,36 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
             items = [RawItem(bytes(e.value or b""), e.message.topic, e.message.partition, e.message.offset,
                              e.message.key) for e in batch]
             outcomes = process_safely(items)
+            published = time.perf_counter()
+            handled: Counter[tuple[str, str]] = Counter()
+            found: Counter[tuple[str, str]] = Counter()
             for item, out in zip(items, outcomes):
                 counters["events"] += 1
+                kind = event_type.get(item.topic, "unknown")
+                if item.partition is not None and item.offset is not None:
+                    position = (item.topic, item.partition)
+                    next_offset[position] = max(next_offset.get(position, 0), item.offset + 1)
                 if out.dead_letter is not None:
+                    handled[(kind, "dead_letter")] += 1
+                    metrics.DEAD_LETTERS.labels(out.dead_letter.code).inc()
                     log.warning(
                         "event rejected",
                         extra={"code": out.dead_letter.code, "reason": out.dead_letter.reason,
                                "topic": item.topic, "partition": item.partition, "offset": item.offset},
                     )
-                for record in out.records:
+                else:
+                    handled[(kind, "processed")] += 1
+                    for finding in out.findings:
+                        found[(finding.detector, finding.severity.name)] += 1
+                    for decision in out.decisions:
+                        metrics.DECISIONS.labels(decision.action.value).inc()
+                for record in out.records:  # serialised by the pipeline: sending cannot fail on content
                     counters[counted[record.topic]] += 1
                     await outputs[record.topic].send(key=record.key, value=record.value)
             for delta in pipe.drain_aggregates():
                 counters["aggregate_deltas"] += 1
                 await aggregates.send(key=delta.key.encode(), value=delta.model_dump_json().encode())
+            _observe_batch(len(items), pipe, handled, found, time.perf_counter() - published)
             now = time.monotonic()
             for item, out in zip(items, outcomes):
                 if out.event is not None:
@@ -190,7 +235,7 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                 state = None if stored is None else json.loads(stored)
                 fired, new_state = pipe.policy.apply_delta(delta, state)
                 new_raw = json.dumps(new_state, separators=(",", ":")).encode()
-                encoded = [(f"{d.subject.tenant}/{d.subject.model}".encode(), d.model_dump_json().encode())
+                encoded = [(d, f"{d.subject.tenant}/{d.subject.model}".encode(), d.model_dump_json().encode())
                            for d in fired]
             except Exception as exc:  # one group's failure must not stop the others' windows
                 counters["aggregate_errors"] += 1
@@ -199,14 +244,40 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                     "partition": event.message.partition, "offset": event.message.offset})
                 continue
             window_state[key] = new_raw
-            for dkey, value in encoded:
+            for decision, dkey, value in encoded:
                 counters["decisions"] += 1
+                metrics.DECISIONS.labels(decision.action.value).inc()
                 await decisions.send(key=dkey, value=value)
 
     @app.timer(interval=max(0.5, config.state_checkpoint_s / 2))
     async def checkpoint_idle_models() -> None:
         # models whose traffic stopped still get their last checkpoint
-        await checkpoint(time.monotonic())
+        now = time.monotonic()
+        await checkpoint(now)
+        metrics.CHECKPOINT_AGE.set(checkpointer.oldest_unsaved(now))
+        metrics.MODELS.set(len(checkpointer))
+
+    @app.timer(interval=config.lag_interval_s)
+    async def report_lag() -> None:
+        # log end offset (asked of the broker) minus the next offset this worker will process
+        assigned = [tp for tp in app.consumer.assignment() if tp.topic in event_type]
+        if not assigned:
+            return
+        try:
+            ends = await app.consumer.highwaters(*assigned)
+        except Exception as exc:  # the broker is away: keep the last values, try again next time
+            log.warning("consumer lag not measured", extra={"error": type(exc).__name__})
+            return
+        for tp in assigned:
+            end = ends.get(tp)
+            done = next_offset.get((tp.topic, tp.partition))
+            if done is None:
+                done = await app.consumer.position(tp)
+            if end is None or done is None:
+                continue
+            series = (tp.topic, str(tp.partition))
+            metrics.CONSUMER_LAG.labels(*series).set(max(0, end - done))
+            lag_series.add(series)
 
     @app.timer(interval=30.0)
     async def report() -> None:

@@ -70,6 +70,10 @@ class Checkpointer:
         if entry is not None:
             entry[1], entry[2] = now, False
 
+    def oldest_unsaved(self, now: float) -> float:
+        """Seconds since the last checkpoint of the model whose new events have waited longest (0: none wait)."""
+        return max((now - e[1] for e in self._models.values() if e[2]), default=0.0)
+
     def keep_only(self, partitions: set[int]) -> list[tuple[str, str]]:
         """After a rebalance: forget the models whose partition is not among ``partitions``; returns them."""
         gone = [k for k, e in self._models.items() if e[0] not in partitions]

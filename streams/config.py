@@ -23,6 +23,9 @@ class WorkerConfig:
     batch_within_s: float = 0.05
     """Longest wait to fill a batch."""
     web_port: int = 6066
+    """The worker's HTTP port: Prometheus ``/metrics`` (faust's own web server stays off)."""
+    lag_interval_s: float = 10.0
+    """How often the consumer lag per input partition is measured."""
     instance: str = "worker"
     """This worker's name on ``warden.heartbeats`` (``<worker id>@<host>``: stable across restarts)."""
     heartbeat_s: float = 5.0

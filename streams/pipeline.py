@@ -5,23 +5,27 @@
     PII: every message and the response are analysed (batched); the event is replaced by a
          redacted copy, so no later stage — detector, finding, topic — sees a raw value
       │
-    detectors: rules (per event), ops metrics → anomaly (per interval), cohort fairness (per window)
+    detectors: rules (per event), ops metrics → anomaly (per interval), cohort fairness (per window),
+               security: injection (last user message, tool/function results) and toxicity (prompt and
+               response) per event, attack / toxic-response rates per model window, toxic-response
+               regression after a deployment
       │
     policies → decisions
 
 The faust agent (``streams.app``) feeds raw bytes in and publishes what comes out; keeping this
 pure makes it testable without a broker and lets the benchmark measure it alone.
 
-Failures are isolated per event: an exception while one event is redacted, embedded, detected on,
-decided on, turned into history or serialised sends that event alone to the dead-letter topic (code
+Failures are isolated per event: an exception while one event is redacted, embedded, scanned, detected
+on, decided on, turned into history or serialised sends that event alone to the dead-letter topic (code
 ``processing_error``, the stage and the exception's type — never its message, which may quote the
-event) and the batch goes on. A batched stage (PII, embeddings) that fails is retried event by event
-to find the culprit.
+event) and the batch goes on. A batched stage (PII, embeddings, security) that fails is retried event by
+event to find the culprit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +52,14 @@ from detectors.finding import Finding, Subject
 from detectors.pii.detector import PiiConfig, PiiDetector, PiiResult, pii_finding
 from detectors.pii.redaction import keyed_hash
 from detectors.rules import RuleConfig, RuleDetector
+from detectors.security import (
+    Scan,
+    SecurityConfig,
+    SecurityMonitor,
+    SecurityScanner,
+    SecurityWindowConfig,
+    security_finding,
+)
 from detectors.training.evaluation import EvaluationMonitor
 from detectors.training.lineage import run_lineage_finding
 from detectors.training.runs import TrainingRuns
@@ -64,8 +76,6 @@ MAX_REPORT_ROWS = 500
 EMBEDDING_CACHE = 20_000
 #: the dead-letter code of an event some stage failed on (the reason names the stage and the exception type)
 PROCESSING_ERROR = "processing_error"
-#: the stages an event goes through, as dead letters name them
-STAGES = ("decode", "pii", "embeddings", "detectors", "policies", "history", "serialisation")
 
 
 class Policy(Protocol):
@@ -107,6 +117,8 @@ class OutputRecord:
     value: bytes
 
 
+
+
 @dataclass(frozen=True, slots=True)
 class RawItem:
     """One payload and where it came from."""
@@ -138,6 +150,11 @@ class PipelineConfig:
     #: share of inference events kept as redacted training samples on ``warden.samples`` (chosen by event id;
     #: 0 keeps none). Samples are only published when the PII stage redacts (``pii`` set).
     sample_fraction: float = 1.0
+    #: prompt-injection and toxicity detectors (None: off). They reuse the drift stage's MiniLM vectors; a scanned
+    #: text without one is embedded only when its lexical score reaches ``security.embed_gate`` (and only when
+    #: ``embeddings`` is set: otherwise the lexical score alone decides)
+    security: SecurityConfig | None = field(default_factory=SecurityConfig)
+    security_windows: SecurityWindowConfig = field(default_factory=SecurityWindowConfig)
     #: aggregate policies: collect their inputs per batch for routing to the owner of each group
     #: (``drain_aggregates``), instead of counting in this pipeline's own windows
     route_aggregates: bool = False
@@ -153,6 +170,33 @@ def _sampled(event_id: str, fraction: float) -> bool:
         return True
     digest = int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
     return digest < fraction * 2**64
+
+
+@dataclass(slots=True)
+class BatchTimings:
+    """Seconds spent on one batch, per pipeline stage (``decode``, ``pii``, ``embed``, ``security``, ``detect``,
+    ``decide``) and per detector (``pii``, ``rule``, ``anomaly``, ``drift``, ``security``, ``bias``, ``training``)."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+    detectors: dict[str, float] = field(default_factory=dict)
+
+
+def _lap(spent: dict[str, float], name: str, since: float) -> float:
+    """Add the time since ``since`` to ``spent[name]``; returns now."""
+    now = time.perf_counter()
+    spent[name] = spent.get(name, 0.0) + (now - since)
+    return now
+
+
+def _tag_trace(out: Outcome) -> None:
+    """Findings of an event mapped from a trace span carry its trace and span ids (the link to the trace)."""
+    event = out.event
+    if not (isinstance(event, InferenceEvent) and event.inference.trace is not None):
+        return
+    ref = event.inference.trace
+    link = {"trace_id": ref.trace_id, "span_id": ref.span_id}
+    out.findings = [f.model_copy(update={"evidence": {**f.evidence, "trace": link}})
+                    if f.event_id == event.event_id else f for f in out.findings]
 
 
 def _pii_kind(event: Event, path: Path | None) -> str:
@@ -192,6 +236,9 @@ class Pipeline:
         self.training = TrainingRuns()
         self.evaluation = EvaluationMonitor()
         self.skew = SkewMonitors(self.config.drift) if self.config.drift is not None else None
+        self.security = SecurityScanner(self.config.security) if self.config.security is not None else None
+        self.security_windows = (SecurityMonitor(self.config.security_windows)
+                                 if self.config.security is not None else None)
         self.policy: Policy = policy or PolicyEngine(load_pack())
         self._routed = AggregateCollector() if self.config.route_aggregates else None
         #: where a model's checkpoint comes from the first time the pipeline sees the model (None: nowhere)
@@ -199,13 +246,15 @@ class Pipeline:
         self._loaded: set[tuple[str, str]] = set()
         self.embedder = MiniLMEmbedder(self.config.embeddings) if self.config.embeddings is not None else None
         self._embedding_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: what the last :meth:`process_batch` spent per stage and per detector
+        self.timings = BatchTimings()
 
     @property
     def stateful(self) -> dict[str, PerModelState]:
         """The detectors holding per-model state, by checkpoint key (the ones configured)."""
         parts: dict[str, PerModelState | None] = {
             "drift": self.drift, "ops": self.ops, "fairness": self.fairness, "training": self.training,
-            "skew": self.skew, "evaluation": self.evaluation,
+            "skew": self.skew, "evaluation": self.evaluation, "security": self.security_windows,
         }
         return {name: part for name, part in parts.items() if part is not None}
 
@@ -223,21 +272,43 @@ class Pipeline:
 
     def process_batch(self, items: Sequence[RawItem]) -> list[Outcome]:
         """Decode, redact, detect, decide and serialise for a batch; never raises on bad input, and an
-        exception in any stage dead-letters only the event it happened on (see the module's docstring)."""
+        exception in any stage dead-letters only the event it happened on (see the module's docstring).
+
+        Afterwards :attr:`timings` holds the seconds each stage and each detector spent on the batch."""
+        self.timings = timings = BatchTimings()
+        clock = time.perf_counter
+        started = clock()
         outcomes = [self._decode(item) for item in items]
+        now = clock()
+        timings.stages["decode"], started = now - started, now
         if self.pii is not None:
             self._batched("pii", items, outcomes, self._redact)
+            now = clock()
+            timings.stages["pii"] = timings.detectors["pii"] = now - started
+            started = now
         vectors: dict[int, dict[str, np.ndarray]] = {}
         self._batched("embeddings", items, outcomes, lambda part: vectors.update(self._embed(part)))
+        now = clock()
+        timings.stages["embed"], started = now - started, now
+        scans: dict[int, list[Scan]] = {}
+        if self.security is not None:
+            self._batched("security", items, outcomes, lambda part: scans.update(self._security_scans(part, vectors)))
+            now = clock()
+            timings.stages["security"] = timings.detectors["security"] = now - started
+            started = now
+        decide = 0.0
         for item, out in zip(items, outcomes):
             if out.event is None:
                 continue
             stage = "detectors"
             try:
-                out.findings.extend(self.detect(out.event, vectors.get(id(out))))
+                out.findings.extend(self.detect(out.event, vectors.get(id(out)), scans.get(id(out))))
+                _tag_trace(out)
                 stage = "policies"
                 user_hash = self._tag_user(out)
+                t = clock()
                 out.decisions.extend(self.decide(out.event, out.findings))
+                decide += clock() - t
                 stage = "history"
                 out.history = self._history(out.event, user_hash)
             except Exception as exc:
@@ -248,6 +319,8 @@ class Pipeline:
             except Exception as exc:
                 self.fail(item, out, "serialisation", exc)
                 out.records = self.encode(out)
+        timings.stages["detect"] = clock() - started - decide
+        timings.stages["decide"] = decide
         return outcomes
 
     def _decode(self, item: RawItem) -> Outcome:
@@ -320,20 +393,21 @@ class Pipeline:
         """The training-history record of an event: a redacted sample or a feedback label."""
         if isinstance(event, FeedbackEvent):
             return label_of(event)
-        if (isinstance(event, InferenceEvent) and self.pii is not None
+        if (isinstance(event, InferenceEvent) and event.inference.is_llm_call and self.pii is not None
                 and _sampled(event.event_id, self.config.sample_fraction)):
             return sample_of(event, user_hash)
         return None
 
     def _embed(self, outcomes: list[Outcome]) -> dict[int, dict[str, np.ndarray]]:
-        """Prompt and response embeddings of the (redacted) inference events, batched and cached, by
-        ``id()`` of their outcome."""
+        """Prompt and response embeddings of the (redacted) inference events, batched and cached, by ``id()``
+        of their outcome."""
         if self.embedder is None or self.config.drift is None:
             return {}
         wanted: dict[int, tuple[str, str]] = {
             id(o): (o.event.inference.prompt_text, o.event.inference.response_text)
             for o in outcomes
-            if isinstance(o.event, InferenceEvent) and _sampled(o.event.event_id, self.config.embedding_fraction)
+            if isinstance(o.event, InferenceEvent) and o.event.inference.is_llm_call
+            and _sampled(o.event.event_id, self.config.embedding_fraction)
         }
         cache = self._embedding_cache
         missing = list(dict.fromkeys(t for pair in wanted.values() for t in pair if t not in cache))
@@ -343,6 +417,73 @@ class Pipeline:
             while len(cache) > EMBEDDING_CACHE:
                 cache.popitem(last=False)
         return {i: {"prompt": cache[p], "response": cache[r]} for i, (p, r) in wanted.items()}
+
+    def _security_scans(self, outcomes: list[Outcome],
+                        vectors: dict[int, dict[str, np.ndarray]]) -> dict[int, list[Scan]]:
+        """Security verdicts of the inference events, by ``id()`` of their outcome: drift vectors are reused, and
+        texts the lexical pre-score marks suspicious are embedded (one batch call, cached with the drift
+        embeddings)."""
+        if self.security is None:
+            return {}
+        index = [o for o in outcomes if isinstance(o.event, InferenceEvent)]
+        if not index:
+            return {}
+        known: dict[str, np.ndarray] = {}
+        events = []
+        for out in index:
+            i = id(out)
+            event = out.event
+            assert isinstance(event, InferenceEvent)
+            body = event.inference
+            events.append(([(m.role, m.text) for m in body.messages],
+                           body.response_text if body.response is not None else None))
+            if i in vectors:
+                known[body.prompt_text] = vectors[i]["prompt"]
+                known[body.response_text] = vectors[i]["response"]
+        cache = self._embedding_cache
+        for messages, response in events:
+            for text in [t for _, t in messages] + ([response] if response else []):
+                if text not in known and text in cache:
+                    known[text] = cache[text]
+        results = self.security.scan_batch(events, known, self._embed_texts if self.embedder is not None else None)
+        return {id(out): scans for out, scans in zip(index, results)}
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts`` and keep them in the embedding cache."""
+        assert self.embedder is not None
+        vecs = self.embedder.embed(texts)
+        cache = self._embedding_cache
+        for text, vec in zip(texts, vecs):
+            cache[text] = vec
+        while len(cache) > EMBEDDING_CACHE:
+            cache.popitem(last=False)
+        return vecs
+
+    def _security(self, event: InferenceEvent, subject: Subject, scans: list[Scan] | None) -> list[Finding]:
+        found, scans = self._security_verdicts(event, subject, scans)
+        if self.security_windows is not None:
+            body = event.inference
+            attack = any(s.detector == "injection" and s.verdict.flagged for s in scans)
+            toxic = [s.verdict.flagged for s in scans if s.detector == "toxicity" and s.field == "response"]
+            found += self.security_windows.observe(
+                subject, event.occurred_at, attack=attack, toxic_response=toxic[0] if toxic else None,
+                attributes=body.user.attributes if body.user is not None else None)
+        return found
+
+    def _security_verdicts(self, event: InferenceEvent, subject: Subject,
+                           scans: list[Scan] | None) -> tuple[list[Finding], list[Scan]]:
+        """The event's per-event security findings, and the scans they came from (computed here when the batch
+        did not)."""
+        assert self.security is not None
+        if scans is None:  # a single event outside process_batch: lexical scores and cached vectors only
+            body = event.inference
+            scans = self.security.scan([(m.role, m.text) for m in body.messages],
+                                       body.response_text if body.response is not None else None,
+                                       {t: v for t in (body.prompt_text, body.response_text)
+                                        if (v := self._embedding_cache.get(t)) is not None})
+        config = self.security.config
+        return [security_finding(s, subject, event.event_id, event.occurred_at, config)
+                for s in scans if s.verdict.flagged], scans
 
     def _redact(self, outcomes: list[Outcome]) -> None:
         """Analyse every free text of the events (one batch) and replace each event by its redacted copy.
@@ -388,37 +529,62 @@ class Pipeline:
             out.findings.extend(findings)
             out.event = redacted
 
-    def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None) -> list[Finding]:
-        """Run the per-event detectors that apply to the event's type (on the redacted event)."""
+    def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None,
+               security: list[Scan] | None = None) -> list[Finding]:
+        """Run the per-event detectors that apply to the event's type (on the redacted event); ``security`` is
+        the event's security verdicts when the batch computed them (see :meth:`_security_scans`)."""
         self._ensure_loaded(event.tenant, event.model.name)
         if isinstance(event, TrainingEvent):
-            return self._training(event)
+            t = time.perf_counter()
+            found = self._training(event)
+            _lap(self.timings.detectors, "training", t)
+            return found
         if isinstance(event, DeploymentEvent):
             if event.deployment.alias == "production":
                 self.evaluation.set_production(event.tenant, event.model.name, event.model.version)
                 monitor = self.drift.get(event.tenant, event.model.name, event.model.version) if self.drift else None
                 if monitor is not None:
                     monitor.start_collecting()  # a (re)deployment pins a fresh reference
+                if self.security_windows is not None:
+                    self.security_windows.deployed(event.tenant, event.model.name, event.model.version)
             return []
         if not isinstance(event, InferenceEvent):
             return []
         subject = _subject(event)
+        if not event.inference.is_llm_call:
+            # an agent's tool or retrieval step: what it returns enters the model's context, so it is scanned like
+            # a prompt (PII before, injection here), but it is no model call (no latency, drift, fairness, windows)
+            if self.security is None:
+                return []
+            t = time.perf_counter()
+            found, _ = self._security_verdicts(event, subject, security)
+            _lap(self.timings.detectors, "security", t)
+            return found
         body = event.inference
+        clock, spent = time.perf_counter, self.timings.detectors
+        t = clock()
         findings = self.rules.update(subject=subject, event_id=event.event_id, occurred_at=event.occurred_at,
                                      status=body.status, latency_ms=body.latency_ms, error=body.error)
+        t = _lap(spent, "rule", t)
         if self.ops is not None:
             tokens = None
             if body.usage is not None and (body.usage.input_tokens is not None or body.usage.output_tokens is not None):
                 tokens = (body.usage.input_tokens or 0) + (body.usage.output_tokens or 0)
             findings += self.ops.observe(Subject(tenant=event.tenant, model=event.model.name), event.occurred_at,
                                          body.latency_ms, body.status == "error", tokens, body.cost_usd)
+            t = _lap(spent, "anomaly", t)
         if self.drift is not None:
             findings += self._drift(event, subject, embeddings)
+            t = _lap(spent, "drift", t)
+        if self.security is not None:
+            findings += self._security(event, subject, security)
+            t = _lap(spent, "security", t)
         if self.fairness is not None and body.user is not None:
             groups = protected_groups(body.user.attributes, self.fairness.config.protected_attributes)
             outcome = refusal_outcome(body.response_text) if body.status == "ok" else None
             if groups and outcome is not None:
                 findings += self.fairness.update(subject, event.occurred_at, groups, outcome, kind="refusal")
+            _lap(spent, "bias", t)
         return findings
 
     def _drift(self, event: InferenceEvent, subject: Subject,
@@ -484,7 +650,7 @@ class Pipeline:
 
         With ``route_aggregates``, aggregate policies' inputs are collected for :meth:`drain_aggregates`
         and only single-finding decisions come back here."""
-        if isinstance(event, InferenceEvent):
+        if isinstance(event, InferenceEvent) and event.inference.is_llm_call:
             self.policy.observe_event(_subject(event), event.occurred_at, self._routed)
         return [d for f in findings for d in self.policy.evaluate(f, self._routed)]
 

@@ -32,6 +32,7 @@ NOT_TEXT: tuple[tuple[Any, ...], ...] = (
     ("schema_version",), ("event_id",), ("type",), ("tenant",), ("model", _ANY),
     ("inference", "status"), ("inference", "request_model"), ("inference", "response_model"),
     ("inference", "user", "id"), ("inference", "messages"), ("inference", "response", "content"),
+    ("inference", "trace"),
     ("training", "run_id"), ("training", "phase"), ("training", "status"), ("training", "base_version"),
     ("training", "output_version"), ("training", "dataset_hash"), ("training", "items", _ANY, "id"),
     ("feedback", "target_event_id"), ("feedback", "thumbs"), ("feedback", "user", "id"),

@@ -49,3 +49,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return base.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """A process builds its settings once (``warden.settings.get_settings``); tests that change ``WARDEN_*``
+    variables between CLI invocations in this one process need that cache emptied around each test."""
+    from warden.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

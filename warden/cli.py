@@ -53,11 +53,13 @@ def jobs() -> None:
     from jobs.store_registry import StoreRegistry
     from store.db import init_db, make_engine
     from warden.logs import configure_logging
+    from warden.metrics import serve as serve_metrics
 
     settings = get_settings()
     configure_logging("jobs", settings.log_level, settings.log_json)
     engine = make_engine(settings.effective_database_url)
     init_db(engine)  # the registry and the training history live in the governance store
+    serve_metrics(settings.jobs_metrics_port)
     # datasets are built from the samples and feedback labels the governance service stored
     run_jobs(settings.jobs_config(), registry=StoreRegistry(engine), history=StoreHistory(engine))
 

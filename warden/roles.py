@@ -9,6 +9,7 @@ from typing import Any
 from contracts.topics import STATE_TABLES, changelog_topic
 from streams.admin import TopicSpec, ensure_topics
 from warden.logs import configure_logging
+from warden.metrics import serve as serve_metrics
 from warden.settings import Settings
 
 log = logging.getLogger("warden")
@@ -46,6 +47,7 @@ def run_worker(settings: Settings) -> None:
     pipeline = Pipeline(settings.pipeline_config(), settings.policy_engine())
     pipeline.warm_up()  # load Presidio/spaCy before joining the group, not on the first batch
     app = create_app(settings.worker_config(), pipeline)
+    serve_metrics(settings.worker_web_port)
     build_worker(app, settings).execute_from_commandline()
 
 

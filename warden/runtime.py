@@ -184,7 +184,8 @@ def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
         sup.add("demo", "demo", "--rate", str(rate), restart=False)
     base = f"http://{settings.api_host}:{settings.api_port}"
     print(
-        f"\nWarden is starting.\n  API:       {base}  (docs at {base}/docs)\n  Kafka:     {env['WARDEN_KAFKA_BOOTSTRAP']}"
+        f"\nWarden is starting.\n  Console:   {base}/console  (sign in with the admin key below)\n"
+        f"  API:       {base}  (docs at {base}/docs)\n  Kafka:     {env['WARDEN_KAFKA_BOOTSTRAP']}"
         f"{'  (embedded Tansu, memory only)' if broker else ''}\n  Database:  {env['WARDEN_DATABASE_URL']}\n"
         f"  Admin key: {key}\n  Try:       curl -H 'Authorization: Bearer {key}' {base}/v1/findings\n"
         + (f"  Alerts:    {alerts_file} (one JSON line each; WARDEN_ALERT_DESTINATIONS sends them to PagerDuty, "

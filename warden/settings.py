@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     consumer_group: str = "warden-worker"
     governance_group: str = "warden-governance"
     session_timeout_s: float = Field(default=10.0, description="Kafka consumer-group session timeout")
-    worker_web_port: int = 6066
+    worker_web_port: int = Field(default=6066, ge=0, le=65535,
+                                 description="the stream worker's HTTP port: Prometheus /metrics (0: none)")
     worker_batch_max: int = Field(default=500, ge=1, description="events a worker handles per batch")
     worker_batch_within_s: float = Field(default=0.05, gt=0, description="longest wait to fill a batch")
     worker_heartbeat_s: float = Field(default=5.0, gt=0, description=(
@@ -88,6 +89,20 @@ class Settings(BaseSettings):
     drift_embeddings: bool = Field(default=True, description="also test MiniLM prompt/response embeddings (MMD)")
     drift_embedding_fraction: float = Field(default=0.5, gt=0, le=1,
                                             description="share of events embedded (by event id; MMD needs tens per window)")
+    security_enabled: bool = Field(default=True, description="prompt-injection and toxicity detectors")
+    security_injection_threshold: float = Field(default=0.7, ge=0, le=1,
+                                                description="flag injections at this calibrated score")
+    security_toxicity_threshold: float = Field(default=0.5, ge=0, le=1,
+                                               description="flag toxic text at this calibrated score")
+    security_embed_gate: float = Field(default=0.1, ge=0, le=1,
+                                       description="embed a text the drift stage did not embed when its lexical "
+                                                   "security score reaches this")
+    security_toxicity_embed_gate: float = Field(default=0.3, ge=0, le=1,
+                                                description="the same gate for the lexical toxicity score")
+    security_context_roles: list[str] = Field(default=["tool", "function"],
+                                              description="message roles scanned for injections besides the "
+                                                          "last user message")
+    security_window_s: float = Field(default=900.0, gt=0, description="security window (attack/toxic rates)")
     drift_reference_size: int = Field(default=500, ge=50, description="first events of a version pinned as reference")
     drift_window: int = Field(default=200, ge=50, description="events per current window")
     policy_files: list[Path] = Field(default_factory=list, description="policy YAML files; empty → built-in pack")
@@ -109,6 +124,18 @@ class Settings(BaseSettings):
     alert_resolve_after_s: float | None = Field(default=3600.0, gt=0,
                                                 description="auto-resolve an open alert not seen for this long")
     alert_dispatch_poll_s: float = Field(default=0.05, gt=0, description="outbox poll interval")
+
+    console_session_ttl_s: float = Field(default=8 * 3600.0, gt=0,
+                                         description="how long a web-console sign-in lasts")
+    otlp_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024,
+                                description="largest OTLP trace export (POST /v1/traces), after decompression")
+    otlp_max_inflight: int = Field(default=32, ge=1, description="trace exports handled at once (more get 429)")
+    otlp_publish_timeout_s: float = Field(default=10.0, gt=0,
+                                          description="a trace export waits this long for Kafka before a 503")
+    audit_verify_interval_s: float = Field(default=3600.0, ge=0, description=(
+        "how often the governance service verifies the audit hash chain (metric warden_audit_chain_valid); 0: never"))
+    jobs_metrics_port: int = Field(default=9103, ge=0, le=65535,
+                                   description="a job worker's Prometheus /metrics port (0: none)")
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -136,6 +163,7 @@ class Settings(BaseSettings):
         from detectors.features.embeddings import EmbedderConfig
         from detectors.pii.detector import PiiConfig
         from detectors.rules import RuleConfig
+        from detectors.security import SecurityConfig, SecurityWindowConfig
         from streams.pipeline import PipelineConfig
 
         return PipelineConfig(
@@ -151,6 +179,15 @@ class Settings(BaseSettings):
             embeddings=EmbedderConfig.fast_cpu() if self.drift_enabled and self.drift_embeddings else None,
             embedding_fraction=self.drift_embedding_fraction,
             sample_fraction=self.sample_fraction,
+            security=SecurityConfig(injection_threshold=self.security_injection_threshold,
+                                    toxicity_threshold=self.security_toxicity_threshold,
+                                    embed_gate=self.security_embed_gate,
+                                    toxicity_embed_gate=self.security_toxicity_embed_gate,
+                                    context_roles=tuple(self.security_context_roles))
+            if self.security_enabled else None,
+            security_windows=SecurityWindowConfig(
+                window_s=self.security_window_s,
+                cohort_attributes=tuple(self.protected_attributes) or SecurityWindowConfig().cohort_attributes),
             route_aggregates=True,
             user_key=self.pii_key,
         )
@@ -186,13 +223,15 @@ class Settings(BaseSettings):
 
         return ApiConfig(
             database_url=self.effective_database_url, bootstrap=self.bootstrap,
-            governance_group=self.governance_group, session_timeout_s=self.session_timeout_s,
+            governance_group=self.governance_group, worker_group=self.consumer_group,
+            session_timeout_s=self.session_timeout_s, console_session_ttl_s=self.console_session_ttl_s,
             admin_key=self.admin_key, pii_key=self.pii_key, max_event_bytes=self.max_event_bytes,
             alert_destinations=self.alert_destinations, alert_resolve_after_s=self.alert_resolve_after_s,
             alert_dispatch_poll_s=self.alert_dispatch_poll_s, retention=self.retention(), port=self.api_port,
+            otlp_max_bytes=self.otlp_max_bytes, otlp_max_inflight=self.otlp_max_inflight,
+            otlp_publish_timeout_s=self.otlp_publish_timeout_s, audit_verify_interval_s=self.audit_verify_interval_s,
             policy_routes=tuple(alert_routes(self.policies())),
-            health=HealthConfig(expect_worker=self.health_expect_worker, worker_group=self.consumer_group,
-                                worker_stale_s=self.health_worker_stale_s, max_lag=self.health_max_lag,
+            health=HealthConfig(expect_worker=self.health_expect_worker, worker_stale_s=self.health_worker_stale_s, max_lag=self.health_max_lag,
                                 outbox_max_age_s=self.health_outbox_max_age_s,
                                 startup_grace_s=self.health_startup_grace_s),
         )

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from api import metrics
 from api.auth import AUDIT_ROLES, Principal, allow
 from governance import audit
 
@@ -53,6 +54,7 @@ async def list_audit(
 async def verify_audit(request: Request, _: Principal = Depends(allow(*AUDIT_ROLES))) -> dict[str, Any]:
     """Walk the whole chain; ``ok`` false names ``first_broken_seq`` and why (roles: admin, auditor)."""
     result = await asyncio.to_thread(audit.verify, request.app.state.engine)
+    metrics.observe_audit(result.ok, result.checked, result.seconds)
     return result.as_dict()
 
 

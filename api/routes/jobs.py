@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from api import job_client
 from api.auth import Principal, allow
 from contracts.jobs import TERMINAL_STATES, JobSpec, JobState
-from governance.jobs import approve_job, job_history, request_job
-from jobs import client as job_client
+from governance.jobs import approve_job, job_history, record_cancel_request, request_job
 from store.models import JobRow
 from store.repository import page
 
@@ -89,11 +89,12 @@ async def approve(request: Request, job_id: str, principal: Principal = Depends(
 @router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel(request: Request, job_id: str, principal: Principal = Depends(WRITE),
                  reason: str | None = Query(None, max_length=2000)) -> dict[str, Any]:
-    """Ask the workers to cancel a job (checked between steps)."""
+    """Ask the workers to cancel a job (checked between steps; the request is audited)."""
     row = _get(request, job_id, principal)
     if row.state in TERMINAL_STATES:
         raise HTTPException(status.HTTP_409_CONFLICT, {"error": "finished", "detail": f"job is {row.state}"})
     await job_client.cancel(request.app.state.producer, job_id, principal.actor, reason)
+    await asyncio.to_thread(record_cancel_request, request.app.state.engine, row, principal.actor, reason)
     return {"job_id": job_id, "status": "cancel_requested"}
 
 

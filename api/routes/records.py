@@ -20,6 +20,7 @@ from store.models import AlertRow, DeadLetterRow, FindingRow
 from store.repository import Page, page
 
 router = APIRouter(prefix="/v1", tags=["records"])
+SEVERITY_PATTERN = "^(" + "|".join(s.name for s in Severity) + ")$"
 
 
 def _utc(value: Any) -> Any:
@@ -58,9 +59,12 @@ async def list_findings(
     until: datetime | None = Query(None, description="occurred_at < until (ISO 8601)"),
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
+    version: str | None = None,
+    severity: str | None = Query(None, pattern=SEVERITY_PATTERN, description="exactly this severity"),
     principal: Principal = Depends(allow(*READ_ROLES)),
 ) -> dict[str, Any]:
-    """Findings, filtered by event id, detector, model, tenant and time range (roles: admin, operator, auditor)."""
+    """Findings, filtered by event id, detector, model, version, severity, tenant and time range
+    (roles: admin, operator, auditor)."""
     filters: list[Any] = []
     tenants = principal.scope(tenant)
     if tenants is not None:
@@ -71,6 +75,10 @@ async def list_findings(
         filters.append(FindingRow.detector == detector)
     if model:
         filters.append(FindingRow.model == model)
+    if version:
+        filters.append(FindingRow.version == version)
+    if severity:
+        filters.append(FindingRow.severity == int(Severity[severity]))
     if since:
         filters.append(FindingRow.occurred_at >= since)
     if until:
@@ -86,6 +94,7 @@ async def list_alerts(
     status: str | None = Query(None, pattern="^(triggered|acknowledged|resolved)$"),
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
+    severity: str | None = Query(None, pattern=SEVERITY_PATTERN, description="exactly this severity"),
     principal: Principal = Depends(allow(*READ_ROLES)),
 ) -> dict[str, Any]:
     """Alerts (one per dedup key and tenant), most recently seen first (roles: admin, operator, auditor)."""
@@ -97,6 +106,8 @@ async def list_alerts(
         filters.append(AlertRow.model == model)
     if status:
         filters.append(AlertRow.status == status)
+    if severity:
+        filters.append(AlertRow.severity == int(Severity[severity]))
     return await _page(request, AlertRow, "last_seen", "alert_id", filters, cursor, limit)
 
 

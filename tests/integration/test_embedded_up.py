@@ -45,8 +45,8 @@ def test_warden_up_demo_serves_findings_and_dead_letters(tmp_path: Path) -> None
         producer.produce("warden.inference", b'{"schema_version": "1", "tenant": ' + tag.encode(), key=b"x")
         assert producer.flush(30) == 0
         for i in range(3):
-            found = poll(lambda: httpx.get(f"{base}/v1/findings", params={"event_id": f"{tag}-{i}"},
-                                           headers=auth).json()["items"], 60, what="finding from another client")
+            found = poll(lambda i=i: httpx.get(f"{base}/v1/findings", params={"event_id": f"{tag}-{i}"},
+                                               headers=auth).json()["items"], 60, what="finding from another client")
             assert found[0]["kind"] == "error_status"
         demo = poll(lambda: [f for f in httpx.get(f"{base}/v1/findings", params={"limit": 1000}, headers=auth)
                              .json()["items"] if f["tenant"] in ("acme", "globex", "initech")], 60,
@@ -77,7 +77,7 @@ def test_warden_up_demo_serves_findings_and_dead_letters(tmp_path: Path) -> None
             up.wait(timeout=45)
         except subprocess.TimeoutExpired:
             os.killpg(up.pid, signal.SIGKILL)
-            raise AssertionError("warden up did not stop on Ctrl-C")
+            raise AssertionError("warden up did not stop on Ctrl-C") from None
     deadline = time.monotonic() + 15
     while _alive(up.pid) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -24,7 +24,7 @@ from confluent_kafka import Consumer
 
 from contracts.jobs import JobSpec, TrainSpec
 from contracts.topics import DEPLOYMENTS, JOB_STATUS
-from jobs import client
+from api import job_client as client
 from jobs.datasets import JsonlHistory
 from jobs.registry_port import JsonFileRegistry
 from jobs.synthetic import support_history

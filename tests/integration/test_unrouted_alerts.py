@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from governance.alerting import AlertingConfig
 from governance.alerting.delivery.destinations import load_destinations, local_file_destinations
 from governance.alerting.delivery.dispatcher import Dispatcher

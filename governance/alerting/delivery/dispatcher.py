@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from governance.alerting import AlertingConfig, sweep
-from governance.alerting.delivery import payloads
+from governance.alerting.delivery import metrics, payloads
 from governance.alerting.delivery.destinations import Destination, Destinations
 from governance.alerting.outbox import AttemptResult, OutboxItem, claim_due, record_results
 from store.models import OutboxRow
@@ -367,6 +367,8 @@ class Dispatcher:
         now = datetime.now(UTC)
         outcome = classify(code)
         self.stats.requests += 1
+        if not (code is None and retry_after is not None):  # a request held back by a 429 pause was not sent
+            metrics.SEND_SECONDS.labels(dest.name).observe(latency_ms / 1000)
         for item in req.items:
             if outcome == "retry":
                 result = self._retry_or_expire(dest, item, now, code, error or "", latency_ms, retry_after)
@@ -395,6 +397,8 @@ class Dispatcher:
                 self._recording = False
 
     async def _record(self, batch: list[AttemptResult]) -> None:
+        for result in batch:
+            metrics.ATTEMPTS.labels(result.item.destination, result.outcome).inc()
         while True:
             try:
                 await asyncio.to_thread(record_results, self.engine, batch)

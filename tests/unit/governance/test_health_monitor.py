@@ -60,13 +60,15 @@ def test_an_expected_worker_that_never_reports_degrades_after_the_grace() -> Non
 
 def test_lag_beyond_the_bound_and_overdue_notifications_degrade() -> None:
     m = _monitor(max_lag=100, outbox_max_age_s=300)
-    m.lag = {"worker": 101, "governance": 5}
+    groups = {"ok": True, "groups": [{"group": "w", "state": "Stable", "members": 1, "total_lag": 101},
+                                     {"group": "g", "state": "Stable", "members": 1, "total_lag": 5}]}
     m.outbox = {"waiting": 9, "overdue": 3, "oldest_overdue_s": 900}
-    reasons = m.report(T0 + 1).reasons
-    assert any("stream workers are 101 messages behind" in r for r in reasons)
+    reasons = m.report(T0 + 1, groups=groups, worker_group="w", governance_group="g").reasons
+    assert any("stream workers' group (w) is 101 messages behind" in r for r in reasons)
     assert any("3 alert notifications are overdue" in r for r in reasons)
-    m.lag, m.outbox = {"worker": 100, "governance": None}, {"waiting": 9, "overdue": 0}
-    assert m.report(T0 + 1).reasons == []
+    groups["groups"][0]["total_lag"] = 100
+    m.outbox = {"waiting": 9, "overdue": 0}
+    assert m.report(T0 + 1, groups=groups, worker_group="w", governance_group="g").reasons == []
 
 
 def test_an_agent_restart_is_a_warning() -> None:

@@ -86,9 +86,9 @@ def test_a_checkpoint_also_carries_ops_windows_and_fairness_cohorts() -> None:
              for i in range(120)]
     before.process_batch(items)
     state = decode_state(encode_state(before.model_state("acme", "support-bot") or {}))
-    assert {"drift", "ops", "fairness"} <= set(state)
+    assert {"drift", "ops", "fairness", "security"} <= set(state)
     after = Pipeline(config)
-    assert after.restore_model_state("acme", "support-bot", state) == 3
+    assert after.restore_model_state("acme", "support-bot", state) == 4
     assert after.ops is not None and before.ops is not None and after.fairness is not None and before.fairness is not None
     assert after.ops.model_state("acme", "support-bot") == before.ops.model_state("acme", "support-bot")
     assert after.fairness.model_state("acme", "support-bot") == before.fairness.model_state("acme", "support-bot")
