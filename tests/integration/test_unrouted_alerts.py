@@ -51,5 +51,6 @@ async def test_a_file_destination_delivers_every_route_to_a_json_lines_file(tmp_
 
 
 def test_unrouted_routes_of_the_builtin_pack_are_named() -> None:
-    assert AlertingConfig().unrouted(alert_routes(load_pack())) == [
-        "pagerduty:ml-oncall", "pagerduty:privacy-oncall", "webhook:ml-ops", "webhook:responsible-ai"]
+    routes = alert_routes(load_pack())
+    assert "webhook:ml-ops" in routes and "pagerduty:ml-oncall" in routes  # what make run does not configure
+    assert AlertingConfig().unrouted(routes) == sorted(set(routes) - {"log"})
