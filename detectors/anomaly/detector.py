@@ -259,7 +259,8 @@ class AnomalyDetector:
     def update(self, timestamp: datetime | float | None, value: float) -> float:
         """Score one point (after learning nothing from the future) and learn from it."""
         ts: float = timestamp if type(timestamp) is float else _to_seconds(timestamp)
-        self.score = s = self._step(self._st, ts, float(value))
+        s = self._step(self._st, ts, value if type(value) is float else float(value))
+        self.score = s
         self.last_timestamp = ts
         return s
 
