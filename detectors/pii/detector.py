@@ -302,7 +302,7 @@ class PiiDetector:
         spans = [s for s in scan(text, self._pattern_types) if s.score >= cfg.threshold(s.type)]
         for recognizer in self._custom:
             spans += [Span(r.start, r.end, r.entity_type, float(r.score))
-                      for r in recognizer.analyze(text, recognizer.supported_entities, None)
+                      for r in recognizer.analyze(text, recognizer.supported_entities, None)  # type: ignore[arg-type]
                       if r.end > r.start and r.score >= cfg.threshold(r.entity_type)]
         lone = _lone_token(text)
         for t in tags:
