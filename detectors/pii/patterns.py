@@ -8,7 +8,7 @@ or ``151.081.7740x2347``) and add what Presidio lacks: secrets (provider API key
 JWTs, private-key blocks, passwords in URLs and assignments) and street addresses.
 
 :data:`SCANNERS` maps an entity type to the function that finds it;
-:mod:`detectors.pii.engine` wraps them as Presidio recognizers.
+:mod:`detectors.pii.detector` runs them with the tagger and merges the spans.
 """
 
 from __future__ import annotations
@@ -54,16 +54,27 @@ def _context(text: str, start: int, end: int, words: re.Pattern[str], before: in
 
 # --------------------------------------------------------------------------- e-mail
 _EMAIL = re.compile(
-    r"(?<![\w.%+:/-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
+    r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])"
 )
 
 
+def _in_url_userinfo(text: str, start: int) -> bool:
+    """Is ``start`` the password of a URL's ``user:password@host`` (a PASSWORD secret, not an e-mail)?"""
+    scheme = text.rfind("//", 0, start)
+    if scheme < 0:
+        return False
+    userinfo = text[scheme + 2 : start]
+    return ":" in userinfo and not any(c in userinfo for c in "/@ \t\r\n")
+
+
 def scan_email(text: str) -> list[Span]:
-    """E-mail addresses (RFC-ish local part, dotted domain, alphabetic TLD)."""
+    """E-mail addresses (RFC-ish local part, dotted domain, alphabetic TLD), also right after ``mailto:``,
+    ``email:`` or a path's ``/``; not the password part of a URL's credentials (the secrets scanner's)."""
     if "@" not in text:
         return []
-    return [Span(m.start(), m.end(), "EMAIL_ADDRESS", 1.0) for m in _EMAIL.finditer(text)]
+    return [Span(m.start(), m.end(), "EMAIL_ADDRESS", 1.0) for m in _EMAIL.finditer(text)
+            if not _in_url_userinfo(text, m.start())]
 
 
 # --------------------------------------------------------------------------- credit cards
@@ -94,9 +105,7 @@ def _card_prefix_ok(digits: str) -> bool:
         return 2221 <= int(digits[:4]) <= 2720 and len(digits) == 16
     if first == "3":  # Amex, Diners, JCB
         return (digits[:2] in ("34", "37") and len(digits) == 15) or digits[:2] in ("30", "35", "36", "38", "39")
-    if first == "6":  # Discover, UnionPay, Maestro
-        return True
-    return False
+    return first == "6"  # Discover, UnionPay, Maestro
 
 
 def scan_credit_card(text: str) -> list[Span]:
@@ -154,58 +163,84 @@ def scan_us_ssn(text: str) -> list[Span]:
 
 
 # --------------------------------------------------------------------------- phone numbers
-_EXT = r"(?:[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6})?"
+_PSEP = r"(?:[ \t]?[-./][ \t]?|[ \t])"
 _PHONE = re.compile(
-    r"(?<![\w+])(?<!\d[.-])"
-    r"(?:"
-    # international: +CC or 00CC, then groups
-    r"(?P<intl>(?:\+|\b00)\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,5}){1,4})"
-    # North American: (415) 555-2671, 415-555-2671, 415.555.2671, 1-415-555-2671
-    r"|(?P<nanp>(?:\b1[ .-])?(?:\(\d{3}\)[ .-]?|\b\d{3}[ .-])\d{3}[ .-]\d{4})"
-    # national trunk prefix 0: 020 7946 0958, (030) 1234567, 01 23 45 67 89
-    r"|(?P<natl>(?:\(0\d{1,4}\)|\b0\d{1,4})[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,3})"
-    # seven/eight-digit local: 449 4898, 555-0199, 2940.0876
-    r"|(?P<local>\b\d{3,4}[ .-]\d{4})"
-    # bare ten digits (needs context)
-    r"|(?P<bare>\b\d{10,11})"
-    r")" + _EXT + r"(?![\w]|[.-]\d)"
+    r"(?<![\w+/.,-])"
+    # country or trunk prefix: +44, + 44, +44(0), (+358), +(370), 0044, 8 (495)
+    r"(?P<prefix>\+?\(\+?\d{1,3}\)" + _PSEP + r"?|\+[ \t]?\d{1,3}(?:[ \t]?\(0\))?" + _PSEP + r"?|\b00\d{1,3}" + _PSEP + r"?|\b\d[ \t]?(?=\(\d))?"
+    # area code in parentheses: (415), (0114), (07)
+    r"(?P<area>\(0?\d{1,5}\)" + _PSEP + r"?)?"
+    # digit groups in any grouping: 415-555-2671, 020 7946 0958, 06 12 34 56 78, 027 896 92 86, 0359791907
+    r"(?P<body>\d{1,14}(?:" + _PSEP + r"\d{1,14}){0,6})"
+    r"(?P<ext>[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6})?"
+    r"(?![\w]|[.,/-]\d|:\d)"
 )
 _PHONE_CONTEXT = re.compile(
-    r"(?i)phone|\btel\b|tel[:.]|call|cell|mobile|\bmob\b|fax|\btext\b|sms|whats ?app|reach (?:me|us)|contact|"
-    r"number|dial|ring|\bph\b|\bno\.|extension|hotline|landline"
+    r"(?i)phone|\btel\b|tel[:.]|telefon|call|cell|mobile|\bmob\b|fax|\btext\b|sms|whats ?app|reach|contact|"
+    r"number|dial|ring|\bph\b|\bno\.|\bnr\.?|extension|hotline|landline"
 )
-_DATE_LIKE = re.compile(r"^(?:\d{4}[ .-]\d{1,2}[ .-]\d{1,2}|\d{1,2}[ .-]\d{1,2}[ .-]\d{2,4})$")
+_PHONE_NOT_CONTEXT = re.compile(
+    r"(?i)(?:isbn|issn|version|\bv|release|build|invoice|order|ref|reference|\bid|ticket|case|serial|sku|part|model|"
+    r"patent|doi|arxiv|pages?|pp\.?)[\s:#.-]*$"
+)
+_DATE_LIKE = re.compile(r"^(?:\d{4}[ ./-]\d{1,2}[ ./-]\d{1,2}|\d{1,2}[ ./-]\d{1,2}[ ./-](?:\d{4}|\d{2}))$")
+_IPV4_LIKE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:([ ,.])\d{3})+$")
+_MONEY_BEFORE = re.compile(r"[$€£¥₹]\s*$|(?i:usd|eur|gbp|chf|rs\.?)\s*$")
+_QUANTITY_AFTER = re.compile(
+    r"\s*(?:[$€£¥₹%]|(?i:usd|eur|dollars?|euros?|pounds?|km|kg|mi|miles|people|users|units|items|times|rows|years)\b)"
+)
+_DIGIT_GROUPS = re.compile(r"\d+")
 
 
 def scan_phone(text: str) -> list[Span]:
-    """Phone numbers: international, North American, national (trunk 0), seven-digit local, extensions."""
+    """Phone numbers in any national or international grouping.
+
+    A run of 7-15 digits in groups separated by single spaces, dots, dashes or slashes, with an
+    optional country prefix (``+44``, ``0044``, ``(+358)``, ``+49(0)``), an area code in parentheses and
+    an extension (``x123``). Dates, IPv4-like quads, thousands (``1,250,000``, ``$1 234 567``) and numbers
+    after ISBN/version/order/invoice are not phones. Scores: prefixed or parenthesised 0.75, grouped 0.6,
+    two short groups or an SSN shape 0.4-0.45, bare digits 0.35-0.5; +0.3 after a phone word.
+    """
     out: list[Span] = []
     for m in _PHONE.finditer(text):
-        kind = m.lastgroup
-        core = m.group(kind)
+        s, e = m.start(), m.end()
+        prefix, area, body = m.group("prefix"), m.group("area"), m.group("body")
+        core = text[s : m.end("body")]
         ndig = sum(c.isdigit() for c in core)
-        if not 7 <= ndig <= 15:
+        if not 7 <= ndig <= 15 or _PHONE_NOT_CONTEXT.search(text, max(0, s - 16), s):
             continue
-        if _DATE_LIKE.match(core):
-            continue
-        if kind == "intl":
+        context = _PHONE_CONTEXT.search(text, max(0, s - 40), s) is not None
+        if prefix or area:
             score = 0.75
-        elif kind == "nanp":
-            score = 0.75 if core[0] == "(" or len({c for c in core if c in " .-"}) == 1 else 0.6
-        elif kind == "natl":
-            if ndig < 9:
-                continue
-            score = 0.6
-        elif kind == "local":
-            score = 0.5
         else:
-            score = 0.3
-        has_ext = m.end() > m.end(kind)
-        if has_ext:
-            score = max(score, 0.7)
-        if _context(text, m.start(), m.end(), _PHONE_CONTEXT, before=40, after=0):
+            if _DATE_LIKE.match(body) or _IPV4_LIKE.match(body):
+                continue
+            groups = _DIGIT_GROUPS.findall(body)
+            if len(groups) == 1:  # bare digits: a trunk 0 / leading 1 with 9-13 digits, or any after a phone word
+                if context:
+                    score = 0.4
+                elif not 9 <= ndig <= 13:
+                    continue
+                else:
+                    score = 0.5 if body[0] in "01" else 0.35
+            else:
+                if len(groups) == 2 and max(map(len, groups)) > 5 and ndig < 9:
+                    continue
+                tm = _THOUSANDS.match(body)
+                if tm and (tm.group(1) in ",." or _MONEY_BEFORE.search(text, max(0, s - 6), s) or _QUANTITY_AFTER.match(text, e)):
+                    continue
+                if len(groups) == 2 and ndig < 9 and "-" not in body and " " in body:
+                    score = 0.4  # "449 4898"
+                elif [len(g) for g in groups] == [3, 2, 4] and "-" in body:
+                    score = 0.45  # SSN shape: the SSN scanner scores it higher
+                else:
+                    score = 0.6
+        if m.group("ext"):
+            score = max(score, 0.75)
+        if context:
             score = min(1.0, score + 0.3)
-        out.append(Span(m.start(), m.end(), "PHONE_NUMBER", score))
+        out.append(Span(s, e, "PHONE_NUMBER", score))
     return out
 
 
@@ -312,7 +347,7 @@ def _scan_with_context(text: str, rx: re.Pattern[str], ctx: re.Pattern[str], ety
 
 def scan_us_driver_license(text: str) -> list[Span]:
     """US driver's licence numbers; only near a context word (the formats alone are too ambiguous)."""
-    return _scan_with_context(text, _DL, _DL_CONTEXT, "US_DRIVER_LICENSE", 0.65, before=60)
+    return _scan_with_context(text, _DL, _DL_CONTEXT, "US_DRIVER_LICENSE", 0.85, before=60)
 
 
 def scan_us_passport(text: str) -> list[Span]:
@@ -397,7 +432,7 @@ def scan_secrets(text: str) -> list[Span]:
     return out
 
 
-# --------------------------------------------------------------------------- street addresses (LOCATION)
+# --------------------------------------------------------------------------- street addresses (ADDRESS)
 _STREET_SUFFIX = (
     "Alley|Aly|Annex|Arcade|Avenue|Ave|Bayou|Beach|Bend|Bluffs?|Bottom|Boulevard|Blvd|Branch|Bridge|Brooks?|Burgs?|"
     "Bypass|Camp|Canyon|Cape|Causeway|Centers?|Center|Ctr|Circles?|Cir|Cliffs?|Club|Common|Corners?|Course|Courts?|Ct|"
@@ -412,34 +447,113 @@ _STREET_SUFFIX = (
     "Unions?|Valleys?|Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Way|Ways|Wells?|Close|Gate|Gr|Hill|Ave\\.?|"
     "Strasse|Straße|Str"
 )
-_UNIT = r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Floor|Fl|Bldg|Building|#)\.?[ \t]*#?[A-Za-z0-9-]{1,6})?"
+_UNIT_WORDS = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Room|Rm|Floor|Fl|Bldg|Building|Piso|App|Appt|#)"
+_UNIT = r"(?:,?[ \t]+" + _UNIT_WORDS + r"\.?[ \t]*#?[A-Za-z0-9-]{1,6})?"
 _CITY_STATE_ZIP = r"(?:,?\s+[A-Z][a-zA-Z.'-]+(?:[ \t][A-Z][a-zA-Z.'-]+){0,3},?[ \t]+[A-Z]{2}\.?[ \t]+\d{5}(?:-\d{4})?)?"
+# number first (US, UK, AU, FR): "703 Manuel Divide Apt. 696, Mayerton, NC 32535"
 _ADDRESS = re.compile(
     r"(?<![\w-])\d{1,6}[A-Za-z]?[ \t]+(?:[NSEW]\.?[ \t]+|(?:North|South|East|West)[ \t]+)?"
     r"(?:[A-Z0-9][a-zA-Z0-9'-]*\.?[ \t]+){0,4}(?:" + _STREET_SUFFIX + r")\b\.?"
     + _UNIT
     + _CITY_STATE_ZIP
 )
+_W = r"[^\W\d_][\w'’.-]*"
+# street word first, number after (Europe, Latin America): "Rue de la Sarthe 421", "ul. Franciszkańska 12", "Calle Mayor 5"
+_STREET_FIRST = re.compile(
+    r"(?i)(?<![\w.])(?:rue|calle|via|viale|vicolo|corso|piazza|largo|strada|avenida|avda\.?|av\.|rua|travessa|praça|"
+    r"carrer|camino|paseo|plaza|ulica|ul\.|aleja|al\.|chemin|allée|impasse|boulevard|bd\.?|stra[dţ]a|str\.|ulitsa|"
+    r"prospekt|sokak|cadde(?:si)?|jalan|jl\.)[ \t]+(?:" + _W + r"[ \t]+){0,4}?\d{1,5}[A-Za-z]?(?:[-/]\d{1,4})?(?![\w])"
+    + _UNIT
+)
+# a street word (or a name ending in one) then the number: "Sieringstraße 7170", "Hegedűs Gyula utca 76.",
+# "margrethes plads 17", "Willem Barentszweg 177", "Fitjabraut 85"; the words before it are added in Python
+_STREET_SUFFIXES = tuple(
+    "straße strasse str gasse weg allee platz damm ufer vej gade plads stræde gata gatan vägen väg gränd katu kuja "
+    "polku utca út tér körút straat laan plein gracht kade singel braut vegur veien gaten ulice náměstí třída cesta "
+    "trg".split()
+)
+_NUMBER_AFTER_SPACE = re.compile(r"(?<=[ \t])\d{1,5}[A-Za-z]?(?:[-/]\d{1,4})?(?![\w])\.?")
+_UNIT_AFTER = re.compile(_UNIT)
+_WORD_BEFORE = re.compile(r"([^\W\d_][\w'’.-]*)[ \t]+$")
+
+
+def _street_name_start(text: str, start: int) -> int:
+    """Start of the street name that ends in the street word at ``start``: the rest of a compound word
+    ("Siering|straße"), or the word before a separate street word ("margrethes plads"), plus up to two
+    capitalised words before that ("Willem Barentszweg", "Hegedűs Gyula utca")."""
+    s = start
+    while s > 0 and (text[s - 1].isalpha() or text[s - 1] in "'’-"):
+        s -= 1
+    taken = 0
+    if s == start:  # a separate street word needs a name before it
+        m = _WORD_BEFORE.search(text, max(0, s - 40), s)
+        if m is None:
+            return -1
+        s = m.start(1)
+        taken = 1
+    while taken < 3:
+        m = _WORD_BEFORE.search(text, max(0, s - 40), s)
+        if m is None or not m.group(1)[0].isupper():
+            break
+        s = m.start(1)
+        taken += 1
+    return s
+
+
+_STREET_FIRST_WORDS = ("rue", "calle", "via", "vicolo", "corso", "piazza", "largo", "strada", "av", "rua", "travessa", "praça",
+                       "carrer", "camino", "paseo", "plaza", "ul", "al.", "aleja", "chemin", "allée", "impasse", "boulevard",
+                       "bd", "straţa", "strada", "str.", "ulitsa", "prospekt", "sokak", "cadde", "jalan", "jl.")
+_UNIT_ALONE_WORDS = ("apt", "apartment", "suite", "ste", "flat", "unit", "piso", "appt")
+# a unit alone: "Apt. 977", "Suite 574", "Flat 3B"
+_UNIT_ALONE = re.compile(r"(?<![\w#])(?:Apt|Apartment|Suite|Ste|Flat|Unit|Piso|Appt)\.?[ \t]*#?[ \t]*\d{1,5}[A-Za-z]?(?![\w])", re.I)
+# a postal code next to a place: "75008 Paris", "00-950 Warszawa", "1012 AB Amsterdam", "113 51 Stockholm", "01310-100 São Paulo"
+_POSTCODE_PLACE = re.compile(
+    r"(?<![\w.,/-])(?:\d{5}(?:-\d{3,4})?|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}|\d{3}[ \t]\d{2})[ \t]+"
+    r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t-][A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2}"
+)
 _MILITARY = re.compile(
     r"\b(?:(?:USNS|USS|USNV|USCGC)[ \t]+[A-Z][a-z]+|PSC[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{3,5}|Unit[ \t]+\d{3,5}[ \t]+Box[ \t]+\d{3,5})"
     r"\s+(?:FPO|APO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5}"
 )
-_PO_BOX = re.compile(r"(?i)\bP\.?[ \t]?O\.?[ \t]+Box[ \t]+\d{1,6}" + _CITY_STATE_ZIP)
+_PO_BOX = re.compile(r"(?i)\b(?:P\.?[ \t]?O\.?[ \t]+Box|Postfach|Apartado|Caixa Postal)[ \t]+\d{1,6}" + _CITY_STATE_ZIP)
 _US_STATES = frozenset(read_words("detectors.pii", "data/us_states.txt"))
 _CITY_ZIP = re.compile(r"\b[A-Z][a-zA-Z.'-]+(?:[ \t][A-Z][a-zA-Z.'-]+){0,3},[ \t]+([A-Z]{2})[ \t]+\d{5}(?:-\d{4})?\b")
 
 
 def scan_address(text: str) -> list[Span]:
-    """Street addresses (number + name + USPS suffix, unit, city/state/ZIP), PO boxes, military addresses."""
+    """Street addresses in both orders, units, postal codes next to a place, PO boxes and military addresses.
+
+    ``<number> <name> <street word>`` (US, UK, AU: USPS suffixes, unit, ``City, ST 12345``);
+    ``<street word> <name> <number>`` (``Rue``, ``Calle``, ``Via``, ``ul.``, ...) and ``<name><suffix> <number>``
+    (``-straße``, ``-weg``, ``-vej``, ``utca``, ...) as across Europe and Latin America; ``Apt./Suite/Flat N``;
+    postal code + capitalised place (``75008 Paris``, ``00-950 Warszawa``, ``1012 AB Amsterdam``).
+    """
     out: list[Span] = []
-    for rx, score in ((_ADDRESS, 0.8), (_MILITARY, 0.9), (_PO_BOX, 0.8)):
+    if _DIGIT.search(text) is None:
+        return out
+    lower = text.lower()
+    for rx, score, words in ((_ADDRESS, 0.8, None), (_STREET_FIRST, 0.7, _STREET_FIRST_WORDS), (_MILITARY, 0.9, ("PO",)),
+                             (_PO_BOX, 0.8, ("box", "postfach", "apartado", "caixa")), (_UNIT_ALONE, 0.6, _UNIT_ALONE_WORDS),
+                             (_POSTCODE_PLACE, 0.5, None)):
+        if words is not None and not any(w in (text if rx is _MILITARY else lower) for w in words):
+            continue  # the pattern needs one of these words (a substring test is much cheaper than the regex scan)
         for m in rx.finditer(text):
             full = m.end() - m.start() > 25 and ("," in m.group() or "\n" in m.group())
-            out.append(Span(m.start(), m.end(), "LOCATION", 0.9 if full else score))
+            out.append(Span(m.start(), m.end(), "ADDRESS", 0.9 if full else score))
+    for m in _NUMBER_AFTER_SPACE.finditer(text):
+        w = _WORD_BEFORE.search(text, max(0, m.start() - 40), m.start())
+        if w is None or not w.group(1).lower().rstrip(".").endswith(_STREET_SUFFIXES):
+            continue
+        word = w.group(1).rstrip(".")
+        suffix = next(x for x in _STREET_SUFFIXES if word.lower().endswith(x))
+        start = _street_name_start(text, w.start(1) + len(word) - len(suffix))
+        if start >= 0:
+            unit = _UNIT_AFTER.match(text, m.end())
+            out.append(Span(start, unit.end() if unit else m.end(), "ADDRESS", 0.7))
     if out or "," in text:
         for m in _CITY_ZIP.finditer(text):
             if m.group(1) in _US_STATES:
-                out.append(Span(m.start(), m.end(), "LOCATION", 0.7))
+                out.append(Span(m.start(), m.end(), "ADDRESS", 0.7))
     return out
 
 
@@ -475,21 +589,71 @@ SCANNERS: dict[str, Scanner] = {
     "JWT": scan_secrets,
     "PRIVATE_KEY": scan_secrets,
     "PASSWORD": scan_secrets,
-    "LOCATION": scan_address,
+    "ADDRESS": scan_address,
     "PERSON": scan_titled_name,
 }
 """Entity type → scanner. Several types may share one scanner (it returns all of them)."""
 
 
+_DIGIT = re.compile(r"\d")
+_SECRET_LITERALS = (
+    "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "sk-", "sk_", "rk_", "pk_", "ghp_", "gho_", "ghu_",
+    "ghs_", "ghr_", "github_pat_", "glpat-", "xox", "AIza", "ya29.", "hf_", "npm_", "SG.", "SK", "AC", "dop_v1_",
+    "shpat_", "pypi-", "hooks.slack.com", "eyJ", "PRIVATE KEY", "://",
+)
+_SECRET_WORDS = ("pass", "pwd", "secret", "api", "token", "bearer")
+_TITLES = ("Mr", "Ms", "Mx", "Miss", "Dr", "Prof", "Sir", "Dame", "Madam")
+
+
+def could_match(scanner: Scanner, text: str, lower: str, digits: int) -> bool:
+    """A necessary condition for ``scanner`` to find anything in ``text`` (cheap string tests, no regex scan).
+
+    Each test is implied by the scanner's own patterns (an e-mail needs "@", a phone 7 digits, a card 12,
+    a secret one of its literal prefixes or key words, ...), so skipping a scanner when it fails never
+    loses a match; ``tests/unit/detectors/pii/test_patterns.py`` checks that on a mixed corpus.
+    """
+    if scanner is scan_email:
+        return "@" in text
+    if scanner is scan_phone:
+        return digits >= 7
+    if scanner is scan_credit_card:
+        return digits >= 12
+    if scanner is scan_us_ssn:
+        return digits >= 9
+    if scanner is scan_ip:
+        return (digits >= 4 and "." in text) or text.count(":") >= 2
+    if scanner is scan_iban:
+        return digits >= 6
+    if scanner is scan_us_driver_license:
+        return digits >= 4 and ("licen" in lower or "dl" in lower or "d.l" in lower)
+    if scanner is scan_us_passport:
+        return digits >= 7 and "passport" in lower
+    if scanner is scan_us_bank_number:
+        return digits >= 8 and any(w in lower for w in ("bank", "checking", "savings", "acct", "account"))
+    if scanner is scan_secrets:
+        return any(w in text for w in _SECRET_LITERALS) or any(w in lower for w in _SECRET_WORDS)
+    if scanner is scan_address:
+        return digits >= 1
+    if scanner is scan_titled_name:
+        return any(w in text for w in _TITLES)
+    return True
+
+
 def scan(text: str, entities: Iterable[str] | None = None) -> list[Span]:
-    """Run every scanner relevant to ``entities`` (all when None) once and keep the requested types."""
+    """Run every scanner relevant to ``entities`` (all when None) once and keep the requested types.
+
+    Scanners whose necessary condition (:func:`could_match`) fails are skipped.
+    """
     wanted = set(SCANNERS) if entities is None else set(entities)
     seen: set[Scanner] = set()
     out: list[Span] = []
+    lower = text.lower()
+    digits = len(_DIGIT.findall(text))
     for etype in wanted:
         fn = SCANNERS.get(etype)
         if fn is None or fn in seen:
             continue
         seen.add(fn)
-        out.extend(s for s in fn(text) if s.type in wanted)
+        if could_match(fn, text, lower, digits):
+            out.extend(s for s in fn(text) if s.type in wanted)
     return out

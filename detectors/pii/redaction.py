@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 __all__ = ["RedactionMode", "keyed_hash", "redact", "redact_with_offsets", "resolve_overlaps"]
 
@@ -14,23 +14,30 @@ __all__ = ["RedactionMode", "keyed_hash", "redact", "redact_with_offsets", "reso
 class RedactionMode(str, Enum):
     """How a detected value is replaced in the redacted copy."""
 
-    replace = "replace"  # <EMAIL_ADDRESS>
+    replace = "replace"  # type: ignore[assignment]  # a member named like str.replace; <EMAIL_ADDRESS>
     mask = "mask"  # ****************
     hash = "hash"  # <EMAIL_ADDRESS:3f9a0c1d2e4b5a69> (HMAC-SHA256, keyed; equal values, equal tokens)
     drop = "drop"  # removed
 
 
 class _SpanLike(Protocol):
-    start: int
-    end: int
-    type: str
-    score: float
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def score(self) -> float: ...
 
 
-def resolve_overlaps(spans: Sequence[_SpanLike], priority: Callable[[_SpanLike], int] | None = None) -> list[_SpanLike]:
+S = TypeVar("S", bound=_SpanLike)
+
+
+def resolve_overlaps(spans: Sequence[S], priority: Callable[[S], int] | None = None) -> list[S]:
     """Keep a non-overlapping subset: higher ``priority`` first (if given), then higher score, then
     longer span; returned in text order."""
-    kept: list[_SpanLike] = []
+    kept: list[S] = []
     prio = priority or (lambda _s: 0)
     for s in sorted(spans, key=lambda s: (-prio(s), -s.score, -(s.end - s.start), s.start)):
         if all(s.end <= k.start or k.end <= s.start for k in kept):
