@@ -33,6 +33,7 @@ Usage::
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
@@ -314,7 +315,7 @@ class PiiDetector:
             if score < cfg.threshold(t.label):
                 continue
             edges = (t.start, t.end) if t.label == "ADDRESS" else _strip_function_words(text, t.start, t.end)
-            if edges is None or (t.label != "ADDRESS" and self._allowed(text[edges[0] : edges[1]])):
+            if edges is None or _IDENTIFIER.match(text[edges[0] : edges[1]]) or (t.label != "ADDRESS" and self._allowed(text[edges[0] : edges[1]])):
                 continue
             spans.append(Span(edges[0], edges[1], t.label, score))
         if not spans:
@@ -341,6 +342,13 @@ class PiiDetector:
         """True when every word of a tagged name/place is an allow-term (``Kafka``, ``Julia and Python``)."""
         words = [w for w in value.replace(",", " ").split() if w.lower() not in ("and", "or", "&", "the")]
         return bool(words) and all(w in self._allow for w in words)
+
+
+_IDENTIFIER = re.compile(r"[^\W\d_]{2,}[-.]\d[\w.\-]*\Z")
+"""One token of letters, a hyphen or dot, then a digit: a product or model identifier ("gpt-4o", "llama-3",
+"gpt-3.5-turbo", "mistral-7b"), which LLM traffic is full of. The tagger read such tokens as a street and house
+number or a name; alone they are neither (a house number leads with its digits: "12b"; handles such as
+"sfitzy93" have no separator and stay taggable)."""
 
 
 def _lone_token(text: str) -> str | None:

@@ -236,3 +236,13 @@ def test_a_lone_word_needs_more_than_its_form_to_be_a_name_place_or_address() ->
     redacted = {"john": "PERSON", "Mia": "PERSON", "Berlin": "LOCATION", "lisbon": "LOCATION"}
     assert {t: [e.type for e in det.analyze(t).entities] for t in redacted} == {t: [v] for t, v in redacted.items()}
     assert det.analyze("John Smith").counts() == {"PERSON": 1}  # two words: the tagger decides as before
+
+
+def test_model_identifiers_in_a_sentence_are_not_addresses_or_names() -> None:
+    """LLM traffic names models ("gpt-4o", "llama-3"); the tagger read them as a street and house number or a name.
+    A house number with its street, and a handle without a separator, are still found."""
+    det = PiiDetector()
+    texts = ["chat gpt-4o", "I switched to gpt-4o yesterday", "use llama-3 for this",
+             "text_completion gpt-3.5-turbo", "run mistral-7b on the cluster"]
+    assert [t for t, r in zip(texts, det.analyze_batch(texts)) if r.has_pii] == []
+    assert det.analyze("she lives at Hauptstrasse 12b").counts() == {"ADDRESS": 1}
