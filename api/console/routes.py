@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 import api.console.queries as queries
 import api.console.sessions as sessions
+from api import deps
 from api.auth import ADMIN, ADMIN_OPERATOR, AUDIT_ROLES, READ_ROLES, Principal, principal_of_key
 from api.console.charts import Point, bars, intervals, time_series
 from api.console.deps import Act, Form, page, read_form
@@ -180,10 +181,10 @@ async def alerts_page(request: Request, tenant: str | None = None, status: str |
         raise HTTPException(422, {"error": "invalid", "detail": "status is triggered, acknowledged or resolved"})
     if filters["severity"] is not None and filters["severity"] not in Severity.__members__:
         raise HTTPException(422, {"error": "invalid", "detail": "unknown severity"})
-    result = await records.list_alerts(request, tenant=filters["tenant"], model=filters["model"],
-                                       status=filters["status"], cursor=_blank(cursor), limit=PAGE_SIZE,
-                                       severity=filters["severity"], principal=who.principal)
-    return render(request, "alerts.html", who, items=result["items"], next_cursor=result["next_cursor"],
+    result = await asyncio.to_thread(records.list_alerts, deps.get_engine(request), tenant=filters["tenant"],
+                                     model=filters["model"], status=filters["status"], cursor=_blank(cursor),
+                                     limit=PAGE_SIZE, severity=filters["severity"], principal=who.principal)
+    return render(request, "alerts.html", who, items=result.items, next_cursor=result.next_cursor,
                   filters=filters, severities=[s.name for s in reversed(Severity)])
 
 
@@ -278,12 +279,12 @@ async def findings_page(request: Request, tenant: str | None = None, model: str 
                "until": _blank(until), "event_id": _blank(event_id)}
     if filters["severity"] is not None and filters["severity"] not in Severity.__members__:
         raise HTTPException(422, {"error": "invalid", "detail": "unknown severity"})
-    result = await records.list_findings(
-        request, event_id=filters["event_id"], detector=filters["detector"], model=filters["model"],
+    result = await asyncio.to_thread(
+        records.list_findings, deps.get_engine(request), event_id=filters["event_id"], detector=filters["detector"], model=filters["model"],
         tenant=filters["tenant"], since=_when(filters["since"], "since"), until=_when(filters["until"], "until"),
         cursor=_blank(cursor), limit=PAGE_SIZE, version=filters["version"], severity=filters["severity"],
         principal=who.principal)
-    return render(request, "findings.html", who, items=result["items"], next_cursor=result["next_cursor"],
+    return render(request, "findings.html", who, items=result.items, next_cursor=result.next_cursor,
                   filters=filters, severities=[s.name for s in reversed(Severity)],
                   detectors=("pii", "rule", "drift", "anomaly", "bias", "security", "training"))
 
