@@ -13,8 +13,10 @@ import asyncio
 import hmac
 import math
 import secrets
+from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -74,6 +76,16 @@ def _safe_next(value: str | None) -> str:
 
 def _cookie_secure(request: Request) -> bool:
     return request.url.scheme == "https"
+
+
+T = TypeVar("T")
+
+
+def _in_session(request: Request, route: Callable[..., T], /, **kwargs: Any) -> T:
+    """Call an API route function that takes a ``session``, with the session its dependency gives
+    (:func:`api.deps.get_session`); run it in a thread, like FastAPI runs the sync route."""
+    with contextmanager(deps.get_session)(deps.get_engine(request)) as session:
+        return route(session=session, **kwargs)
 
 
 # ---------------------------------------------------------------- sign-in / sign-out
@@ -208,14 +220,16 @@ def _silences_of(request: Request, alert: AlertRow, track: AlertTrackRow | None)
 async def alert_page(request: Request, alert_id: str, done: str | None = None,
                      who: sessions.Viewer = Depends(page(*READ_ROLES))) -> Response:
     """One alert: its state, history, deliveries, silences in force and the findings behind it."""
-    history = await alert_lifecycle.alert_history(request, alert_id, principal=who.principal)
+    history = await asyncio.to_thread(_in_session, request, alert_lifecycle.alert_history, alert_id=alert_id,
+                                      principal=who.principal)
     row, track = await asyncio.to_thread(_alert_row, request, who.principal, alert_id)
-    deliveries = await alert_lifecycle.list_deliveries(request, destination=None, alert_id=alert_id, tenant=None,
-                                                       before_seq=None, limit=100, principal=who.principal)
+    deliveries = await asyncio.to_thread(alert_lifecycle.list_deliveries, deps.get_engine(request), destination=None,
+                                         alert_id=alert_id, tenant=None, before_seq=None, limit=100,
+                                         principal=who.principal)
     decisions, findings = await asyncio.to_thread(queries.behind_alert, request.app.state.engine, row)
     silences = await asyncio.to_thread(_silences_of, request, row, track)
-    return render(request, "alert.html", who, alert=history["alert"], history=history["items"],
-                  deliveries=deliveries["items"], decisions=decisions, findings=findings, silences=silences,
+    return render(request, "alert.html", who, alert=history.alert, history=history.items,
+                  deliveries=deliveries.items, decisions=decisions, findings=findings, silences=silences,
                   done=done, labels=(track.labels if track else alerting.alert_labels(row)))
 
 
@@ -223,7 +237,9 @@ async def alert_page(request: Request, alert_id: str, done: str | None = None,
 async def acknowledge(request: Request, alert_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Acknowledge (the API's route: audited, whoever was paged is told)."""
     body = alert_lifecycle.AlertAction(reason=posted.form.get("reason")[:2000])
-    await alert_lifecycle.acknowledge_alert(request, alert_id, body, principal=posted.viewer.principal)
+    await asyncio.to_thread(_in_session, request, alert_lifecycle.acknowledge_alert, config=deps.get_alerting(request),
+                            wake=await deps.get_dispatcher_wake(request), alert_id=alert_id, body=body,
+                            principal=posted.viewer.principal)
     return _redirect(f"/console/alerts/{alert_id}", done="acknowledged")
 
 
@@ -231,7 +247,9 @@ async def acknowledge(request: Request, alert_id: str, posted: Act = Depends(act
 async def resolve(request: Request, alert_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Resolve (the API's route: audited, whoever was paged is told)."""
     body = alert_lifecycle.AlertAction(reason=posted.form.get("reason")[:2000])
-    await alert_lifecycle.resolve_alert(request, alert_id, body, principal=posted.viewer.principal)
+    await asyncio.to_thread(_in_session, request, alert_lifecycle.resolve_alert, config=deps.get_alerting(request),
+                            wake=await deps.get_dispatcher_wake(request), alert_id=alert_id, body=body,
+                            principal=posted.viewer.principal)
     return _redirect(f"/console/alerts/{alert_id}", done="resolved")
 
 
@@ -253,14 +271,17 @@ async def silence(request: Request, alert_id: str, posted: Act = Depends(act(*AD
         ends = datetime.now(UTC) + timedelta(hours=hours)
     body = alert_lifecycle.SilenceIn(tenant=row.tenant, ends_at=ends, reason=reason[:2000],
                                      matchers=[alert_lifecycle.MatcherIn(name="dedup_key", value=row.dedup_key[:1000])])
-    await alert_lifecycle.create_silence(request, body, principal=posted.viewer.principal)
+    await asyncio.to_thread(_in_session, request, alert_lifecycle.create_silence, body=body,
+                            principal=posted.viewer.principal)
     return _redirect(f"/console/alerts/{alert_id}", done="silenced")
 
 
 @router.post("/silences/{silence_id}/expire")
 async def expire(request: Request, silence_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """End a silence now (the API's route: audited)."""
-    out = await alert_lifecycle.expire_silence(request, silence_id, principal=posted.viewer.principal)
+    out = await asyncio.to_thread(_in_session, request, alert_lifecycle.expire_silence,
+                                  wake=await deps.get_dispatcher_wake(request), silence_id=silence_id,
+                                  principal=posted.viewer.principal)
     back = _safe_next(posted.form.get("back")) if posted.form.get("back") else "/console/alerts"
     return _redirect(back, done="silence_expired" if out else "")
 
