@@ -555,8 +555,8 @@ async def reports_page(request: Request, who: sessions.Viewer = Depends(page(*RE
 @router.get("/keys")
 async def keys_page(request: Request, who: sessions.Viewer = Depends(page("admin", "auditor"))) -> Response:
     """API keys (no secrets); admins create and revoke them here."""
-    listed = await keys.list_keys(request, principal=who.principal)
-    return render(request, "keys.html", who, items=listed["items"], issued=None)
+    listed = await asyncio.to_thread(keys.list_keys, deps.get_engine(request), principal=who.principal)
+    return render(request, "keys.html", who, items=listed.items, issued=None)
 
 
 @router.post("/keys")
@@ -569,14 +569,14 @@ async def create_key(request: Request, posted: Act = Depends(act(*ADMIN))) -> Re
                               name=f.get("name")[:200], expires_at=expires)
     except ValueError as exc:
         raise HTTPException(422, {"error": "invalid", "detail": str(exc).splitlines()[0]}) from None
-    issued = await keys.create_key(request, body, principal=posted.viewer.principal)
-    listed = await keys.list_keys(request, principal=posted.viewer.principal)
-    response = render(request, "keys.html", posted.viewer, items=listed["items"], issued=issued, status_code=201)
+    issued = await asyncio.to_thread(_in_session, request, keys.create_key, body=body, principal=posted.viewer.principal)
+    listed = await asyncio.to_thread(keys.list_keys, deps.get_engine(request), principal=posted.viewer.principal)
+    response = render(request, "keys.html", posted.viewer, items=listed.items, issued=issued, status_code=201)
     return response
 
 
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: str, posted: Act = Depends(act(*ADMIN))) -> Response:
     """Revoke a key (the API's route: audited; the key's console sessions end with it)."""
-    await keys.revoke_key(request, key_id, principal=posted.viewer.principal)
+    await asyncio.to_thread(_in_session, request, keys.revoke_key, key_id=key_id, principal=posted.viewer.principal)
     return _redirect("/console/keys")
