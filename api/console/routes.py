@@ -515,8 +515,9 @@ async def audit_page(request: Request, actor: str | None = None, action: str | N
             raise HTTPException(400, {"error": "bad_cursor", "detail": "malformed cursor"})
         before = int(str(cursor))
     entries, nxt = await asyncio.to_thread(_entries, request, who.principal, filters, before)
-    verified = await audit.verify_audit(request, who.principal) if verify else None
-    head = await audit.audit_head(request, who.principal)
+    engine = deps.get_engine(request)
+    verified = await asyncio.to_thread(audit.verify_audit, engine, who.principal) if verify else None
+    head = await asyncio.to_thread(audit.audit_head, engine, who.principal)
     return render(request, "audit.html", who, entries=entries, next_cursor=nxt, filters=filters, verified=verified,
                   head=head, tenants=who.principal.tenants)
 
@@ -528,8 +529,9 @@ async def audit_export(request: Request, format: str = "jsonl", from_: str | Non
     if format not in ("jsonl", "csv"):
         raise HTTPException(422, {"error": "invalid", "detail": "format is jsonl or csv"})
     params = request.query_params
-    return await audit.export_audit(request, from_=_when(params.get("from"), "from"), to=_when(params.get("to"), "to"),
-                                    format=format, principal=who.principal)  # type: ignore[arg-type]
+    return await asyncio.to_thread(audit.export_audit, deps.get_engine(request), from_=_when(params.get("from"), "from"),
+                                   to=_when(params.get("to"), "to"), format=format,  # type: ignore[arg-type]
+                                   principal=who.principal)
 
 
 @router.get("/reports")
