@@ -454,22 +454,23 @@ async def drift_report(request: Request, tenant: str, model: str, version: str |
 async def jobs_page(request: Request, state: str | None = None, cursor: str | None = None,
                     who: sessions.Viewer = Depends(page(*READ_ROLES))) -> Response:
     """Jobs awaiting approval, then every job (filter by state), newest first."""
-    pending = await jobs.list_jobs(request, tenant=None, model=None, state="awaiting_approval", cursor=None,
+    engine = deps.get_engine(request)
+    pending = await asyncio.to_thread(jobs.list_jobs, engine, tenant=None, model=None, state="awaiting_approval", cursor=None,
                                    limit=100, principal=who.principal)
     wanted = _blank(state)
     known: JobState | None = wanted if wanted in get_args(JobState) else None  # type: ignore[assignment]
-    listed = await jobs.list_jobs(request, tenant=None, model=None, state=known, cursor=_blank(cursor),
+    listed = await asyncio.to_thread(jobs.list_jobs, engine, tenant=None, model=None, state=known, cursor=_blank(cursor),
                                   limit=PAGE_SIZE, principal=who.principal)
-    return render(request, "jobs.html", who, pending=pending["items"], items=listed["items"],
-                  next_cursor=listed["next_cursor"], state=_blank(state))
+    return render(request, "jobs.html", who, pending=pending.items, items=listed.items,
+                  next_cursor=listed.next_cursor, state=_blank(state))
 
 
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, job_id: str, done: str | None = None,
                    who: sessions.Viewer = Depends(page(*READ_ROLES))) -> Response:
     """A job: its spec, statuses, and its evaluation against the champion."""
-    job = await jobs.get_job(request, job_id, principal=who.principal)
-    result = job.get("result") or {}
+    job = await asyncio.to_thread(jobs.get_job, deps.get_engine(request), job_id, principal=who.principal)
+    result = job.result or {}
     gate = result.get("gate") if isinstance(result, dict) else None
     return render(request, "job.html", who, job=job, gate=gate, result=result, done=done)
 
@@ -477,7 +478,7 @@ async def job_page(request: Request, job_id: str, done: str | None = None,
 @router.post("/jobs/{job_id}/approve")
 async def approve_job(request: Request, job_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Approve a job waiting for approval (the API's route: audited, then published to the workers)."""
-    await jobs.approve(request, job_id, principal=posted.viewer.principal)
+    await jobs.approve(deps.get_engine(request), deps.get_producer(request), job_id, principal=posted.viewer.principal)
     return _redirect(f"/console/jobs/{job_id}", done="approved")
 
 
@@ -485,7 +486,8 @@ async def approve_job(request: Request, job_id: str, posted: Act = Depends(act(*
 async def cancel_job(request: Request, job_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Ask the workers to cancel a job, with a reason (the API's route: audited)."""
     reason = posted.form.get("reason").strip()[:2000] or None
-    await jobs.cancel(request, job_id, principal=posted.viewer.principal, reason=reason)
+    await jobs.cancel(deps.get_engine(request), deps.get_producer(request), job_id, principal=posted.viewer.principal,
+                      reason=reason)
     return _redirect(f"/console/jobs/{job_id}", done="cancel_requested")
 
 
