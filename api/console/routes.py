@@ -20,7 +20,7 @@ from typing import Any, TypeVar, get_args
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 import api.console.queries as queries
@@ -443,8 +443,10 @@ async def model_page(request: Request, tenant: str, model: str, version: str | N
 async def drift_report(request: Request, tenant: str, model: str, version: str | None = None,
                        who: sessions.Viewer = Depends(page(*READ_ROLES))) -> Response:
     """Evidently's drift report of the latest drifted window (the API's route, as HTML)."""
-    return await drift.drift_report(request, model, tenant=tenant, version=_blank(version), format="html",
-                                    principal=who.principal)
+    report = await asyncio.to_thread(drift.drift_report, deps.get_engine(request), model, tenant=tenant,
+                                     version=_blank(version), format="html", principal=who.principal)
+    assert isinstance(report, HTMLResponse)
+    return report
 
 
 # ---------------------------------------------------------------- jobs
