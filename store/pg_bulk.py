@@ -52,11 +52,11 @@ def _values(table: Table, name: str, rows: list[dict[str, Any]]) -> list[Any]:
     if all(name in r for r in rows):
         values = [r[name] for r in rows]
     else:
-        default = table.c[name].default
+        default: Any = table.c[name].default  # a ColumnDefault (scalar or callable) where set
         if default is None:
             values = [r.get(name) for r in rows]
         elif default.is_callable:  # SQLAlchemy wraps zero-argument callables to take an execution context
-            values = [r[name] if name in r else default.arg(None) for r in rows]  # type: ignore[operator]
+            values = [r[name] if name in r else default.arg(None) for r in rows]
         else:
             values = [r.get(name, default.arg) for r in rows]
     if isinstance(table.c[name].type, JSON):

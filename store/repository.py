@@ -27,7 +27,7 @@ from store.pg_bulk import unnest_insert
 Row = TypeVar("Row", bound=SQLModel)
 
 
-def upsert_statement(engine: Engine, table: Any):  # type: ignore[no-untyped-def]
+def upsert_statement(engine: Engine, table: Any):
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
@@ -150,7 +150,7 @@ def page(
         conds.append(or_(tcol < ts, and_(tcol == ts, kcol < key)))
     stmt = select(model).where(*conds).order_by(tcol.desc(), kcol.desc()).limit(limit + 1)
     with Session(engine) as session:
-        rows = list(session.execute(stmt).scalars())
+        rows: list[Any] = list(session.execute(stmt).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(getattr(rows[-1], time_col), getattr(rows[-1], key_col)) if more and rows else None

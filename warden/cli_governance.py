@@ -19,7 +19,7 @@ keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_a
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True, rich_markup_mode=None)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine():
     from store.db import init_db, make_engine
     from warden.settings import get_settings
 
