@@ -232,8 +232,9 @@ class AuditPage(Out):
 
 
 class AuditVerification(Out):
-    """The outcome of walking the whole chain."""
+    """The outcome of verifying the chain (the whole of it, or the entries after the checkpoint)."""
 
+    scope: Literal["full", "new"] = Field(description="full: the whole chain; new: the entries after the checkpoint")
     ok: bool
     checked: int = Field(description="entries checked")
     head_seq: int
@@ -243,11 +244,33 @@ class AuditVerification(Out):
     seconds: float
 
 
+class RecordedVerification(Out):
+    """A verification as recorded: what it found, when and by whom."""
+
+    kind: Literal["full", "checkpoint"]
+    ok: bool
+    checked: int
+    head_seq: int = Field(description="full: the head verified; checkpoint: the chain links from the first "
+                                      "entry up to this one")
+    head_hash: str
+    first_broken_seq: int | None
+    reason: str | None
+    seconds: float
+    verified_at: datetime
+    verified_by: str
+
+
+class VerificationStatus(Out):
+    full: RecordedVerification | None = Field(description="the last walk of the whole chain (none yet: null)")
+    checkpoint: RecordedVerification | None
+
+
 class AuditHead(Out):
     """The chain head: publish it to prove later exports complete."""
 
     seq: int
     hash: str
+    verification: VerificationStatus
 
 
 # ---------------------------------------------------------------- registry and lineage
@@ -361,6 +384,7 @@ class TrainingRun(Out):
     dataset: str | None
     dataset_hash: str | None
     findings: list[LineageFinding] = Field(description="the run's training findings (loss, gradients…)")
+    findings_count: int = Field(description="how many step findings the run has (at most the listed maximum)")
 
 
 class LineageDataset(Out):

@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel
 from contracts.dead_letter import DeadLetter
 from contracts.decision import Decision
 from detectors.finding import Finding
+from store.models import to_utc
 from store.pg_bulk import unnest_insert
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -49,7 +50,7 @@ def finding_row(f: Finding) -> dict[str, Any]:
         "window_n": f.window.n if f.window else None,
         # the stream may tie a finding to a user by keyed hash only (governance.retention.user_hash)
         "user_hash": f.evidence.get("user_hash") if isinstance(f.evidence.get("user_hash"), str) else None,
-        "occurred_at": f.occurred_at,
+        "occurred_at": to_utc(f.occurred_at),  # naive = UTC, stored as such on every database (rollup buckets agree)
     }
 
 

@@ -105,10 +105,11 @@ def keys_revoke(key: str = typer.Argument(..., help="key id or prefix")) -> None
 
 @audit_app.command("verify")
 def audit_verify(as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
-    """Verify the whole chain; exit 1 and name the first broken entry if it is not intact."""
+    """Verify the whole chain (recorded as the last full verification); exit 1 and name the first broken
+    entry if it is not intact."""
     from governance import audit
     engine = _engine()
-    result = audit.verify(engine)
+    result = audit.verify_full(engine, by="warden audit verify (command line)")
     engine.dispose()
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
