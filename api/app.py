@@ -20,6 +20,7 @@ from sqlalchemy.exc import DataError, StatementError
 from api import console, metrics
 from api.config import ApiConfig
 from api.consumer import GovernanceConsumer
+from api.deps import InFlight
 from api.monitor import HealthMonitor
 from api.routes import (
     alert_lifecycle,
@@ -185,7 +186,7 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
     )
     _local_docs(app)
     app.state.config = config
-    app.state.otlp_inflight = 0
+    app.state.otlp_inflight = InFlight()
     app.add_middleware(metrics.RequestMetrics)
     _invalid_input_handlers(app)
     app.include_router(health.router)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
-from contracts.jobs import JobCommand, JobSpec, JobStatus
+from contracts.jobs import JobCommand, JobSpec, JobState, JobStatus
 from contracts.topics import JOB_STATUS, JOBS
 
 
@@ -15,7 +15,7 @@ async def submit(producer: AIOKafkaProducer, job: JobSpec) -> JobStatus:
 
     Approving later means submitting ``job.approve(actor)``: the same job id, now allowed to run.
     """
-    state = "queued" if job.approved else "awaiting_approval"
+    state: JobState = "queued" if job.approved else "awaiting_approval"
     status = JobStatus.of(job, state, attempt=0, seq=0 if state == "awaiting_approval" else 1,
                           message=f"requested by {job.requested_by}")
     await producer.send_and_wait(JOB_STATUS, status.to_bytes(), key=status.key)

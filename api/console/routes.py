@@ -13,16 +13,19 @@ import asyncio
 import hmac
 import math
 import secrets
+from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 import api.console.queries as queries
 import api.console.sessions as sessions
+from api import deps
 from api.auth import ADMIN, ADMIN_OPERATOR, AUDIT_ROLES, READ_ROLES, Principal, principal_of_key
 from api.console.charts import Point, bars, intervals, time_series
 from api.console.deps import Act, Form, page, read_form
@@ -73,6 +76,16 @@ def _safe_next(value: str | None) -> str:
 
 def _cookie_secure(request: Request) -> bool:
     return request.url.scheme == "https"
+
+
+T = TypeVar("T")
+
+
+def _in_session(request: Request, route: Callable[..., T], /, **kwargs: Any) -> T:
+    """Call an API route function that takes a ``session``, with the session its dependency gives
+    (:func:`api.deps.get_session`); run it in a thread, like FastAPI runs the sync route."""
+    with contextmanager(deps.get_session)(deps.get_engine(request)) as session:
+        return route(session=session, **kwargs)
 
 
 # ---------------------------------------------------------------- sign-in / sign-out
@@ -181,10 +194,10 @@ async def alerts_page(request: Request, tenant: str | None = None, status: str |
         raise HTTPException(422, {"error": "invalid", "detail": "status is triggered, acknowledged or resolved"})
     if filters["severity"] is not None and filters["severity"] not in Severity.__members__:
         raise HTTPException(422, {"error": "invalid", "detail": "unknown severity"})
-    result = await records.list_alerts(request, tenant=filters["tenant"], model=filters["model"],
-                                       status=filters["status"], cursor=_blank(cursor), limit=PAGE_SIZE,
-                                       severity=filters["severity"], principal=who.principal)
-    return render(request, "alerts.html", who, items=result["items"], next_cursor=result["next_cursor"],
+    result = await asyncio.to_thread(records.list_alerts, deps.get_engine(request), tenant=filters["tenant"],
+                                     model=filters["model"], status=filters["status"], cursor=_blank(cursor),
+                                     limit=PAGE_SIZE, severity=filters["severity"], principal=who.principal)
+    return render(request, "alerts.html", who, items=result.items, next_cursor=result.next_cursor,
                   filters=filters, severities=[s.name for s in reversed(Severity)])
 
 
@@ -208,14 +221,16 @@ def _silences_of(request: Request, alert: AlertRow, track: AlertTrackRow | None)
 async def alert_page(request: Request, alert_id: str, done: str | None = None,
                      who: sessions.Viewer = Depends(page(*READ_ROLES))) -> Response:
     """One alert: its state, history, deliveries, silences in force and the findings behind it."""
-    history = await alert_lifecycle.alert_history(request, alert_id, principal=who.principal)
+    history = await asyncio.to_thread(_in_session, request, alert_lifecycle.alert_history, alert_id=alert_id,
+                                      principal=who.principal)
     row, track = await asyncio.to_thread(_alert_row, request, who.principal, alert_id)
-    deliveries = await alert_lifecycle.list_deliveries(request, destination=None, alert_id=alert_id, tenant=None,
-                                                       before_seq=None, limit=100, principal=who.principal)
+    deliveries = await asyncio.to_thread(alert_lifecycle.list_deliveries, deps.get_engine(request), destination=None,
+                                         alert_id=alert_id, tenant=None, before_seq=None, limit=100,
+                                         principal=who.principal)
     decisions, findings = await asyncio.to_thread(queries.behind_alert, request.app.state.engine, row)
     silences = await asyncio.to_thread(_silences_of, request, row, track)
-    return render(request, "alert.html", who, alert=history["alert"], history=history["items"],
-                  deliveries=deliveries["items"], decisions=decisions, findings=findings, silences=silences,
+    return render(request, "alert.html", who, alert=history.alert, history=history.items,
+                  deliveries=deliveries.items, decisions=decisions, findings=findings, silences=silences,
                   done=done, labels=(track.labels if track else alerting.alert_labels(row)))
 
 
@@ -223,7 +238,9 @@ async def alert_page(request: Request, alert_id: str, done: str | None = None,
 async def acknowledge(request: Request, alert_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Acknowledge (the API's route: audited, whoever was paged is told)."""
     body = alert_lifecycle.AlertAction(reason=posted.form.get("reason")[:2000])
-    await alert_lifecycle.acknowledge_alert(request, alert_id, body, principal=posted.viewer.principal)
+    await asyncio.to_thread(_in_session, request, alert_lifecycle.acknowledge_alert, config=deps.get_alerting(request),
+                            wake=await deps.get_dispatcher_wake(request), alert_id=alert_id, body=body,
+                            principal=posted.viewer.principal)
     return _redirect(f"/console/alerts/{alert_id}", done="acknowledged")
 
 
@@ -231,7 +248,9 @@ async def acknowledge(request: Request, alert_id: str, posted: Act = Depends(act
 async def resolve(request: Request, alert_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Resolve (the API's route: audited, whoever was paged is told)."""
     body = alert_lifecycle.AlertAction(reason=posted.form.get("reason")[:2000])
-    await alert_lifecycle.resolve_alert(request, alert_id, body, principal=posted.viewer.principal)
+    await asyncio.to_thread(_in_session, request, alert_lifecycle.resolve_alert, config=deps.get_alerting(request),
+                            wake=await deps.get_dispatcher_wake(request), alert_id=alert_id, body=body,
+                            principal=posted.viewer.principal)
     return _redirect(f"/console/alerts/{alert_id}", done="resolved")
 
 
@@ -253,14 +272,17 @@ async def silence(request: Request, alert_id: str, posted: Act = Depends(act(*AD
         ends = datetime.now(UTC) + timedelta(hours=hours)
     body = alert_lifecycle.SilenceIn(tenant=row.tenant, ends_at=ends, reason=reason[:2000],
                                      matchers=[alert_lifecycle.MatcherIn(name="dedup_key", value=row.dedup_key[:1000])])
-    await alert_lifecycle.create_silence(request, body, principal=posted.viewer.principal)
+    await asyncio.to_thread(_in_session, request, alert_lifecycle.create_silence, body=body,
+                            principal=posted.viewer.principal)
     return _redirect(f"/console/alerts/{alert_id}", done="silenced")
 
 
 @router.post("/silences/{silence_id}/expire")
 async def expire(request: Request, silence_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """End a silence now (the API's route: audited)."""
-    out = await alert_lifecycle.expire_silence(request, silence_id, principal=posted.viewer.principal)
+    out = await asyncio.to_thread(_in_session, request, alert_lifecycle.expire_silence,
+                                  wake=await deps.get_dispatcher_wake(request), silence_id=silence_id,
+                                  principal=posted.viewer.principal)
     back = _safe_next(posted.form.get("back")) if posted.form.get("back") else "/console/alerts"
     return _redirect(back, done="silence_expired" if out else "")
 
@@ -279,12 +301,12 @@ async def findings_page(request: Request, tenant: str | None = None, model: str 
                "until": _blank(until), "event_id": _blank(event_id)}
     if filters["severity"] is not None and filters["severity"] not in Severity.__members__:
         raise HTTPException(422, {"error": "invalid", "detail": "unknown severity"})
-    result = await records.list_findings(
-        request, event_id=filters["event_id"], detector=filters["detector"], model=filters["model"],
-        tenant=filters["tenant"], since=_when(filters["since"], "since"), until=_when(filters["until"], "until"),
+    result = await asyncio.to_thread(
+        records.list_findings, deps.get_engine(request), event_id=filters["event_id"], detector=filters["detector"],
+        model=filters["model"], tenant=filters["tenant"], since=_when(filters["since"], "since"), until=_when(filters["until"], "until"),
         cursor=_blank(cursor), limit=PAGE_SIZE, version=filters["version"], severity=filters["severity"],
         principal=who.principal)
-    return render(request, "findings.html", who, items=result["items"], next_cursor=result["next_cursor"],
+    return render(request, "findings.html", who, items=result.items, next_cursor=result.next_cursor,
                   filters=filters, severities=[s.name for s in reversed(Severity)],
                   detectors=("pii", "rule", "drift", "anomaly", "bias", "security", "training"))
 
@@ -448,8 +470,10 @@ def _fairness_view(engine: Any, tenant: str, model: str) -> list[dict[str, Any]]
 async def drift_report(request: Request, tenant: str, model: str, version: str | None = None,
                        who: sessions.Viewer = Depends(page(*READ_ROLES))) -> Response:
     """Evidently's drift report of the latest drifted window (the API's route, as HTML)."""
-    return await drift.drift_report(request, model, tenant=tenant, version=_blank(version), format="html",
-                                    principal=who.principal)
+    report = await asyncio.to_thread(drift.drift_report, deps.get_engine(request), model, tenant=tenant,
+                                     version=_blank(version), format="html", principal=who.principal)
+    assert isinstance(report, HTMLResponse)
+    return report
 
 
 # ---------------------------------------------------------------- jobs
@@ -459,22 +483,23 @@ async def drift_report(request: Request, tenant: str, model: str, version: str |
 async def jobs_page(request: Request, state: str | None = None, cursor: str | None = None,
                     who: sessions.Viewer = Depends(page(*READ_ROLES))) -> Response:
     """Jobs awaiting approval, then every job (filter by state), newest first."""
-    pending = await jobs.list_jobs(request, tenant=None, model=None, state="awaiting_approval", cursor=None,
-                                   limit=100, principal=who.principal)
+    engine = deps.get_engine(request)
+    pending = await asyncio.to_thread(jobs.list_jobs, engine, tenant=None, model=None, state="awaiting_approval",
+                                      cursor=None, limit=100, principal=who.principal)
     wanted = _blank(state)
     known: JobState | None = wanted if wanted in get_args(JobState) else None  # type: ignore[assignment]
-    listed = await jobs.list_jobs(request, tenant=None, model=None, state=known, cursor=_blank(cursor),
-                                  limit=PAGE_SIZE, principal=who.principal)
-    return render(request, "jobs.html", who, pending=pending["items"], items=listed["items"],
-                  next_cursor=listed["next_cursor"], state=_blank(state))
+    listed = await asyncio.to_thread(jobs.list_jobs, engine, tenant=None, model=None, state=known,
+                                     cursor=_blank(cursor), limit=PAGE_SIZE, principal=who.principal)
+    return render(request, "jobs.html", who, pending=pending.items, items=listed.items,
+                  next_cursor=listed.next_cursor, state=_blank(state))
 
 
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, job_id: str, done: str | None = None,
                    who: sessions.Viewer = Depends(page(*READ_ROLES))) -> Response:
     """A job: its spec, statuses, and its evaluation against the champion."""
-    job = await jobs.get_job(request, job_id, principal=who.principal)
-    result = job.get("result") or {}
+    job = await asyncio.to_thread(jobs.get_job, deps.get_engine(request), job_id, principal=who.principal)
+    result = job.result or {}
     gate = result.get("gate") if isinstance(result, dict) else None
     return render(request, "job.html", who, job=job, gate=gate, result=result, done=done)
 
@@ -482,7 +507,7 @@ async def job_page(request: Request, job_id: str, done: str | None = None,
 @router.post("/jobs/{job_id}/approve")
 async def approve_job(request: Request, job_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Approve a job waiting for approval (the API's route: audited, then published to the workers)."""
-    await jobs.approve(request, job_id, principal=posted.viewer.principal)
+    await jobs.approve(deps.get_engine(request), deps.get_producer(request), job_id, principal=posted.viewer.principal)
     return _redirect(f"/console/jobs/{job_id}", done="approved")
 
 
@@ -490,7 +515,8 @@ async def approve_job(request: Request, job_id: str, posted: Act = Depends(act(*
 async def cancel_job(request: Request, job_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Ask the workers to cancel a job, with a reason (the API's route: audited)."""
     reason = posted.form.get("reason").strip()[:2000] or None
-    await jobs.cancel(request, job_id, principal=posted.viewer.principal, reason=reason)
+    await jobs.cancel(deps.get_engine(request), deps.get_producer(request), job_id, principal=posted.viewer.principal,
+                      reason=reason)
     return _redirect(f"/console/jobs/{job_id}", done="cancel_requested")
 
 
@@ -522,17 +548,19 @@ async def audit_page(request: Request, actor: str | None = None, action: str | N
             raise HTTPException(400, {"error": "bad_cursor", "detail": "malformed cursor"})
         before = int(str(cursor))
     entries, nxt = await asyncio.to_thread(_entries, request, who.principal, filters, before)
-    verified = await audit.verify_audit(request, new=True, principal=who.principal) if verify else None
-    head = await audit.audit_head(request, who.principal)
+    engine = deps.get_engine(request)
+    verified = await asyncio.to_thread(audit.verify_audit, engine, new=True, principal=who.principal) \
+        if verify else None
+    head = await asyncio.to_thread(audit.audit_head, engine, who.principal)
     return render(request, "audit.html", who, entries=entries, next_cursor=nxt, filters=filters, verified=verified,
-                  head=head, status=head["verification"], tenants=who.principal.tenants, full_done=full == "done")
+                  head=head, status=head.verification, tenants=who.principal.tenants, full_done=full == "done")
 
 
 @router.post("/audit/verify")
 async def verify_full(request: Request, posted: Act = Depends(act(*AUDIT_ROLES))) -> Response:
     """Walk the whole chain now (the API's ``GET /v1/audit/verify``: recorded as the last full verification,
     which the audit page then shows with its result and time)."""
-    await audit.verify_audit(request, new=False, principal=posted.viewer.principal)
+    await asyncio.to_thread(audit.verify_audit, deps.get_engine(request), new=False, principal=posted.viewer.principal)
     return _redirect("/console/audit", full="done")
 
 
@@ -543,8 +571,9 @@ async def audit_export(request: Request, format: str = "jsonl", from_: str | Non
     if format not in ("jsonl", "csv"):
         raise HTTPException(422, {"error": "invalid", "detail": "format is jsonl or csv"})
     params = request.query_params
-    return await audit.export_audit(request, from_=_when(params.get("from"), "from"), to=_when(params.get("to"), "to"),
-                                    format=format, principal=who.principal)  # type: ignore[arg-type]
+    return await asyncio.to_thread(audit.export_audit, deps.get_engine(request),
+                                   from_=_when(params.get("from"), "from"), to=_when(params.get("to"), "to"),
+                                   format=format, principal=who.principal)  # type: ignore[arg-type]
 
 
 @router.get("/reports")
@@ -559,9 +588,12 @@ async def reports_page(request: Request, who: sessions.Viewer = Depends(page(*RE
                       month_ago=(datetime.now(UTC) - timedelta(days=30)).date().isoformat())
     if fmt not in ("html", "csv", "json"):
         raise HTTPException(422, {"error": "invalid", "detail": "format is html, csv or json"})
-    return await reports.compliance_report(request, tenant, from_=_when(params.get("from"), "from"),
-                                           to=_when(params.get("to"), "to"), format=fmt,  # type: ignore[arg-type]
-                                           principal=who.principal)
+    report = await asyncio.to_thread(reports.compliance_report, deps.get_engine(request), tenant,
+                                     from_=_when(params.get("from"), "from"), to=_when(params.get("to"), "to"),
+                                     format=fmt, principal=who.principal)  # type: ignore[arg-type]
+    if isinstance(report, Response):
+        return report
+    return JSONResponse(report.model_dump(mode="json", by_alias=True))
 
 
 # ---------------------------------------------------------------- keys
@@ -570,8 +602,8 @@ async def reports_page(request: Request, who: sessions.Viewer = Depends(page(*RE
 @router.get("/keys")
 async def keys_page(request: Request, who: sessions.Viewer = Depends(page("admin", "auditor"))) -> Response:
     """API keys (no secrets); admins create and revoke them here."""
-    listed = await keys.list_keys(request, principal=who.principal)
-    return render(request, "keys.html", who, items=listed["items"], issued=None)
+    listed = await asyncio.to_thread(keys.list_keys, deps.get_engine(request), principal=who.principal)
+    return render(request, "keys.html", who, items=listed.items, issued=None)
 
 
 @router.post("/keys")
@@ -584,14 +616,15 @@ async def create_key(request: Request, posted: Act = Depends(act(*ADMIN))) -> Re
                               name=f.get("name")[:200], expires_at=expires)
     except ValueError as exc:
         raise HTTPException(422, {"error": "invalid", "detail": str(exc).splitlines()[0]}) from None
-    issued = await keys.create_key(request, body, principal=posted.viewer.principal)
-    listed = await keys.list_keys(request, principal=posted.viewer.principal)
-    response = render(request, "keys.html", posted.viewer, items=listed["items"], issued=issued, status_code=201)
+    issued = await asyncio.to_thread(_in_session, request, keys.create_key, body=body,
+                                     principal=posted.viewer.principal)
+    listed = await asyncio.to_thread(keys.list_keys, deps.get_engine(request), principal=posted.viewer.principal)
+    response = render(request, "keys.html", posted.viewer, items=listed.items, issued=issued, status_code=201)
     return response
 
 
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: str, posted: Act = Depends(act(*ADMIN))) -> Response:
     """Revoke a key (the API's route: audited; the key's console sessions end with it)."""
-    await keys.revoke_key(request, key_id, principal=posted.viewer.principal)
+    await asyncio.to_thread(_in_session, request, keys.revoke_key, key_id=key_id, principal=posted.viewer.principal)
     return _redirect("/console/keys")

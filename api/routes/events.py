@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from api import metrics
 from api.auth import ANY_ROLE, Principal, allow
+from api.deps import ConfigDep, ProducerDep
+from api.schemas import EventAccepted, EventSchema
 from contracts.dead_letter import Rejection
 from contracts.events import event_json_schema
 from contracts.topics import INPUT_TOPICS
@@ -55,7 +55,8 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 
 
 @router.post("/events", status_code=status.HTTP_202_ACCEPTED)
-async def ingest(request: Request, principal: Principal = Depends(allow("admin", "producer"))) -> dict[str, Any]:
+async def ingest(request: Request, config: ConfigDep, producer: ProducerDep,
+                 principal: Principal = Depends(allow("admin", "producer"))) -> EventAccepted:
     """Validate one event and publish it to its topic (keyed by model). 202 once Kafka has it.
 
     Refusals carry ``{"error": <code>, "detail": <sentence>}``: 415 for a body that is not JSON by its
@@ -65,7 +66,7 @@ async def ingest(request: Request, principal: Principal = Depends(allow("admin",
     Roles: admin, producer. The event's tenant must be one of the key's tenants (403 otherwise)."""
     outcome = "error"
     try:
-        limit = request.app.state.config.max_event_bytes
+        limit = config.max_event_bytes
         _check_media_type(request)
         raw = await _read_capped(request, limit)
         decoded = decode_event(raw, limit)
@@ -81,12 +82,12 @@ async def ingest(request: Request, principal: Principal = Depends(allow("admin",
             raise
         topic = INPUT_TOPICS[decoded.type]
         try:
-            await request.app.state.producer.send_and_wait(topic, raw, key=decoded.key)
+            await producer.send_and_wait(topic, raw, key=decoded.key)
         except Exception as exc:
             raise _Refused(status.HTTP_503_SERVICE_UNAVAILABLE, "publish_failed",
                            f"the event could not be published to Kafka ({type(exc).__name__}); retry later") from None
         outcome = "accepted"
-        return {"event_id": decoded.event_id, "topic": topic, "status": "accepted"}
+        return EventAccepted(event_id=decoded.event_id, topic=topic, status="accepted")
     except _Refused as refused:
         outcome = refused.code
         raise HTTPException(refused.status_code, {"error": refused.code, "detail": refused.detail}) from None
@@ -95,6 +96,6 @@ async def ingest(request: Request, principal: Principal = Depends(allow("admin",
 
 
 @router.get("/schema")
-def schema(_: Principal = Depends(allow(*ANY_ROLE))) -> dict[str, Any]:
+def schema(_: Principal = Depends(allow(*ANY_ROLE))) -> EventSchema:
     """The JSON Schema of the event envelope (schema version 1)."""
-    return event_json_schema()
+    return EventSchema.model_validate(event_json_schema())

@@ -1,4 +1,9 @@
-"""Health and metrics (no authentication: probes and Prometheus scrape these)."""
+"""Health and metrics (no authentication: probes and Prometheus scrape these).
+
+Unlike the ``/v1`` routes, these read ``request.app.state`` themselves: they report on the objects the
+app's lifespan owns (engine, producer, consumer, health monitor, dispatcher, lag probe), whichever of
+them exist, and a probe must answer even while one of them is missing or down.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from api import metrics
 from api.lag import LagProbe
+from api.schemas import HealthReport
 
 log = logging.getLogger("warden.api")
 router = APIRouter()
@@ -82,7 +88,9 @@ async def health_report(state: Any) -> tuple[bool, dict[str, Any]]:
     return ok, {"status": "ok" if ok else "degraded", "reasons": reasons, "warnings": warnings, **body}
 
 
-@router.get("/healthz", tags=["health"])
+@router.get("/healthz", tags=["health"], response_class=JSONResponse, responses={
+    200: {"model": HealthReport, "description": "every role is healthy (``status`` ok)"},
+    503: {"model": HealthReport, "description": "``status`` degraded, with the ``reasons``"}})
 async def healthz(request: Request) -> JSONResponse:
     """Every role of the deployment: 200 ``ok``, or 503 ``degraded`` with the ``reasons`` (see
     :func:`health_report`), with the workers' and the governance consumer's group state and lag."""
@@ -90,7 +98,8 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", tags=["health"])
+@router.get("/metrics", tags=["health"], response_class=Response, responses={200: {
+    "description": "Prometheus text exposition", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
 def prometheus_metrics(request: Request) -> Response:
     """Prometheus exposition (the outbox gauges are read from the store on each scrape)."""
     state = request.app.state

@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 
 from api.auth import ADMIN, READ_ROLES, Principal, allow
+from api.deps import ConfigDep, EngineDep, SessionDep
+from api.schemas import ErasureResult, PurgeResult
 from governance import retention
 
 router = APIRouter(prefix="/v1/lifecycle", tags=["lifecycle"])
 
 
 @router.get("/retention")
-async def get_retention(request: Request, _: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+def get_retention(engine: EngineDep, config: ConfigDep,
+                  _: Principal = Depends(allow(*READ_ROLES))) -> retention.Retention:
     """Days kept per kind of record (roles: admin, operator, auditor)."""
-    r = await asyncio.to_thread(retention.get_retention, request.app.state.engine,
-                                request.app.state.config.retention)
-    return r.model_dump()
-
-
-def _set(engine: Any, body: retention.Retention, actor: str) -> dict[str, Any]:
-    with Session(engine) as session:
-        retention.set_retention(session, body, actor=actor)
-        session.commit()
-    return body.model_dump()
+    return retention.get_retention(engine, config.retention)
 
 
 @router.put("/retention")
-async def put_retention(request: Request, body: retention.Retention,
-                        principal: Principal = Depends(allow(*ADMIN))) -> dict[str, Any]:
+def put_retention(session: SessionDep, body: retention.Retention,
+                  principal: Principal = Depends(allow(*ADMIN))) -> retention.Retention:
     """Change the retention (role admin, over every tenant; audited as a settings change)."""
     _all_tenants(principal)
-    return await asyncio.to_thread(_set, request.app.state.engine, body, principal.actor)
+    retention.set_retention(session, body, actor=principal.actor)
+    session.commit()
+    return body
 
 
 def _all_tenants(principal: Principal) -> None:
@@ -45,13 +37,12 @@ def _all_tenants(principal: Principal) -> None:
 
 
 @router.post("/purge")
-async def purge(request: Request, dry_run: bool = Query(False, description="count only, delete nothing"),
-                principal: Principal = Depends(allow(*ADMIN))) -> dict[str, Any]:
+def purge(engine: EngineDep, config: ConfigDep, dry_run: bool = Query(False, description="count only, delete nothing"),
+          principal: Principal = Depends(allow(*ADMIN))) -> PurgeResult:
     """Delete records older than their retention (role admin over every tenant; audited)."""
     _all_tenants(principal)
-    engine = request.app.state.engine
-    kept = await asyncio.to_thread(retention.get_retention, engine, request.app.state.config.retention)
-    return await asyncio.to_thread(retention.purge, engine, kept, actor=principal.actor, dry_run=dry_run)
+    kept = retention.get_retention(engine, config.retention)
+    return PurgeResult.model_validate(retention.purge(engine, kept, actor=principal.actor, dry_run=dry_run))
 
 
 class ErasureRequest(BaseModel):
@@ -61,12 +52,12 @@ class ErasureRequest(BaseModel):
 
 
 @router.post("/erasure")
-async def erase(request: Request, body: ErasureRequest, principal: Principal = Depends(allow(*ADMIN))) -> dict[str, Any]:
+def erase(engine: EngineDep, config: ConfigDep, body: ErasureRequest,
+          principal: Principal = Depends(allow(*ADMIN))) -> ErasureResult:
     """Erase every record tied to a user across the store (role admin; limited to the key's tenants;
     audited under the keyed hash only)."""
-    key = request.app.state.config.pii_key
-    if not key:
+    if not config.pii_key:
         raise HTTPException(503, {"error": "not_configured", "detail": "WARDEN_PII_KEY is not set"})
     tenants = None if principal.all_tenants else list(principal.tenants or ())
-    return await asyncio.to_thread(retention.erase_user, request.app.state.engine, pii_key=key, user_id=body.user_id,
-                                   actor=principal.actor, tenants=tenants)
+    return ErasureResult.model_validate(retention.erase_user(engine, pii_key=config.pii_key, user_id=body.user_id,
+                                                             actor=principal.actor, tenants=tenants))

@@ -7,33 +7,32 @@ blocked from promotion.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.auth import READ_ROLES, Principal, allow
+from api.deps import EngineDep
+from api.schemas import Lineage
 from governance.lineage import version_lineage
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 
 
 @router.get("/models/{model}/versions/{version}/lineage")
-async def get_lineage_by_model(request: Request, model: str, version: str,
-                               tenant: str = Query(..., min_length=1, max_length=200),
-                               principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+def get_lineage_by_model(engine: EngineDep, model: str, version: str,
+                         tenant: str = Query(..., min_length=1, max_length=200),
+                         principal: Principal = Depends(allow(*READ_ROLES))) -> Lineage:
     """The same lineage at the path of the issue, the tenant as a query parameter."""
-    return await get_lineage(request, tenant, model, version, principal)
+    return get_lineage(engine, tenant, model, version, principal)
 
 
 @router.get("/registry/{tenant}/models/{model}/versions/{version}/lineage")
-async def get_lineage(request: Request, tenant: str, model: str, version: str,
-                      principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+def get_lineage(engine: EngineDep, tenant: str, model: str, version: str,
+                principal: Principal = Depends(allow(*READ_ROLES))) -> Lineage:
     """The version's lineage with the findings of each step (roles: admin, operator, auditor).
     404 when the store knows neither a registry row nor a training run that produced the version."""
     principal.require_tenant(tenant)
-    out = await asyncio.to_thread(version_lineage, request.app.state.engine, tenant, model, version)
+    out = version_lineage(engine, tenant, model, version)
     if out is None:
         raise HTTPException(404, {"error": "not_found",
                                   "detail": f"no registered version or training run for {model}/{version}"})
-    return out
+    return Lineage.model_validate(out)

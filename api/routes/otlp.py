@@ -28,10 +28,11 @@ from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api import metrics
 from api.auth import Principal, allow
+from api.deps import ConfigDep, OtlpInFlightDep, ProducerDep
 from contracts.events import InferenceEvent, dump_event
 from contracts.otlp import OtlpDecodeError, SpanOutcome, decode_json, decode_protobuf, map_spans
 from contracts.topics import INPUT_TOPICS
@@ -179,28 +180,37 @@ def _count_spans(outcomes: list[SpanOutcome], accepted: bool) -> None:
         metrics.OTLP_SPANS.labels(kind=kind, outcome=outcome).inc(n)
 
 
+class _PartialSuccess(BaseModel):
+    rejectedSpans: str | None = Field(default=None, description="spans rejected (an int64, as a string)")
+    errorMessage: str | None = None
+
+
+class ExportTraceServiceResponseJson(BaseModel):
+    """``ExportTraceServiceResponse`` in OTLP/JSON (``{}`` when every span was taken)."""
+
+    partialSuccess: _PartialSuccess | None = None
+
+
 @router.post("/traces", response_class=Response, responses={
-    200: {"description": "ExportTraceServiceResponse (partial_success when spans were rejected)",
-          "content": {PROTOBUF: {}, JSON: {}}},
+    200: {"description": "ExportTraceServiceResponse (partial_success when spans were rejected), in the "
+                         "request's encoding", "model": ExportTraceServiceResponseJson,
+          "content": {PROTOBUF: {"schema": {"type": "string", "format": "binary"}}, JSON: {}}},
     400: {"description": "not an ExportTraceServiceRequest (google.rpc.Status)"},
     413: {"description": "payload above the size limit"}, 415: {"description": "unsupported content type"},
     429: {"description": "too many exports in flight; retry after Retry-After"},
     503: {"description": "Kafka did not take the events; retry after Retry-After"}})
-async def export_traces(request: Request, principal: Principal = Depends(allow("admin", "producer"))) -> Response:
+async def export_traces(request: Request, config: ConfigDep, producer: ProducerDep, inflight: OtlpInFlightDep,
+                        principal: Principal = Depends(allow("admin", "producer"))) -> Response:
     """Receive an OTLP trace export; LLM spans become inference events (202-like: 200 once Kafka has them).
 
     Roles: admin, producer. Every span's tenant must be one of the key's tenants (403 otherwise)."""
-    config = request.app.state.config
     media = _media_type(request)
     if media not in (PROTOBUF, JSON):
         raise OtlpError(415, "unsupported_media_type",
                         f"Content-Type must be {PROTOBUF} or {JSON}, not {media or 'missing'!r}")
-    state = request.app.state
-    inflight = getattr(state, "otlp_inflight", 0)
-    if inflight >= config.otlp_max_inflight:
+    if not inflight.admit(config.otlp_max_inflight):
         metrics.OTLP_THROTTLED.inc()
         raise OtlpError(429, "too_many_requests", "too many trace exports in flight; retry later", retry_after_s=1)
-    state.otlp_inflight = inflight + 1
     try:
         raw = await _read_body(request, config.otlp_max_bytes)
         try:
@@ -215,7 +225,6 @@ async def export_traces(request: Request, principal: Principal = Depends(allow("
             if out.event is not None:
                 principal.require_tenant(out.event["tenant"])
         topic = INPUT_TOPICS["inference"]
-        producer = state.producer
         try:
             await asyncio.wait_for(asyncio.gather(*(producer.send_and_wait(topic, value, key=key)
                                                     for key, value in messages)), config.otlp_publish_timeout_s)
@@ -226,7 +235,7 @@ async def export_traces(request: Request, principal: Principal = Depends(allow("
                             retry_after_s=5) from exc
         _count_spans(outcomes, accepted=True)
     finally:
-        state.otlp_inflight -= 1
+        inflight.release()
     response = ExportTraceServiceResponse()
     if rejected:
         n = sum(rejected.values())

@@ -7,14 +7,16 @@ parse), so only keys over every tenant may read them.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from api.auth import READ_ROLES, Principal, allow
+from api.deps import EngineDep
+from api.schemas import AlertPage, DeadLetterPage, FindingPage
 from detectors.finding import Severity
 from store.models import AlertRow, DeadLetterRow, FindingRow
 from store.repository import Page, page
@@ -36,21 +38,22 @@ def _dump(row: SQLModel) -> dict[str, Any]:
     return data
 
 
-async def _page(request: Request, model: Any, time_col: str, key_col: str, filters: list[Any],
-                cursor: str | None, limit: int) -> dict[str, Any]:
+PageT = TypeVar("PageT", FindingPage, AlertPage, DeadLetterPage)
+
+
+def _page(out: type[PageT], engine: Engine, model: Any, time_col: str, key_col: str, filters: list[Any],
+          cursor: str | None, limit: int) -> PageT:
     try:
-        result: Page = await asyncio.to_thread(
-            page, request.app.state.engine, model, time_col=time_col, key_col=key_col,
-            filters=filters, cursor=cursor, limit=limit,
-        )
+        result: Page = page(engine, model, time_col=time_col, key_col=key_col, filters=filters, cursor=cursor,
+                            limit=limit)
     except ValueError as exc:
         raise HTTPException(400, {"error": "bad_cursor", "detail": str(exc)}) from exc
-    return {"items": [_dump(r) for r in result.items], "next_cursor": result.next_cursor}
+    return out.model_validate({"items": [_dump(r) for r in result.items], "next_cursor": result.next_cursor})
 
 
 @router.get("/findings")
-async def list_findings(
-    request: Request,
+def list_findings(
+    engine: EngineDep,
     event_id: str | None = None,
     detector: str | None = None,
     model: str | None = None,
@@ -62,7 +65,7 @@ async def list_findings(
     version: str | None = None,
     severity: str | None = Query(None, pattern=SEVERITY_PATTERN, description="exactly this severity"),
     principal: Principal = Depends(allow(*READ_ROLES)),
-) -> dict[str, Any]:
+) -> FindingPage:
     """Findings, filtered by event id, detector, model, version, severity, tenant and time range
     (roles: admin, operator, auditor)."""
     filters: list[Any] = []
@@ -83,12 +86,12 @@ async def list_findings(
         filters.append(FindingRow.occurred_at >= since)
     if until:
         filters.append(FindingRow.occurred_at < until)
-    return await _page(request, FindingRow, "occurred_at", "finding_id", filters, cursor, limit)
+    return _page(FindingPage, engine, FindingRow, "occurred_at", "finding_id", filters, cursor, limit)
 
 
 @router.get("/alerts")
-async def list_alerts(
-    request: Request,
+def list_alerts(
+    engine: EngineDep,
     tenant: str | None = None,
     model: str | None = None,
     status: str | None = Query(None, pattern="^(triggered|acknowledged|resolved)$"),
@@ -96,7 +99,7 @@ async def list_alerts(
     limit: int = Query(100, ge=1, le=1000),
     severity: str | None = Query(None, pattern=SEVERITY_PATTERN, description="exactly this severity"),
     principal: Principal = Depends(allow(*READ_ROLES)),
-) -> dict[str, Any]:
+) -> AlertPage:
     """Alerts (one per dedup key and tenant), most recently seen first (roles: admin, operator, auditor)."""
     filters: list[Any] = []
     tenants = principal.scope(tenant)
@@ -108,19 +111,19 @@ async def list_alerts(
         filters.append(AlertRow.status == status)
     if severity:
         filters.append(AlertRow.severity == int(Severity[severity]))
-    return await _page(request, AlertRow, "last_seen", "alert_id", filters, cursor, limit)
+    return _page(AlertPage, engine, AlertRow, "last_seen", "alert_id", filters, cursor, limit)
 
 
 @router.get("/dlq")
-async def list_dead_letters(
-    request: Request,
+def list_dead_letters(
+    engine: EngineDep,
     code: str | None = None,
     source_topic: str | None = None,
     tenant: str | None = None,
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(allow(*READ_ROLES)),
-) -> dict[str, Any]:
+) -> DeadLetterPage:
     """Payloads the stream refused, with the reason; the original bytes stay on ``warden.dlq``.
 
     A dead letter's tenant is the one its payload names (none when it did not parse that far).
@@ -134,4 +137,4 @@ async def list_dead_letters(
         filters.append(DeadLetterRow.code == code)
     if source_topic:
         filters.append(DeadLetterRow.source_topic == source_topic)
-    return await _page(request, DeadLetterRow, "received_at", "dlq_id", filters, cursor, limit)
+    return _page(DeadLetterPage, engine, DeadLetterRow, "received_at", "dlq_id", filters, cursor, limit)

@@ -11,11 +11,24 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.auth import ADMIN_OPERATOR, READ_ROLES, Principal, allow
+from api.deps import EngineDep, ProducerDep, SessionDep
+from api.schemas import (
+    AliasHistory,
+    AliasHistoryEntry,
+    AliasSwitched,
+    ModelAliasList,
+    ModelVersion,
+    ModelVersionList,
+    RegisteredModel,
+    RegisteredModelList,
+    RegisteredModelWithAliases,
+)
 from contracts.events import DeploymentBody, DeploymentEvent, ModelRef, dump_event
 from contracts.topics import DEPLOYMENTS
 from governance import registry
@@ -61,85 +74,81 @@ class AliasSwitch(BaseModel):
     override_block: bool = False
 
 
-def _write(engine: Any, fn: Any, **kwargs: Any) -> dict[str, Any]:
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            row = fn(session, **kwargs)
-        except registry.RegistryError as exc:
-            raise _fail(exc) from exc
-        session.commit()
+def _write(session: Session, fn: Any, **kwargs: Any) -> dict[str, Any]:
+    try:
+        row = fn(session, **kwargs)
+    except registry.RegistryError as exc:
+        raise _fail(exc) from exc
+    session.commit()
     return registry.dump(row)
 
 
-def _get(engine: Any, model: Any, key: tuple[str, ...], what: str) -> dict[str, Any]:
-    with Session(engine) as session:
-        row = session.get(model, key)
+def _get(session: Session, model: Any, key: tuple[str, ...], what: str) -> dict[str, Any]:
+    row = session.get(model, key)
     if row is None:
         raise HTTPException(404, {"error": "not_found", "detail": f"no {what} {'/'.join(key[1:])!r}"})
     return registry.dump(row)
 
 
 @router.get("/models")
-async def list_models(request: Request, tenant: str,
-                      principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+def list_models(engine: EngineDep, tenant: str,
+                principal: Principal = Depends(allow(*READ_ROLES))) -> RegisteredModelList:
     """The tenant's models (roles: admin, operator, auditor)."""
-    rows = await asyncio.to_thread(registry.list_models, request.app.state.engine, _tenant(tenant, principal))
-    return {"items": [registry.dump(r) for r in rows]}
+    rows = registry.list_models(engine, _tenant(tenant, principal))
+    return RegisteredModelList.model_validate({"items": [registry.dump(r) for r in rows]})
 
 
 @router.post("/models", status_code=status.HTTP_201_CREATED)
-async def create_model(request: Request, tenant: str, body: ModelCreate,
-                       principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> dict[str, Any]:
+def create_model(session: SessionDep, tenant: str, body: ModelCreate,
+                 principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> RegisteredModel:
     """Register a model (roles: admin, operator; audited)."""
-    return await asyncio.to_thread(_write, request.app.state.engine, registry.create_model,
-                                   tenant=_tenant(tenant, principal), name=body.name, description=body.description,
-                                   actor=principal.actor)
+    return RegisteredModel.model_validate(_write(
+        session, registry.create_model, tenant=_tenant(tenant, principal), name=body.name,
+        description=body.description, actor=principal.actor))
 
 
 @router.get("/models/{model}")
-async def get_model(request: Request, tenant: str, model: str,
-                    principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+def get_model(session: SessionDep, engine: EngineDep, tenant: str, model: str,
+              principal: Principal = Depends(allow(*READ_ROLES))) -> RegisteredModelWithAliases:
     """One model with its aliases (roles: admin, operator, auditor)."""
-    engine = request.app.state.engine
-    out = await asyncio.to_thread(_get, engine, RegisteredModelRow, (_tenant(tenant, principal), model), "model")
-    aliases = await asyncio.to_thread(registry.list_aliases, engine, tenant, model)
-    out["aliases"] = {a.alias: a.version for a in aliases}
-    return out
+    out = _get(session, RegisteredModelRow, (_tenant(tenant, principal), model), "model")
+    out["aliases"] = {a.alias: a.version for a in registry.list_aliases(engine, tenant, model)}
+    return RegisteredModelWithAliases.model_validate(out)
 
 
 @router.get("/models/{model}/versions")
-async def list_versions(request: Request, tenant: str, model: str,
-                        principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+def list_versions(engine: EngineDep, tenant: str, model: str,
+                  principal: Principal = Depends(allow(*READ_ROLES))) -> ModelVersionList:
     """A model's versions, newest first (roles: admin, operator, auditor)."""
-    rows = await asyncio.to_thread(registry.list_versions, request.app.state.engine, _tenant(tenant, principal), model)
-    return {"items": [registry.dump(r) for r in rows]}
+    rows = registry.list_versions(engine, _tenant(tenant, principal), model)
+    return ModelVersionList.model_validate({"items": [registry.dump(r) for r in rows]})
 
 
 @router.post("/models/{model}/versions", status_code=status.HTTP_201_CREATED)
-async def create_version(request: Request, tenant: str, model: str, body: VersionCreate,
-                         principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> dict[str, Any]:
+def create_version(session: SessionDep, tenant: str, model: str, body: VersionCreate,
+                   principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> ModelVersion:
     """Register a version (by hand, or by a job with its ``job_id``) (roles: admin, operator; audited)."""
-    return await asyncio.to_thread(
-        _write, request.app.state.engine, registry.register_version, tenant=_tenant(tenant, principal), model=model,
+    return ModelVersion.model_validate(_write(
+        session, registry.register_version, tenant=_tenant(tenant, principal), model=model,
         version=body.version, artifact_uri=body.artifact_uri, parent_version=body.parent_version,
         dataset_ref=body.dataset_ref, metrics=body.metrics, source=body.source, job_id=body.job_id,
-        actor=principal.actor)
+        actor=principal.actor))
 
 
 @router.get("/models/{model}/versions/{version}")
-async def get_version(request: Request, tenant: str, model: str, version: str,
-                      principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+def get_version(session: SessionDep, tenant: str, model: str, version: str,
+                principal: Principal = Depends(allow(*READ_ROLES))) -> ModelVersion:
     """One version (roles: admin, operator, auditor)."""
-    return await asyncio.to_thread(_get, request.app.state.engine, ModelVersionRow,
-                                   (_tenant(tenant, principal), model, version), "version")
+    return ModelVersion.model_validate(
+        _get(session, ModelVersionRow, (_tenant(tenant, principal), model, version), "version"))
 
 
 @router.get("/models/{model}/aliases")
-async def list_aliases(request: Request, tenant: str, model: str,
-                       principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+def list_aliases(engine: EngineDep, tenant: str, model: str,
+                 principal: Principal = Depends(allow(*READ_ROLES))) -> ModelAliasList:
     """Where each alias of a model points now (roles: admin, operator, auditor)."""
-    rows = await asyncio.to_thread(registry.list_aliases, request.app.state.engine, _tenant(tenant, principal), model)
-    return {"items": [registry.dump(r) for r in rows]}
+    rows = registry.list_aliases(engine, _tenant(tenant, principal), model)
+    return ModelAliasList.model_validate({"items": [registry.dump(r) for r in rows]})
 
 
 def deployment_event(hist: AliasHistoryRow) -> DeploymentEvent:
@@ -148,13 +157,13 @@ def deployment_event(hist: AliasHistoryRow) -> DeploymentEvent:
     return DeploymentEvent(
         schema_version="1", event_id=hist.switch_id, type="deployment", occurred_at=at, tenant=hist.tenant,
         model=ModelRef(name=hist.model, version=hist.to_version),
-        deployment=DeploymentBody(action=hist.action, alias=hist.alias, previous_version=hist.from_version,  # type: ignore[arg-type]
+        deployment=DeploymentBody(action=hist.action, alias=hist.alias, previous_version=hist.from_version,
                                   actor=hist.actor, reason=hist.reason or None))
 
 
 @router.put("/models/{model}/aliases/{alias}")
-async def switch_alias(request: Request, tenant: str, model: str, alias: str, body: AliasSwitch,
-                       principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> dict[str, Any]:
+async def switch_alias(engine: EngineDep, producer: ProducerDep, tenant: str, model: str, alias: str,
+                       body: AliasSwitch, principal: Principal = Depends(allow(*ADMIN_OPERATOR))) -> AliasSwitched:
     """Point an alias at a version: history + audit, then a deployment event on ``warden.deployments``
     (roles: admin, operator). ``published`` says whether Kafka acknowledged the event.
 
@@ -164,21 +173,21 @@ async def switch_alias(request: Request, tenant: str, model: str, alias: str, bo
     if body.override_block and principal.role != "admin":
         raise HTTPException(403, {"error": "role_forbidden", "detail": "only an admin may override a promotion block"})
     hist = await asyncio.to_thread(
-        _write_row, request.app.state.engine, tenant=_tenant(tenant, principal), model=model, alias=alias,
+        _write_row, engine, tenant=_tenant(tenant, principal), model=model, alias=alias,
         version=body.version, actor=principal.actor, reason=body.reason, action=body.action,
         override_block=body.override_block)
     event = deployment_event(hist)
     published = True
     try:
-        await asyncio.wait_for(request.app.state.producer.send_and_wait(DEPLOYMENTS, dump_event(event), key=event.key),
-                               timeout=15)
+        await asyncio.wait_for(producer.send_and_wait(DEPLOYMENTS, dump_event(event), key=event.key), timeout=15)
     except Exception:
         log.exception("deployment event not published", extra={"switch_id": hist.switch_id})
         published = False
-    return {**registry.dump(hist), "event_id": event.event_id, "topic": DEPLOYMENTS, "published": published}
+    return AliasSwitched.model_validate({**registry.dump(hist), "event_id": event.event_id, "topic": DEPLOYMENTS,
+                                         "published": published})
 
 
-def _write_row(engine: Any, *, override_block: bool = False, **kwargs: Any) -> AliasHistoryRow:
+def _write_row(engine: Engine, *, override_block: bool = False, **kwargs: Any) -> AliasHistoryRow:
     with Session(engine, expire_on_commit=False) as session:
         blocks = promotion_blocks(session, kwargs["tenant"], kwargs["model"], kwargs["version"])
         if blocks and not override_block:
@@ -200,19 +209,15 @@ def _write_row(engine: Any, *, override_block: bool = False, **kwargs: Any) -> A
     return hist
 
 
-@router.get("/models/{model}/aliases/{alias}/history")
-async def alias_history(request: Request, tenant: str, model: str, alias: str,
-                        at: datetime | None = Query(None, description="also answer: which version at this time?"),
-                        principal: Principal = Depends(allow(*READ_ROLES))) -> dict[str, Any]:
+@router.get("/models/{model}/aliases/{alias}/history", response_model_exclude_unset=True)
+def alias_history(engine: EngineDep, tenant: str, model: str, alias: str,
+                  at: datetime | None = Query(None, description="also answer: which version at this time?"),
+                  principal: Principal = Depends(allow(*READ_ROLES))) -> AliasHistory:
     """Every switch of an alias (who, when, why), newest first; with ``at``, the version it pointed to
     then (roles: admin, operator, auditor)."""
-    engine = request.app.state.engine
-    rows = await asyncio.to_thread(registry.alias_history, engine, _tenant(tenant, principal), model, alias)
-    out: dict[str, Any] = {"items": [registry.dump(r) for r in rows]}
-    if at is not None:
-        at = at if at.tzinfo else at.replace(tzinfo=UTC)
-        out["at"] = at
-        out["version_at"] = await asyncio.to_thread(registry.alias_at, engine, tenant, model, alias, at)
-    return out
-
-
+    rows = registry.alias_history(engine, _tenant(tenant, principal), model, alias)
+    items = [AliasHistoryEntry.model_validate(registry.dump(r)) for r in rows]
+    if at is None:
+        return AliasHistory(items=items)
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return AliasHistory(items=items, at=at, version_at=registry.alias_at(engine, tenant, model, alias, at))
