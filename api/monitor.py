@@ -180,9 +180,11 @@ class HealthMonitor:
     # ------------------------------------------------------------ verdict
 
     def report(self, now: float | None = None, *, consumer_connected: bool = True, groups: dict[str, Any] | None = None,
-               worker_group: str = "", governance_group: str = "") -> HealthReport:
+               worker_group: str = "", governance_group: str = "", store_error: str | None = None,
+               store_error_since: float | None = None) -> HealthReport:
         """The current verdict (pure: from what was observed and measured); ``groups`` is what
-        :meth:`api.lag.LagProbe.groups` answered for the workers' and the governance consumer's groups."""
+        :meth:`api.lag.LagProbe.groups` answered for the workers' and the governance consumer's groups;
+        ``store_error`` is why the store refuses the governance consumer's current batch (None: it does not)."""
         now = now if now is not None else time.time()
         cfg = self.config
         out = HealthReport()
@@ -218,6 +220,10 @@ class HealthMonitor:
                 out.reasons.append(f"{label} ({group}) is {value} messages behind (more than {cfg.max_lag})")
         if self.consuming and not consumer_connected and now - self.started > cfg.worker_stale_s:
             out.reasons.append("the governance consumer is not connected to the broker")
+        if store_error is not None:
+            since = f" for {now - store_error_since:.0f} s" if store_error_since is not None else ""
+            out.reasons.append(f"the store refuses writes{since} ({store_error}): the governance consumer has stopped "
+                               "consuming and retries the batch; nothing is committed past what is stored")
         outbox = dict(self.outbox)
         if outbox.get("overdue"):
             out.reasons.append(f"{outbox['overdue']} alert notifications are overdue by more than "

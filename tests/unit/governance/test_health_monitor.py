@@ -75,3 +75,12 @@ def test_an_agent_restart_is_a_warning() -> None:
     m = _monitor()
     _beat(m, "worker@a", T0, agent_starts=3)
     assert "restarted 2 time(s)" in m.report(T0 + 1).warnings[0]
+
+
+def test_a_store_that_refuses_writes_degrades_with_the_reason_and_for_how_long() -> None:
+    m = _monitor()
+    full = m.report(T0 + 100, store_error="the disk holding the store is full", store_error_since=T0 + 40)
+    assert len(full.reasons) == 1
+    assert "store refuses writes for 60 s (the disk holding the store is full)" in full.reasons[0]
+    assert "stopped consuming" in full.reasons[0]
+    assert m.report(T0 + 101).reasons == []
