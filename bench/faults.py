@@ -166,7 +166,7 @@ class Supervisor(threading.Thread):
         self.delay_s = delay_s
         self.procs: dict[str, Managed] = {}
         self.lock = threading.Lock()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.events: list[tuple[float, str, str]] = []
 
     def add(self, m: Managed) -> Managed:
@@ -176,7 +176,7 @@ class Supervisor(threading.Thread):
         return m
 
     def run(self) -> None:
-        while not self._stop.wait(0.25):
+        while not self._halt.wait(0.25):
             with self.lock:
                 for m in self.procs.values():
                     if m.held or m.alive():
@@ -196,7 +196,7 @@ class Supervisor(threading.Thread):
             return [m.name for m in self.procs.values() if not m.held and not m.alive()]
 
     def shutdown(self) -> None:
-        self._stop.set()
+        self._halt.set()
         with self.lock:
             for m in self.procs.values():
                 m.held = True
@@ -270,7 +270,7 @@ class Load(threading.Thread):
         self.phases: dict[str, PhaseLedger] = {}
         self.current: PhaseLedger | None = None
         self.n = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.http_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="http")
         self.http = httpx.Client(timeout=httpx.Timeout(60.0), headers={"Authorization": f"Bearer {KEY}",
                                                                       "Content-Type": "application/json"})
@@ -285,7 +285,7 @@ class Load(threading.Thread):
         tick = 0.05
         next_at = time.monotonic()
         carry = 0.0
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             carry += self.options.rate * tick
             while carry >= 1.0:
                 carry -= 1.0
@@ -358,7 +358,7 @@ class Load(threading.Thread):
     def _post(self, phase: PhaseLedger, payload: bytes, info: tuple[Any, ...]) -> None:
         """POST /v1/events as a client should: on 503, wait Retry-After and send again (ids make it idempotent)."""
         deadline = time.monotonic() + 600
-        while not self._stop.is_set() and time.monotonic() < deadline:
+        while not self._halt.is_set() and time.monotonic() < deadline:
             started = time.monotonic()
             try:
                 r = self.http.post(f"{self.api_base}/v1/events", content=payload)
@@ -382,7 +382,7 @@ class Load(threading.Thread):
             time.sleep(1.0)
 
     def stop(self, flush_s: float = 120.0) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=5)
         self.http_pool.shutdown(wait=True, cancel_futures=True)
         self.producer.flush(flush_s)
@@ -403,11 +403,11 @@ class HealthWatch(threading.Thread):
         super().__init__(daemon=True, name="health")
         self.base = base
         self.samples: list[tuple[float, str, tuple[str, ...]]] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         with httpx.Client(timeout=5.0) as client:
-            while not self._stop.wait(1.0):
+            while not self._halt.wait(1.0):
                 at = time.time()
                 try:
                     body = client.get(f"{self.base}/healthz").json()
@@ -417,7 +417,7 @@ class HealthWatch(threading.Thread):
                 self.samples.append((at, status, labels))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def latest_ok(self) -> bool:
         return bool(self.samples) and self.samples[-1][1] == "ok"
@@ -457,11 +457,11 @@ class DlqTopic(threading.Thread):
                                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
         self.seen: dict[str, list[str]] = defaultdict(list)
         self.lock = threading.Lock()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         self.consumer.subscribe(["warden.dlq"])
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             msg = self.consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
@@ -472,7 +472,7 @@ class DlqTopic(threading.Thread):
         self.consumer.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 class Store:
@@ -836,6 +836,7 @@ class Run:
         row.notes = notes
         self.rows.append(row)
         log(f"{name}: lost={row.lost} duplicated={row.duplicated} recovery={recovery}")
+        (self.stack.workdir / "table.txt").write_text(render(self.rows, "(run in progress)") + "\n")
         return row
 
     # ------------------------------------------------------------ the faults
