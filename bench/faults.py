@@ -863,9 +863,13 @@ class Run:
     def broker_outage(self) -> tuple[float, float, list[str]]:
         start = time.time()
         self.stack.kafka.halt()
+        time.sleep(min(5.0, self.options.outage_s / 3))
+        victim = self.rng.choice(self.stack.workers())  # its restart starts while Kafka is away
+        self.stack.proc(victim).kill()
         time.sleep(max(0.0, self.options.outage_s - (time.time() - start)))
         self.stack.kafka.resume()
-        return start, time.time(), [f"broker stopped (SIGTERM) for {self.options.outage_s:.0f} s, same port and data"]
+        return start, time.time(), [f"broker stopped (SIGTERM) for {self.options.outage_s:.0f} s, same port and data; "
+                                    f"{victim} SIGKILLed during the outage (restarted while Kafka was away)"]
 
     def postgres_outage(self) -> tuple[float, float, list[str]]:
         start = time.time()
