@@ -114,6 +114,8 @@ class Options:
     http_share: float = 0.05
     restart_delay_s: float = 1.0
     workers: int = 2
+    baseline: bool = True
+    """Start with a phase without a fault (the harness checking itself)."""
     workdir: Path | None = None
     seed: int = 24
 
@@ -1067,7 +1069,8 @@ def run_faults(options: Options) -> tuple[list[Row], str]:
     """Run every fault of ``options.faults`` in order; returns the rows and the rendered table."""
     loads = [os.getloadavg()[0]]
     with Run(options) as run:
-        run.phase("baseline (no fault)", lambda: (time.time(), time.time(), []), ())
+        if options.baseline:
+            run.phase("baseline (no fault)", lambda: (time.time(), time.time(), []), ())
         if "worker" in options.faults:
             for i in range(options.worker_kills):
                 run.phase(f"worker SIGKILL #{i + 1}", run.kill_worker, ("worker",))
