@@ -45,18 +45,22 @@ from store.db import init_db, make_engine
 log = logging.getLogger("warden.api")
 
 
-async def _start_producer(bootstrap: str, attempts: int = 120) -> AIOKafkaProducer:
-    for attempt in range(attempts):
+async def _start_producer(bootstrap: str, report_every: int = 30) -> AIOKafkaProducer:
+    """The service's producer, once the broker answers (waited for as long as it takes, said every
+    ``report_every`` attempts: the service may start, or restart, while Kafka is away)."""
+    attempt = 0
+    while True:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         try:
             await producer.start()
             return producer
-        except Exception:
+        except Exception as exc:
             await producer.stop()
-            if attempt == attempts - 1:
-                raise
+            attempt += 1
+            if attempt % report_every == 0:
+                log.warning("waiting for Kafka", extra={"bootstrap": bootstrap, "error_type": type(exc).__name__,
+                                                        "attempts": attempt})
             await asyncio.sleep(0.5)
-    raise AssertionError("unreachable")
 
 
 def _invalid_input_handlers(app: FastAPI) -> None:

@@ -42,6 +42,8 @@ class ApiConfig:
     """HMAC key under which the store knows users (erasure by user id needs it)."""
     max_event_bytes: int = 1024 * 1024
     """Larger ``POST /v1/events`` bodies are refused."""
+    publish_timeout_s: float = 5.0
+    """How long ``POST /v1/events`` waits for Kafka to take an event before answering 503 with ``Retry-After``."""
     alert_destinations: str | None = None
     """Alert destinations: a JSON/YAML file path or inline JSON (see the README)."""
     alert_resolve_after_s: float | None = 3600.0

@@ -1,9 +1,14 @@
 """The governance consumer: findings, decisions, dead letters, job statuses and training samples into the store.
 
 It reads batches, writes each batch in one transaction (idempotent upserts by id) and commits the
-Kafka offsets only after the database commit: a crash between the two re-delivers the batch, which
-the upserts absorb. A record that cannot be parsed is logged and skipped (it was produced by Warden
-itself, so this means a version mismatch, not user input).
+Kafka offsets of that batch only after the database commit: a crash between the two re-delivers the
+batch, which the upserts absorb. A record that cannot be parsed is logged and skipped (it was produced by
+Warden itself, so this means a version mismatch, not user input).
+
+A store that refuses the batch — PostgreSQL down, the disk under SQLite full — holds the consumer on that
+batch: it is written again with exponential back-off (``retry_initial_s`` doubling up to ``retry_max_s``),
+nothing more is consumed and no offset is committed until it is stored. ``store_error`` says why meanwhile
+(``/healthz`` reports it); the group membership is kept, so no rebalance churns while the store is away.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from api import metrics
 from contracts import topics
@@ -44,8 +50,13 @@ class GovernanceConsumer:
     """Consumes the stream's outputs and persists them; ``run()`` until ``stop()``."""
 
     def __init__(self, bootstrap: str, group: str, engine: Engine, *, session_timeout_s: float = 10.0,
-                 alerting: AlertingConfig, producer: Any = None) -> None:
+                 alerting: AlertingConfig, producer: Any = None, retry_initial_s: float = 0.5,
+                 retry_max_s: float = 30.0) -> None:
         self.engine = engine
+        self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
+        self.store_error: str | None = None
+        """Why the store refuses the current batch (None: it does not)."""
+        self.store_error_since: float | None = None
         self.alerting = alerting
         self.producer = producer  # publishes the jobs that enforce-mode policy decisions request
         self._config: dict[str, Any] = {
@@ -90,11 +101,13 @@ class GovernanceConsumer:
             dead: list[DeadLetter] = []
             statuses: list[JobStatus] = []
             history: list[Sample | Label] = []
-            sink = {topics.FINDINGS: findings, topics.DECISIONS: decisions, topics.DLQ: dead,
+            sink: dict[str, list[Any]] = {topics.FINDINGS: findings, topics.DECISIONS: decisions, topics.DLQ: dead,
                     topics.JOB_STATUS: statuses, topics.SAMPLES: history}
+            offsets: dict[TopicPartition, int] = {}
             for tp, messages in batches.items():
                 parse = _PARSERS[tp.topic]
                 for msg in messages:
+                    offsets[tp] = max(offsets.get(tp, 0), msg.offset + 1)
                     try:
                         sink[tp.topic].append(parse(msg.value))
                     except (ValidationError, ValueError, TypeError):
@@ -102,20 +115,53 @@ class GovernanceConsumer:
                         log.error("unparseable governance record skipped",
                                   extra={"topic": tp.topic, "partition": tp.partition, "offset": msg.offset})
             started = time.perf_counter()
-            result = await asyncio.to_thread(persist_batch, self.engine, findings, decisions, dead, alerting=self.alerting)
-            if statuses:
-                await asyncio.to_thread(persist_statuses, self.engine, statuses)
-            if history:
-                metrics.PERSISTED.labels(kind="sample").inc(await asyncio.to_thread(store_history, self.engine, history))
-            await self._request_jobs(decisions)
+            stored = await self._store_until_done(findings, decisions, dead, statuses, history)
+            if not stored:
+                return  # stopping: the batch is not committed, the next start reads it again
             metrics.PERSIST_SECONDS.observe(time.perf_counter() - started)
             metrics.CONSUMED_BATCH.observe(sum(len(m) for m in batches.values()))
             metrics.LAST_PERSIST.set(time.time())
-            metrics.PERSISTED.labels(kind="finding").inc(result.findings)
-            metrics.PERSISTED.labels(kind="decision").inc(result.decisions)
-            metrics.PERSISTED.labels(kind="dead_letter").inc(result.dead_letters)
-            await consumer.commit()
+            await consumer.commit(offsets)  # this batch's offsets: never past what is stored
             self.last_batch_at = time.time()
+
+    async def _store(self, findings: list[Finding], decisions: list[Decision], dead: list[DeadLetter],
+                     statuses: list[JobStatus], history: list[Sample | Label]) -> None:
+        """Write one batch (every part idempotent, so a retry after a partial write is harmless)."""
+        result = await asyncio.to_thread(persist_batch, self.engine, findings, decisions, dead, alerting=self.alerting)
+        if statuses:
+            await asyncio.to_thread(persist_statuses, self.engine, statuses)
+        if history:
+            metrics.PERSISTED.labels(kind="sample").inc(await asyncio.to_thread(store_history, self.engine, history))
+        await self._request_jobs(decisions)
+        metrics.PERSISTED.labels(kind="finding").inc(result.findings)
+        metrics.PERSISTED.labels(kind="decision").inc(result.decisions)
+        metrics.PERSISTED.labels(kind="dead_letter").inc(result.dead_letters)
+
+    async def _store_until_done(self, *batch: Any) -> bool:
+        """Store the batch, retrying with back-off while the store refuses it; False if stopped first."""
+        delay = self.retry_initial_s
+        while True:
+            try:
+                await self._store(*batch)
+            except (SQLAlchemyError, OSError) as exc:
+                problem = store_problem(exc)
+                if self.store_error is None:
+                    self.store_error_since = time.time()
+                    log.error("the store refuses writes; consumption paused, the batch is retried",
+                              extra={"problem": problem, "error_type": type(exc).__name__})
+                self.store_error = problem
+                metrics.STORE_RETRIES.inc()
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    return False
+                except TimeoutError:
+                    delay = min(delay * 2, self.retry_max_s)
+                continue
+            if self.store_error is not None:
+                log.warning("the store takes writes again; consumption resumed",
+                            extra={"paused_s": round(time.time() - (self.store_error_since or time.time()), 1)})
+            self.store_error = self.store_error_since = None
+            return True
 
     async def _request_jobs(self, decisions: list[Decision]) -> None:
         """Jobs asked for by enforce-mode decisions: stored (idempotent by decision) and published."""
@@ -133,3 +179,13 @@ class GovernanceConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+def store_problem(exc: BaseException) -> str:
+    """A short, PII-free account of why the store refused a write (never the statement or its values)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if "disk is full" in text or "no space left" in text or "file too large" in text or "quota" in text:
+        return "the disk holding the store is full"
+    if "connect" in text or "server closed" in text or "terminating connection" in text:
+        return f"the database is not reachable ({type(exc).__name__})"
+    return type(exc).__name__

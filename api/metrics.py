@@ -25,6 +25,8 @@ PERSIST_SECONDS = Histogram("warden_persist_batch_seconds", "Time to persist one
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 CONSUMED_BATCH = Histogram("warden_governance_batch_records", "Records in one batch the governance consumer persisted",
                            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000))
+STORE_RETRIES = Counter("warden_governance_store_retries_total", "Times the governance consumer retried a batch the "
+                        "store refused (database down, disk full): nothing is consumed or committed meanwhile")
 CONSUMER_CONNECTED = Gauge("warden_governance_consumer_connected", "1 while the governance consumer is connected")
 LAST_PERSIST = Gauge("warden_governance_last_batch_timestamp_seconds", "When the governance consumer last persisted a batch")
 

@@ -27,7 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -123,15 +123,24 @@ class HealthMonitor:
     # ------------------------------------------------------------ outbox
 
     def _outbox(self) -> dict[str, Any]:
+        """Open notifications (pending or sending), and the overdue ones: queued more than ``outbox_max_age_s``
+        ago and already tried without success (a destination that refuses or times out: each retry moves
+        ``next_attempt_at`` ahead, so lateness is counted from when the notification was queued), or due for
+        longer than that and never tried (a dispatcher that does not run). A notification held back on purpose
+        (a group's wait, a silence) is not overdue before it is due."""
         now = datetime.now(UTC)
         table = OutboxRow.__table__  # type: ignore[attr-defined]
         open_rows = table.c.status.in_(("pending", "sending"))
+        before = now - timedelta(seconds=self.config.outbox_max_age_s)
+        late = or_(and_(table.c.attempts > 0, table.c.created_at < before), table.c.next_attempt_at < before)
+        since = case((table.c.attempts > 0, table.c.created_at), else_=table.c.next_attempt_at)
         with Session(self.engine) as session:
-            row = session.execute(select(func.count(), func.min(table.c.next_attempt_at)).where(
-                open_rows, table.c.next_attempt_at < now - timedelta(seconds=self.config.outbox_max_age_s))).one()
+            row = session.execute(select(func.count(), func.min(since)).where(open_rows, late)).one()
+            destinations = sorted(str(d) for (d,) in session.execute(
+                select(table.c.destination).where(open_rows, late).group_by(table.c.destination)))
             waiting: int = session.execute(select(func.count()).where(open_rows)).scalar_one()
         overdue, oldest = int(row[0]), to_utc(row[1])
-        return {"waiting": int(waiting), "overdue": overdue,
+        return {"waiting": int(waiting), "overdue": overdue, "destinations": destinations,
                 "oldest_overdue_s": round((now - oldest).total_seconds()) if oldest is not None else None}
 
     async def measure(self) -> None:
@@ -180,9 +189,11 @@ class HealthMonitor:
     # ------------------------------------------------------------ verdict
 
     def report(self, now: float | None = None, *, consumer_connected: bool = True, groups: dict[str, Any] | None = None,
-               worker_group: str = "", governance_group: str = "") -> HealthReport:
+               worker_group: str = "", governance_group: str = "", store_error: str | None = None,
+               store_error_since: float | None = None) -> HealthReport:
         """The current verdict (pure: from what was observed and measured); ``groups`` is what
-        :meth:`api.lag.LagProbe.groups` answered for the workers' and the governance consumer's groups."""
+        :meth:`api.lag.LagProbe.groups` answered for the workers' and the governance consumer's groups;
+        ``store_error`` is why the store refuses the governance consumer's current batch (None: it does not)."""
         now = now if now is not None else time.time()
         cfg = self.config
         out = HealthReport()
@@ -218,10 +229,16 @@ class HealthMonitor:
                 out.reasons.append(f"{label} ({group}) is {value} messages behind (more than {cfg.max_lag})")
         if self.consuming and not consumer_connected and now - self.started > cfg.worker_stale_s:
             out.reasons.append("the governance consumer is not connected to the broker")
+        if store_error is not None:
+            since = f" for {now - store_error_since:.0f} s" if store_error_since is not None else ""
+            out.reasons.append(f"the store refuses writes{since} ({store_error}): the governance consumer has stopped "
+                               "consuming and retries the batch; nothing is committed past what is stored")
         outbox = dict(self.outbox)
         if outbox.get("overdue"):
-            out.reasons.append(f"{outbox['overdue']} alert notifications are overdue by more than "
-                               f"{cfg.outbox_max_age_s:g} s (oldest {outbox.get('oldest_overdue_s')} s)")
+            where = f" to {', '.join(outbox['destinations'])}" if outbox.get("destinations") else ""
+            out.reasons.append(f"{outbox['overdue']} alert notifications{where} are overdue by more than "
+                               f"{cfg.outbox_max_age_s:g} s (oldest {outbox.get('oldest_overdue_s')} s): "
+                               "the destination refuses or does not answer, the dispatcher keeps retrying")
         out.details["outbox"] = outbox
         out.details["measured_s_ago"] = round(now - self.measured_at, 1) if self.measured_at else None
         return out

@@ -35,6 +35,7 @@ from contracts.heartbeat import Heartbeat
 from streams import metrics
 from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
 from streams.config import WorkerConfig
+from streams.offsets import guard_offsets
 from streams.pipeline import Outcome, Pipeline, RawItem
 
 log = logging.getLogger("warden.worker")
@@ -58,6 +59,7 @@ def _observe_batch(size: int, pipe: Pipeline, handled: Counter[tuple[str, str]],
 
 def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
     """Build the faust app with its agent; nothing connects until the worker starts."""
+    guard_offsets()  # no input offset counted as processed that was never delivered (see streams.offsets)
     datadir = config.data_dir / "faust"  # not "<app id>-data" in the working directory
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(

@@ -31,3 +31,5 @@ CHECKPOINT_AGE = Gauge("warden_worker_checkpoint_age_seconds",
                        "Oldest unsaved detector state: seconds since the last checkpoint of a model with new events")
 MODELS = Gauge("warden_worker_models", "Models whose detector state this worker holds")
 
+OFFSET_JUMPS = Counter("warden_worker_offset_jumps_total", "Deliveries that jumped ahead of the last offset read on "
+                       "a partition (a stale fetch): the skipped range is read again, not counted as done", ["topic"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from contracts.topics import STATE_TABLES, changelog_topic
@@ -15,12 +16,23 @@ from warden.settings import Settings
 log = logging.getLogger("warden")
 
 
-def prepare_topics(settings: Settings) -> None:
-    """Create the topic catalogue and the stream app's table changelog (waits for the broker to come up)."""
-    created = asyncio.run(
-        ensure_topics(settings.bootstrap, TopicSpec(settings.topic_partitions, settings.topic_replication),
-                      compacted=tuple(changelog_topic(settings.consumer_group, t) for t in STATE_TABLES))
-    )
+def prepare_topics(settings: Settings, *, report_every_s: float = 15.0) -> None:
+    """Create the topic catalogue and the stream app's table changelog.
+
+    Waits for the broker as long as it takes, saying so every ``report_every_s``: a deployment may start its
+    roles before Kafka, or restart one while Kafka is away, and a role that gave up would only be restarted
+    into the same wait by its supervisor (``warden up`` backs off up to 30 s between restarts)."""
+    spec = TopicSpec(settings.topic_partitions, settings.topic_replication)
+    compacted = tuple(changelog_topic(settings.consumer_group, t) for t in STATE_TABLES)
+    started = time.monotonic()
+    while True:
+        try:
+            created = asyncio.run(ensure_topics(settings.bootstrap, spec, compacted=compacted,
+                                                timeout_s=report_every_s))
+            break
+        except RuntimeError as exc:  # not reachable within report_every_s
+            log.warning("waiting for Kafka", extra={"bootstrap": settings.bootstrap, "error": str(exc)[:200],
+                                                    "waited_s": round(time.monotonic() - started)})
     if created:
         log.info("created topics", extra={"topics": created})
 

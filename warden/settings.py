@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     otlp_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024,
                                 description="largest OTLP trace export (POST /v1/traces), after decompression")
     otlp_max_inflight: int = Field(default=32, ge=1, description="trace exports handled at once (more get 429)")
+    publish_timeout_s: float = Field(default=5.0, gt=0, description=(
+        "POST /v1/events waits this long for Kafka to take an event before answering 503 with Retry-After"))
     otlp_publish_timeout_s: float = Field(default=10.0, gt=0,
                                           description="a trace export waits this long for Kafka before a 503")
     audit_verify_interval_s: float = Field(default=3600.0, ge=0, description=(
@@ -232,7 +234,7 @@ class Settings(BaseSettings):
             alert_destinations=self.alert_destinations, alert_resolve_after_s=self.alert_resolve_after_s,
             alert_dispatch_poll_s=self.alert_dispatch_poll_s, retention=self.retention(), port=self.api_port,
             otlp_max_bytes=self.otlp_max_bytes, otlp_max_inflight=self.otlp_max_inflight,
-            otlp_publish_timeout_s=self.otlp_publish_timeout_s, audit_verify_interval_s=self.audit_verify_interval_s,
+            otlp_publish_timeout_s=self.otlp_publish_timeout_s, publish_timeout_s=self.publish_timeout_s, audit_verify_interval_s=self.audit_verify_interval_s,
             policy_routes=tuple(alert_routes(self.policies())),
             health=HealthConfig(expect_worker=self.health_expect_worker, worker_stale_s=self.health_worker_stale_s, max_lag=self.health_max_lag,
                                 outbox_max_age_s=self.health_outbox_max_age_s,

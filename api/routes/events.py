@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from api import metrics
@@ -14,6 +17,9 @@ from contracts.topics import INPUT_TOPICS
 from streams.codec import decode_event
 
 router = APIRouter(prefix="/v1", tags=["events"])
+log = logging.getLogger("warden.api")
+#: seconds a client is asked to wait (``Retry-After``) when Kafka did not take its event
+RETRY_AFTER_S = 5
 
 #: rejection codes answered 400 (the bytes are not a JSON object we can read); the others are 422
 _BAD_REQUEST = frozenset({"malformed_json", "invalid_utf8", "not_an_object", "too_deeply_nested",
@@ -23,9 +29,9 @@ _BAD_REQUEST = frozenset({"malformed_json", "invalid_utf8", "not_an_object", "to
 class _Refused(Exception):
     """An ingest refusal: HTTP status, outcome code (the metric's label) and a sentence."""
 
-    def __init__(self, status_code: int, code: str, detail: str) -> None:
+    def __init__(self, status_code: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(code)
-        self.status_code, self.code, self.detail = status_code, code, detail
+        self.status_code, self.code, self.detail, self.headers = status_code, code, detail, headers
 
 
 def _check_media_type(request: Request) -> None:
@@ -61,7 +67,9 @@ async def ingest(request: Request, config: ConfigDep, producer: ProducerDep,
 
     Refusals carry ``{"error": <code>, "detail": <sentence>}``: 415 for a body that is not JSON by its
     Content-Type, 413 above the size limit, 400 for bytes that are not a readable JSON object, 422 for an
-    event that breaks the schema, 403 for a tenant the key may not use, 503 when Kafka does not take it.
+    event that breaks the schema, 403 for a tenant the key may not use, 503 with ``Retry-After`` when Kafka does
+    not take it within ``WARDEN_PUBLISH_TIMEOUT_S`` (broker down: the event was not accepted; send it again — its
+    id makes a repeat harmless).
     Every request is counted in ``warden_http_events_total`` by outcome.
     Roles: admin, producer. The event's tenant must be one of the key's tenants (403 otherwise)."""
     outcome = "error"
@@ -82,15 +90,18 @@ async def ingest(request: Request, config: ConfigDep, producer: ProducerDep,
             raise
         topic = INPUT_TOPICS[decoded.type]
         try:
-            await producer.send_and_wait(topic, raw, key=decoded.key)
-        except Exception as exc:
+            await asyncio.wait_for(producer.send_and_wait(topic, raw, key=decoded.key), config.publish_timeout_s)
+        except Exception as exc:  # broker down, timed out or refusing: not accepted, the client sends it again
+            log.warning("event not published", extra={"error_type": type(exc).__name__, "topic": topic})
             raise _Refused(status.HTTP_503_SERVICE_UNAVAILABLE, "publish_failed",
-                           f"the event could not be published to Kafka ({type(exc).__name__}); retry later") from None
+                           f"the event could not be published to Kafka ({type(exc).__name__}); retry after "
+                           f"{RETRY_AFTER_S} s", headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         outcome = "accepted"
         return EventAccepted(event_id=decoded.event_id, topic=topic, status="accepted")
     except _Refused as refused:
         outcome = refused.code
-        raise HTTPException(refused.status_code, {"error": refused.code, "detail": refused.detail}) from None
+        raise HTTPException(refused.status_code, {"error": refused.code, "detail": refused.detail},
+                            headers=refused.headers) from None
     finally:
         metrics.EVENTS_INGESTED.labels(outcome=outcome).inc()
 

@@ -46,7 +46,8 @@ async def health_report(state: Any) -> tuple[bool, dict[str, Any]]:
     ``ok`` is false, with the ``reasons``, when the database or the broker is down, a stream worker went
     silent (heartbeats on ``warden.heartbeats``; none at all when ``WARDEN_HEALTH_EXPECT_WORKER``), the
     workers' or the governance consumer's group lags beyond ``WARDEN_HEALTH_MAX_LAG``, the governance
-    consumer is disconnected, or alert notifications are overdue in the outbox (see ``api.monitor``).
+    consumer is disconnected, the store refuses the governance consumer's writes (database down, disk full: it
+    holds its batch and retries), or alert notifications are overdue in the outbox (see ``api.monitor``).
     ``warnings`` name what does not degrade the service but someone should know: alert routes without a
     destination (their alerts are recorded, nobody is notified), an agent restarted after a crash."""
     reasons: list[str] = []
@@ -65,6 +66,8 @@ async def health_report(state: Any) -> tuple[bool, dict[str, Any]]:
         reasons.append(f"the broker is not reachable ({type(exc).__name__})")
     consumer = state.consumer
     broker["consumer_connected"] = bool(consumer.connected)
+    store_error = getattr(consumer, "store_error", None)
+    db["writes_refused"] = store_error
     last = getattr(consumer, "last_batch_at", None)
     broker["consumer_last_batch_s_ago"] = round(time.time() - last, 1) if last else None
     groups: dict[str, Any] = {"ok": False, "error": "broker down", "groups": []}
@@ -80,7 +83,8 @@ async def health_report(state: Any) -> tuple[bool, dict[str, Any]]:
     if monitor is not None:
         report = monitor.report(consumer_connected=bool(consumer.connected), groups=groups,
                                 worker_group=state.config.worker_group,
-                                governance_group=state.config.governance_group)
+                                governance_group=state.config.governance_group, store_error=store_error,
+                                store_error_since=getattr(consumer, "store_error_since", None))
         reasons += report.reasons
         warnings += report.warnings
         body.update(report.details)

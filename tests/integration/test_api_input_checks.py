@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,25 @@ def test_a_broker_failure_is_a_503_and_counted(gov: Gov) -> None:
     before = _count(gov, "publish_failed")
     r = gov.client.post("/v1/events", headers=gov.as_("producer"), content=raw(inference("pf-1")))
     assert r.status_code == 503 and r.json()["detail"]["error"] == "publish_failed"
+    assert r.headers["retry-after"] == "5"
     assert _count(gov, "publish_failed") == before + 1
+
+
+def test_a_broker_that_does_not_answer_is_a_prompt_503_with_retry_after_not_a_hang(tmp_path: Path) -> None:
+    g = make_gov(f"sqlite:///{tmp_path / 'warden.db'}", publish_timeout_s=0.5)
+    try:
+        g.producer.hang = True
+        started = time.monotonic()
+        r = g.client.post("/v1/events", headers=g.as_("producer"), content=raw(inference("hang-1")))
+        took = time.monotonic() - started
+        assert r.status_code == 503 and r.json()["detail"]["error"] == "publish_failed", r.text
+        assert r.headers["retry-after"] == "5" and "retry after 5 s" in r.json()["detail"]["detail"]
+        assert took < 5, f"the request waited {took:.1f} s for a broker that is away"
+        g.producer.hang = False
+        assert g.client.post("/v1/events", headers=g.as_("producer"),
+                             content=raw(inference("hang-1"))).status_code == 202
+    finally:
+        g.engine.dispose()
 
 
 def test_compliance_report_of_an_unknown_tenant_is_a_404(gov: Gov) -> None:

@@ -8,6 +8,7 @@ This module holds no tests.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -44,16 +45,20 @@ async def _no_lifespan(_app: Any) -> AsyncIterator[None]:
 
 
 class RecordingProducer:
-    """Stands in for AIOKafkaProducer: records (topic, value, key); ``fail`` makes sends raise."""
+    """Stands in for AIOKafkaProducer: records (topic, value, key); ``fail`` makes sends raise, ``hang`` makes
+    them wait for ever (a broker that is away: the real producer waits for it up to its request time-out)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes | None]] = []
         self.fail = False
+        self.hang = False
         self.client = _Metadata()
 
     async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         if self.fail:
             raise ConnectionError("broker down")
+        if self.hang:
+            await asyncio.Event().wait()
         self.sent.append((topic, value, key))
 
     async def stop(self) -> None:

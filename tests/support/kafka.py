@@ -53,16 +53,39 @@ class KafkaBroker:
     bootstrap: str
     process: subprocess.Popen[bytes]
     workdir: Path
+    command: tuple[str, ...] = ()
+    """How the broker process is started (``resume`` starts it again the same way)."""
 
-    def stop(self) -> None:
-        """Stop the broker and remove its log directory."""
+    @property
+    def port(self) -> int:
+        return int(self.bootstrap.rsplit(":", 1)[1])
+
+    def halt(self, *, kill: bool = False) -> None:
+        """Stop the broker process (SIGTERM: a controlled shutdown; ``kill``: SIGKILL) and keep its log
+        directory, so :meth:`resume` brings the same broker back on the same port with its data."""
         if self.process.poll() is None:
-            self.process.terminate()
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def resume(self, timeout_s: float = 90.0) -> None:
+        """Start the halted broker again (same port, same log directory: topics, offsets and groups kept)."""
+        if self.process.poll() is None:
+            return
+        log = self.workdir / "kafka.log"
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(list(self.command), stdout=out, stderr=subprocess.STDOUT)
+        _wait_port(self.port, self.process, log, timeout_s)
+
+    def stop(self) -> None:
+        """Stop the broker and remove its log directory."""
+        self.halt()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -124,9 +147,10 @@ def start_kafka(version: str = KAFKA_VERSION, *, timeout_s: float = 90.0, partit
         java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
+    command = (*java, "kafka.Kafka", str(props))
     with open(log, "wb") as out:
-        proc = subprocess.Popen(java + ["kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT)
-    broker = KafkaBroker(bootstrap=f"127.0.0.1:{port}", process=proc, workdir=workdir)
+        proc = subprocess.Popen(list(command), stdout=out, stderr=subprocess.STDOUT)
+    broker = KafkaBroker(bootstrap=f"127.0.0.1:{port}", process=proc, workdir=workdir, command=command)
     try:
         _wait_port(port, proc, log, timeout_s)
     except Exception:

@@ -38,10 +38,24 @@ class PostgresCluster:
     datadir: Path
     bindir: Path
     owner: str | None
+    options: str = ""
+    """The server options it was started with (``resume`` starts it again with them: same port)."""
+
+    def _pg_ctl(self, *args: str, check: bool) -> None:
+        subprocess.run(_as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args], self.owner),
+                       check=check, capture_output=True)
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server and keep its data (``fast``: clients are disconnected, ``immediate``: as a crash)."""
+        self._pg_ctl("-m", mode, "-w", "stop", check=False)
+
+    def resume(self) -> None:
+        """Start the halted server again on the same port with the same data."""
+        self._pg_ctl("-o", self.options, "-l", str(self.datadir.parent / "pg.log"), "-w", "-t", "60", "start",
+                     check=True)
 
     def stop(self) -> None:
-        subprocess.run(_as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"],
-                                 self.owner), check=False, capture_output=True)
+        self._pg_ctl("-m", "immediate", "stop", check=False)
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
@@ -63,7 +77,7 @@ def start_postgres() -> PostgresCluster:
            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
     subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l",
                               str(root / "pg.log"), "-w", "-t", "60", "start"], owner), check=True, capture_output=True)
-    cluster = PostgresCluster(f"postgresql://warden@127.0.0.1:{port}/postgres", datadir, bindir, owner)
+    cluster = PostgresCluster(f"postgresql://warden@127.0.0.1:{port}/postgres", datadir, bindir, owner, opts)
     deadline = time.monotonic() + 30
     import psycopg
 

@@ -61,6 +61,8 @@ class DispatcherConfig:
     group_claim_limit: int = 200
     claim_ahead: int = 4  # claim up to this many times a destination's max_in_flight (queued locally)
     record_batch: int = 1000
+    error_backoff_max_s: float = 30.0
+    """A round or a record that fails (database down) is retried after 1 s, doubling up to this."""
 
 
 def backoff_delay(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
@@ -210,22 +212,38 @@ class Dispatcher:
             await self._client.aclose()
             self._client = None
 
+    def _backoff(self, failures: int) -> float:
+        return min(self.config.error_backoff_max_s, 2.0 ** min(failures - 1, 10))
+
     async def run(self) -> None:
-        """Send until stopped; database errors are logged and retried (nothing is lost: rows stay
-        pending, and claimed rows come back when their lease expires)."""
+        """Send until stopped; database errors are retried with back-off (1 s doubling up to
+        ``error_backoff_max_s``), the first with its traceback and the repeats in one line each (nothing is
+        lost: rows stay pending, and claimed rows come back when their lease expires)."""
         async with self:
             recorder = asyncio.create_task(self._recorder())
+            failures = 0
             try:
                 while not self._stopping.is_set():
                     try:
                         await self.pump()
                         if time.monotonic() - self._last_sweep >= self.config.sweep_interval_s:
                             await self.sweep_once()
+                        if failures:
+                            log.warning("alert dispatcher works again", extra={"failed_rounds": failures})
+                            failures = 0
                     except asyncio.CancelledError:
                         raise
-                    except Exception:
-                        log.exception("alert dispatcher round failed")
-                        await asyncio.sleep(1.0)
+                    except Exception as exc:
+                        failures += 1
+                        delay = self._backoff(failures)
+                        if failures == 1:
+                            log.exception("alert dispatcher round failed; retrying with back-off",
+                                          extra={"retry_in_s": delay})
+                        else:
+                            log.warning("alert dispatcher round failed again", extra={
+                                "error_type": type(exc).__name__, "failed_rounds": failures, "retry_in_s": delay})
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(self._stopping.wait(), delay)
                     self._wake.clear()
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
@@ -399,13 +417,20 @@ class Dispatcher:
     async def _record(self, batch: list[AttemptResult]) -> None:
         for result in batch:
             metrics.ATTEMPTS.labels(result.item.destination, result.outcome).inc()
+        failures = 0
         while True:
             try:
                 await asyncio.to_thread(record_results, self.engine, batch)
                 break
-            except Exception:
-                log.exception("recording delivery outcomes failed; retrying")
-                await asyncio.sleep(0.5)
+            except Exception as exc:  # kept in memory and retried: a 2xx already received is never forgotten
+                failures += 1
+                delay = min(self._backoff(failures), 5.0)
+                if failures == 1:
+                    log.exception("recording delivery outcomes failed; retrying", extra={"outcomes": len(batch)})
+                else:
+                    log.warning("recording delivery outcomes failed again", extra={
+                        "error_type": type(exc).__name__, "failures": failures, "outcomes": len(batch)})
+                await asyncio.sleep(delay)
         self.wake()
 
     async def flush_results(self) -> None:

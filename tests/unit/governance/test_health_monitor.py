@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session
 
 from api.config import HealthConfig
 from api.monitor import HealthMonitor
@@ -75,3 +78,43 @@ def test_an_agent_restart_is_a_warning() -> None:
     m = _monitor()
     _beat(m, "worker@a", T0, agent_starts=3)
     assert "restarted 2 time(s)" in m.report(T0 + 1).warnings[0]
+
+
+def test_a_store_that_refuses_writes_degrades_with_the_reason_and_for_how_long() -> None:
+    m = _monitor()
+    full = m.report(T0 + 100, store_error="the disk holding the store is full", store_error_since=T0 + 40)
+    assert len(full.reasons) == 1
+    assert "store refuses writes for 60 s (the disk holding the store is full)" in full.reasons[0]
+    assert "stopped consuming" in full.reasons[0]
+    assert m.report(T0 + 101).reasons == []
+
+
+def test_notifications_failing_longer_than_the_bound_are_overdue_though_each_retry_is_due_later(tmp_path: Path) -> None:
+    """A receiver that refuses: every failed attempt moves next_attempt_at ahead, so lateness counts from when the
+    notification was queued. Notifications held on purpose (a group's wait) are not overdue before they are due."""
+    from store.db import init_db, make_engine
+    from store.models import OutboxRow
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    init_db(engine)
+    now = datetime.now(UTC)
+    rows = [  # (attempts, queued s ago, due in s, destination)
+        (3, 60, 5, "webhook:ops"),       # failing for a minute, next retry in 5 s: overdue
+        (1, 5, 2, "webhook:ops"),        # failed once, queued 5 s ago: not yet
+        (0, 200, 100, "slack:ml"),       # waiting for its group's interval: not due, not overdue
+        (0, 90, -40, "pagerduty:ml"),    # due 40 s ago and never tried (a dispatcher that does not run): overdue
+    ]
+    with Session(engine) as session:
+        for i, (attempts, queued, due, dest) in enumerate(rows):
+            session.add(OutboxRow(delivery_id=f"d{i}", destination=dest, alert_id=f"a{i}", tenant="acme",
+                                  event="trigger", payload={}, status="pending", attempts=attempts,
+                                  created_at=now - timedelta(seconds=queued), next_attempt_at=now + timedelta(seconds=due)))
+        session.commit()
+    m = HealthMonitor("127.0.0.1:1", engine, HealthConfig(outbox_max_age_s=20), governance_group="g")
+    outbox = m._outbox()
+    assert outbox["waiting"] == 4 and outbox["overdue"] == 2
+    assert outbox["destinations"] == ["pagerduty:ml", "webhook:ops"] and 55 <= outbox["oldest_overdue_s"] <= 65
+    m.outbox = outbox
+    [reason] = m.report(T0 + 1).reasons
+    assert "2 alert notifications to pagerduty:ml, webhook:ops are overdue by more than 20 s" in reason
+    engine.dispose()
