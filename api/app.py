@@ -7,16 +7,20 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import version as _package_version
+from importlib.resources import files
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, StatementError
 
 from api import console, metrics
 from api.config import ApiConfig
 from api.consumer import GovernanceConsumer
+from api.monitor import HealthMonitor
 from api.routes import (
     alert_lifecycle,
     audit,
@@ -72,6 +76,31 @@ def _invalid_input_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StatementError, db_refused)
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def _local_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` served with their assets from this process, not a CDN: the
+    ``fastapi-offline`` package ships them, so the pages work offline and behind a firewall."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+
+    async def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} — Swagger UI",
+                                   swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png")
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} — ReDoc",
+                              redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+
+    app.add_route("/docs", swagger, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
+
+
 async def _verify_audit_periodically(engine: Engine, interval_s: float) -> None:
     """Verify the audit hash chain every ``interval_s`` (the metric ``warden_audit_chain_valid`` follows it)."""
     while True:
@@ -98,6 +127,11 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
         destinations.check_secrets()
         alerting = destinations.alerting_config(resolve_after_s=config.alert_resolve_after_s)
         app.state.alerting = alerting
+        app.state.unrouted_routes = alerting.unrouted(config.policy_routes)
+        if app.state.unrouted_routes:
+            log.warning("alert routes without a destination: their alerts are recorded but nobody is notified; "
+                        "configure WARDEN_ALERT_DESTINATIONS (a default_route catches every route)",
+                        extra={"routes": app.state.unrouted_routes})
         app.state.dispatcher = Dispatcher(engine, destinations,
                                           DispatcherConfig(poll_interval_s=config.alert_dispatch_poll_s),
                                           alerting=alerting)
@@ -109,12 +143,20 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
         )
         app.state.consumer = consumer
         task = asyncio.create_task(consumer.run()) if consume else None
+        monitor = HealthMonitor(config.bootstrap, engine, config.health, governance_group=config.governance_group,
+                                consuming=consume)
+        app.state.monitor = monitor
+        monitor_task = asyncio.create_task(monitor.run())
         verifier = (asyncio.create_task(_verify_audit_periodically(engine, config.audit_verify_interval_s))
                     if config.audit_verify_interval_s > 0 else None)
         log.info("governance service started", extra={"port": config.port, "database": engine.dialect.name})
         try:
             yield
         finally:
+            monitor.stop()
+            monitor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await monitor_task
             consumer.stop()
             for background in (task, verifier):
                 if background:
@@ -137,7 +179,10 @@ def create_app(config: ApiConfig, *, consume: bool = True) -> FastAPI:
         "with roles and tenants, the hash-chained audit trail, the model registry, compliance reports and "
         "data lifecycle.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _local_docs(app)
     app.state.config = config
     app.state.otlp_inflight = 0
     app.add_middleware(metrics.RequestMetrics)

@@ -8,6 +8,22 @@ from governance.retention import Retention
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """What ``/healthz`` checks beyond the API's own database and broker (see ``api.monitor``)."""
+
+    expect_worker: bool = False
+    """Degraded while no stream worker reports (a worker that reported and went silent counts regardless)."""
+    worker_stale_s: float = 30.0
+    max_lag: int = 10_000
+    outbox_max_age_s: float = 300.0
+    startup_grace_s: float = 180.0
+    check_interval_s: float = 5.0
+    """How often the outbox is measured (in the background: a probe never waits on a slow query)."""
+    forget_after_s: float = 3600.0
+    """A worker silent this long is dropped from the report (scaled down, renamed)."""
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     """The governance API's configuration, built once per process."""
 
@@ -30,6 +46,10 @@ class ApiConfig:
     """Alert destinations: a JSON/YAML file path or inline JSON (see the README)."""
     alert_resolve_after_s: float | None = 3600.0
     alert_dispatch_poll_s: float = 0.05
+    policy_routes: tuple[str, ...] = ()
+    """The alert routes the deployment's policies name: at start-up, those without a destination are
+    logged as a warning and shown by ``/healthz`` (their alerts are recorded, not delivered)."""
+    health: HealthConfig = field(default_factory=HealthConfig)
     retention: Retention = field(default_factory=Retention)
     """Default retention per kind of record, until one is stored."""
     port: int = 8000

@@ -31,7 +31,7 @@ from governance.jobs import persist_statuses, request_job
 
 log = logging.getLogger("warden.governance")
 
-_PARSERS: dict[str, Any] = {
+_PARSERS: dict[str, Any] = {  # one per topics.GOVERNANCE_TOPICS
     topics.FINDINGS: Finding.model_validate_json,
     topics.DECISIONS: Decision.model_validate_json,
     topics.DLQ: DeadLetter.model_validate_json,

@@ -2,20 +2,27 @@
 
 usage: python -m bench.anomaly [--points 2000000] [--repeats 5]
 
-Prints medians over repeats: points/s of ``AnomalyDetector.update_many`` (compiled batch path, also with
-the lagged-window component switched off, to show its cost), of the per-point ``update()`` path, of the
-same kernel run as plain Python (the baseline measured in this run, for the speed-up ratio), and
-events/s plus metric points/s of ``OpsMetricsMonitor.observe``. The last line is the headline: batch
-points/s per core.
+Prints medians over repeats, all measured in this run on one core:
+
+* the same per-point step run as plain Python (numba's ``py_func``; the baseline for the speed-up ratios);
+* per-point ``AnomalyDetector.update()`` (what the ops-metrics stage calls), and the same per-point kernel
+  called through numba's dispatcher (with its per-call argument typing, which ``update()`` skips);
+* batch ``AnomalyDetector.update_many`` (the compiled loop);
+* ``OpsMetricsMonitor.observe`` events/s and the metric points/s it turns them into.
+
+The last line is the headline: per-point and batch points/s per core (goal 1,000,000 each).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
 import random
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -34,7 +41,7 @@ def _series(n: int, seed: int = 11) -> np.ndarray:
     return x
 
 
-def _median_rate(fn, n: int, repeats: int) -> float:
+def _median_rate(fn: Callable[[], object], n: int, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -43,42 +50,51 @@ def _median_rate(fn, n: int, repeats: int) -> float:
     return n / statistics.median(times)
 
 
+def _fresh_state() -> np.ndarray:
+    st = np.zeros(K.SIZE)
+    st[: K.N_PARAMS] = AnomalyConfig().as_params()
+    return st
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--points", type=int, default=2_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args(argv)
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
-    except (AttributeError, OSError):
-        pass
     x = _series(a.points)
     ts = 1.7e9 + 300.0 * np.arange(len(x))  # 5-minute points
     AnomalyDetector().update_many(ts[:1000], x[:1000])  # compile / load the kernel cache outside the timing
 
     batch = _median_rate(lambda: AnomalyDetector().update_many(ts, x), len(x), a.repeats)
-    no_knn = AnomalyConfig(w_knn=0.0, knn_len=0)  # the lagged-window component off: what it costs
-    AnomalyDetector(no_knn).update_many(ts[:1000], x[:1000])
-    batch_no_knn = _median_rate(lambda: AnomalyDetector(no_knn).update_many(ts, x), len(x), a.repeats)
 
-    m = min(len(x), 100_000)
+    m = min(len(x), 200_000)
     xs = x[:m].tolist()
     tl = ts[:m].tolist()
 
     def per_point() -> None:
-        det = AnomalyDetector()
-        up = det.update
-        for t, v in zip(tl, xs):
+        up = AnomalyDetector().update
+        for t, v in zip(tl, xs, strict=True):
             up(t, v)
 
     single = _median_rate(per_point, m, a.repeats)
 
+    def dispatched() -> None:
+        st = _fresh_state()
+        step = K.step
+        for t, v in zip(tl, xs, strict=True):
+            step(st, t, v)
+
+    via_dispatcher = _median_rate(dispatched, m, a.repeats) if K.HAVE_NUMBA else math.nan
+
     mp = min(len(x), 20_000)
-    p = AnomalyConfig().as_params()
 
     def plain_python() -> None:
-        fn = K.run_kernel.py_func if K.HAVE_NUMBA else K.run_kernel
-        fn(ts[:mp], x[:mp], np.zeros(mp), np.zeros(K.N_STATE), np.zeros(K.TAB_SIZE), p)
+        fn = K._step.py_func if K.HAVE_NUMBA else K._step
+        st = _fresh_state()
+        for t, v in zip(ts[:mp].tolist(), x[:mp].tolist(), strict=True):
+            fn(st, t, v)
 
     baseline = _median_rate(plain_python, mp, max(1, a.repeats // 2))
 
@@ -89,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     events = []
     minutes = 240
     for k in range(minutes * 20):
-        ts = t0 + timedelta(seconds=k * 3)
+        when = t0 + timedelta(seconds=k * 3)
         for s in subjects:
-            events.append((s, ts, r.gauss(120, 10), r.random() < 0.01, 150, 0.002))
+            events.append((s, when, r.gauss(120, 10), r.random() < 0.01, 150, 0.002))
 
     closed = {}
 
@@ -107,12 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     metric_rate = ev_rate * metric_points / len(events)
 
     print(f"numba={K.HAVE_NUMBA} points={len(x)} repeats={a.repeats} (medians, one core)")
-    print(f"plain-python kernel (baseline): {baseline:,.0f} points/s")
+    print(f"plain-python step (baseline):   {baseline:,.0f} points/s")
+    print(f"per-point kernel via dispatcher:{via_dispatcher:,.0f} points/s")
     print(f"per-point update():             {single:,.0f} points/s  ({single / baseline:.1f}x baseline)")
     print(f"ops-metrics observe():          {ev_rate:,.0f} events/s, {metric_rate:,.0f} metric points/s")
-    print(f"batch, lagged-window part off:  {batch_no_knn:,.0f} points/s  (default runs at {batch / batch_no_knn:.2f}x this)")
     print(f"batch update_many():            {batch:,.0f} points/s  ({batch / baseline:.1f}x baseline)")
-    print(f"detector points/s per core: {batch:,.0f}")
+    print(f"detector points/s per core: per-point {single:,.0f}, batch {batch:,.0f}")
     return 0
 
 

@@ -10,7 +10,10 @@ Uses the synthetic corpora of ``bench/data/drift_*.jsonl`` (regenerate with
    (median of interleaved rounds over the same texts);
 2. false alarms over shuffled same-distribution replays (reference and current drawn from one pool);
 3. detection rate and events-to-first-alarm for verbosity, terseness, model change, topic shift
-   (and topic shift with embeddings only);
+   (and topic shift with embeddings only); then a model against its own reruns and its verbose variants on
+   the same prompts (``drift_paired_*``): alarms over shuffled reruns, how often a length change of x1.05 to
+   x1.60 is flagged within 300 events (on the same prompts, and on new prompts where nothing pairs), and the
+   smallest change flagged within 300 events in 95 % of replays;
 4. per-window cost of Warden's decision (tabular only, and tabular + two MMD embedding tests) next to
    Evidently's DataDriftPreset on the same windows, with both decisions side by side.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
 import statistics
@@ -204,6 +208,49 @@ def evidently_window(ref_rows: list[dict[str, Any]], cur_rows: list[dict[str, An
     return share >= 0.5, share, sec
 
 
+FACTORS = (1.05, 1.08, 1.10, 1.12, 1.15, 1.17, 1.20, 1.25, 1.30, 1.40, 1.50, 1.60)
+
+
+def same_prompt_sensitivity(cfg: DriftConfig, replays: int, null_replays: int, within: int = 300
+                            ) -> dict[str, Any]:
+    """A model against its own reruns and its verbose variants on the same prompts (``drift_paired_*``).
+
+    Tabular features only (a length change; the embedding tests would only add to the multiple-testing
+    family). Returns the same-model alarms over ``null_replays`` shuffled reruns, per factor how many of
+    ``replays`` shuffled streams alarm within ``within`` events (on the same prompts, and on new prompts where
+    nothing can be paired), and the smallest factor flagged within ``within`` events in 95 % of replays.
+    """
+    from bench.data import drift_make as dm
+
+    prompts = dm.paired_prompts(dm.PAIRED_PROMPTS, seed=4)
+    ref = [features_from_record(r) for r in dm.paired_run(prompts, 1)]
+    other = dm.paired_prompts(dm.PAIRED_PROMPTS, seed=5)  # new prompts: nothing to pair
+    tab = replace(cfg, max_reference=max(cfg.max_reference, len(ref)))
+
+    def first_alarm(cur: list[dict[str, Any]], seed: int) -> int | None:
+        order = list(range(len(cur)))
+        random.Random(seed).shuffle(order)
+        out = replay(replace(tab, seed=seed), ref, None, [cur[i] for i in order], None, stop_at_first=True)
+        return None if out.first_alarm_at is None else out.first_alarm_at + 1
+
+    null_alarms = sum(first_alarm([features_from_record(r) for r in dm.paired_run(prompts, 100 + s)], s) is not None
+                      for s in range(null_replays))
+    table: dict[str, dict[str, int]] = {}
+    for f in FACTORS:
+        same = [features_from_record(r) for r in dm.paired_run(prompts, 2, factor=f)]
+        new = [features_from_record(r) for r in dm.paired_run(other, 2, factor=f)]
+        row = {}
+        for name, cur in (("same_prompts", same), ("new_prompts", new)):
+            firsts = [first_alarm(cur, 1000 + s) for s in range(replays)]
+            row[name] = sum(1 for x in firsts if x is not None and x <= within)
+        table[f"{f:.2f}"] = row
+    need = math.ceil(0.95 * replays)
+    smallest = {name: next((f for f in FACTORS if table[f"{f:.2f}"][name] >= need), None)
+                for name in ("same_prompts", "new_prompts")}
+    return {"null_alarms": null_alarms, "null_replays": null_replays, "replays": replays, "within": within,
+            "flagged": table, "smallest_factor_95": smallest}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.drift")
     ap.add_argument("--replays", type=int, default=100, help="shuffled same-distribution replays")
@@ -322,6 +369,17 @@ def main(argv: list[str] | None = None) -> None:
               f"{detection[shift]['changepoint_max_events_after_change']}, alarms before change {cp_early}",
               flush=True)
 
+    # 3b. the verbose variant of a model on the same prompts: calibration and the smallest change flagged
+    sens = same_prompt_sensitivity(cfg, args.shift_replays, args.replays)
+    print(f"same prompts, the same model run again: {sens['null_alarms']} of {sens['null_replays']} shuffled reruns "
+          f"alarmed (tabular features)", flush=True)
+    for f, row in sens["flagged"].items():
+        print(f"  answers x{f}: flagged within {sens['within']} events in {row['same_prompts']}/{sens['replays']} "
+              f"replays on the same prompts, {row['new_prompts']}/{sens['replays']} on new prompts", flush=True)
+    print(f"smallest relative length change flagged within {sens['within']} events in 95 % of replays: "
+          f"same prompts x{sens['smallest_factor_95']['same_prompts']}, new prompts "
+          f"x{sens['smallest_factor_95']['new_prompts']}", flush=True)
+
     # 4. cost per window and decisions side by side
     windows: list[tuple[str, list[int] | None, str]] = []
     for s in range(3 if args.quick else 5):
@@ -372,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
           f"evidently {1e3 * med_ev:.1f} ms")
     summary = {
         "null_replays": args.replays, "null_replays_alarmed": null_alarms,
-        "detection": detection,
+        "detection": detection, "same_prompt_sensitivity": sens,
         "embed_texts_per_s_1thread": {k: round(v, 1) for k, v in speeds.items()},
         "ms_per_window": {"warden_tabular": round(1e3 * med_tab, 2), "warden_tabular_mmd": round(1e3 * med_all, 2),
                           "evidently": round(1e3 * med_ev, 2)},

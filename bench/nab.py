@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from dataclasses import fields
+from typing import Any
 
 import numpy as np
 
@@ -45,10 +46,10 @@ def score_series(stamps: list[str], values: np.ndarray, config: AnomalyConfig) -
     return AnomalyDetector(config).update_many(epoch_seconds(stamps), values)
 
 
-def parse_overrides(items: list[str]) -> dict[str, object]:
+def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``key=value`` strings to typed AnomalyConfig overrides."""
     types = {f.name: f.type for f in fields(AnomalyConfig)}
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for item in items:
         key, _, raw = item.partition("=")
         if key not in types:

@@ -66,3 +66,16 @@ class DeadLetter(BaseModel):
             original_b64=base64.b64encode(raw[:keep_bytes]).decode(),
             original_size=len(raw),
         )
+
+    def key_bytes(self) -> bytes | None:
+        """The original message's key (the dead letter is published under it)."""
+        return base64.b64decode(self.key_b64) if self.key_b64 else None
+
+    def to_json(self) -> bytes:
+        """The record as JSON bytes; never raises. Ids claimed by a payload may hold characters JSON cannot
+        encode (an unpaired surrogate): then they are left out rather than losing the dead letter."""
+        try:
+            return self.model_dump_json().encode()
+        except ValueError:
+            safe = self.reason.encode("utf-8", "replace").decode("utf-8")
+            return self.model_copy(update={"event_id": None, "tenant": None, "reason": safe}).model_dump_json().encode()

@@ -11,14 +11,17 @@ also accept OpenTelemetry GenAI attribute names (``gen_ai.request.model``,
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     TypeAdapter,
     field_validator,
     model_validator,
@@ -30,16 +33,45 @@ EVENT_TYPES = ("inference", "training", "feedback", "deployment")
 
 _Id = Annotated[str, Field(min_length=1, max_length=200)]
 
+#: upper bounds of the numeric fields: a value beyond them is a producer bug, not a measurement
+MAX_LATENCY_MS = 86_400_000.0
+"""``latency_ms`` at most one day."""
+MAX_TOKENS = 100_000_000
+"""Token counts at most 10^8 per call (the longest context windows hold about 10^7)."""
+MAX_COST_USD = 1_000_000.0
+"""``cost_usd`` at most one million dollars per call."""
+MAX_STEP = 10**12
+"""A training step number at most 10^12."""
+
+#: the characters of an identifier (tenant, model name, model version): no whitespace, no free text
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$"
+_EMAIL_LIKE = re.compile(r"[^@/:]+@[^@/:]+\.[A-Za-z]{2,}$")
+
+
+def _not_an_email(value: str) -> str:
+    if _EMAIL_LIKE.search(value):
+        raise ValueError("an identifier must not be an e-mail address (identifiers are labels, not personal data)")
+    return value
+
+
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=IDENTIFIER_PATTERN), AfterValidator(_not_an_email)
+]
+"""A tenant, model name or model version: 1–200 of ``A–Z a–z 0–9 . _ : / @ + = -``, starting with a letter or
+digit, and not an e-mail address. Identifiers appear in Kafka keys, dedup keys, alerts and reports, so they
+are checked here rather than redacted later (redacting them would split a model's state)."""
+
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # NaN and ±Infinity are not JSON numbers (RFC 8259): typed number fields refuse them ("finite number")
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
 
 
 class ModelRef(_Model):
     """The model an event is about; producers key Kafka messages by ``name``."""
 
-    name: _Id
-    version: _Id = "unknown"
+    name: Identifier
+    version: Identifier = "unknown"
 
     @field_validator("version", mode="before")
     @classmethod
@@ -89,12 +121,12 @@ class Usage(_Model):
     """Token usage; OpenAI's ``prompt_tokens``/``completion_tokens`` are accepted too."""
 
     input_tokens: int | None = Field(
-        default=None, ge=0, validation_alias=AliasChoices("input_tokens", "prompt_tokens")
+        default=None, ge=0, le=MAX_TOKENS, validation_alias=AliasChoices("input_tokens", "prompt_tokens")
     )
     output_tokens: int | None = Field(
-        default=None, ge=0, validation_alias=AliasChoices("output_tokens", "completion_tokens")
+        default=None, ge=0, le=MAX_TOKENS, validation_alias=AliasChoices("output_tokens", "completion_tokens")
     )
-    total_tokens: int | None = Field(default=None, ge=0)
+    total_tokens: int | None = Field(default=None, ge=0, le=2 * MAX_TOKENS)
 
 
 class UserInfo(_Model):
@@ -176,13 +208,13 @@ class InferenceBody(_Model):
     messages: list[Message] = Field(min_length=1)
     response: Response | None = None
     usage: Usage | None = None
-    latency_ms: float | None = Field(default=None, ge=0)
+    latency_ms: float | None = Field(default=None, ge=0, le=MAX_LATENCY_MS)
     status: Literal["ok", "error"] = "ok"
     error: str | None = Field(default=None, max_length=2000)
-    cost_usd: float | None = Field(default=None, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0, le=MAX_COST_USD)
     user: UserInfo | None = None
-    request_model: str | None = None
-    response_model: str | None = None
+    request_model: Identifier | None = None
+    response_model: Identifier | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     trace: TraceRef | None = None
     """The OpenTelemetry span the event came from (trace id, span id, parent span id, step kind)."""
@@ -240,8 +272,9 @@ class TrainingBody(_Model):
     base_version: str | None = None
     dataset: str | None = None
     dataset_hash: str | None = None
-    step: int | None = Field(default=None, ge=0)
-    metrics: dict[str, float | None] = Field(default_factory=dict)
+    step: int | None = Field(default=None, ge=0, le=MAX_STEP)
+    metrics: dict[str, Annotated[float, Field(allow_inf_nan=True)] | None] = Field(default_factory=dict)
+    """Metric values; NaN and ±Infinity are kept here (a diverged run's loss), null means "not measured"."""
     params: dict[str, Any] = Field(default_factory=dict)
     items: list[dict[str, Any]] = Field(default_factory=list)
     eval_dataset: str | None = None
@@ -278,7 +311,7 @@ class _Envelope(_Model):
     schema_version: Literal["1"]
     event_id: _Id
     occurred_at: datetime
-    tenant: _Id
+    tenant: Identifier
     model: ModelRef
 
     @field_validator("occurred_at")

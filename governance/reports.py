@@ -18,7 +18,16 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store.models import AlertRow, AliasHistoryRow, AuditRow, DecisionRow, FindingRow
+from store.models import (
+    AlertRow,
+    AliasHistoryRow,
+    AuditRow,
+    DecisionRow,
+    FindingRow,
+    JobRow,
+    RegisteredModelRow,
+    SampleRow,
+)
 from store.models import to_utc as _utc
 
 SEVERITY = {0: "info", 1: "low", 2: "medium", 3: "high", 4: "critical"}
@@ -34,6 +43,18 @@ def _stats(seconds: list[float]) -> dict[str, float | int | None]:
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
     return {"n": len(ordered), "mean_s": round(statistics.fmean(ordered), 3),
             "median_s": round(statistics.median(ordered), 3), "p90_s": round(p90, 3), "max_s": round(ordered[-1], 3)}
+
+
+#: the tables whose rows name a tenant Warden knows (one row in any is enough)
+_TENANT_TABLES = (FindingRow, DecisionRow, AlertRow, JobRow, RegisteredModelRow, SampleRow, AuditRow)
+
+
+def tenant_known(engine: Engine, tenant: str) -> bool:
+    """Whether the store holds anything of ``tenant`` (findings, decisions, alerts, jobs, registered models,
+    training samples or audit entries)."""
+    with Session(engine) as session:
+        return any(session.execute(select(t.c.tenant).where(t.c.tenant == tenant).limit(1)).first()
+                   for t in (table.__table__ for table in _TENANT_TABLES))  # type: ignore[union-attr]
 
 
 def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from policies.dryrun import DryRunReport, dry_run
 from policies.engine import PolicyEngine
 from policies.errors import PolicyError, PolicyIssue
 from policies.loader import load_pack, load_policies, load_policy_file, parse_policies
-from policies.schema import Policy
+from policies.schema import Policy, alert_routes
 
 __all__ = [
     "Decision",
@@ -16,6 +16,7 @@ __all__ = [
     "JobRequest",
     "DryRunReport",
     "Policy",
+    "alert_routes",
     "PolicyEngine",
     "PolicyError",
     "PolicyIssue",

@@ -27,6 +27,7 @@ A file holds ``policies: [ ... ]`` (or a single policy mapping, or a bare list).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -202,6 +203,13 @@ class AggregateSpec(_Strict):
     def buckets(self) -> int:
         """Buckets per window (1 for tumbling windows)."""
         return int(round(self.window / self.step_s))
+
+
+def alert_routes(policies: Iterable[Policy]) -> list[str]:
+    """The routes the alerts of enforce-mode policies name (sorted, without duplicates; an alert without a
+    route goes to the default route, named ``default`` here)."""
+    return sorted({(a.alert.route or "default") for p in policies if p.mode == "enforce"
+                   for a in p.actions if a.alert is not None})
 
 
 class Policy(_Strict):

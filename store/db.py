@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,12 +21,31 @@ SPINE_REVISION = "0001_spine"
 _MIGRATION_LOCK = 0x57A2D3_0001  # pg_advisory_xact_lock key: one migrator at a time
 
 
+#: permissions of a SQLite store and its -wal/-shm files (the owner only, like admin.key), and of a folder made for it
+DB_FILE_MODE = 0o600
+DB_DIR_MODE = 0o700
+
+
+def secure_sqlite_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only, or tighten an existing one (and its -wal/-shm
+    files). SQLite gives the -wal and -shm files it creates the mode of the database file. A folder is
+    created owner-only; an existing one is left as it is (it may be shared, like /tmp)."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=DB_DIR_MODE, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, DB_FILE_MODE))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(DB_FILE_MODE)
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL and a busy timeout so readers and the writer coexist."""
+    """Create an engine; SQLite gets WAL and a busy timeout so readers and the writer coexist, and a file
+    only its owner reads (:func:`secure_sqlite_file`)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            secure_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

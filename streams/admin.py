@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from contracts.topics import ALL_TOPICS, CHANGELOG_MAX_BYTES
+from contracts.topics import ALL_TOPICS, CHANGELOG_MAX_BYTES, TOPIC_CONFIGS
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,15 @@ async def ensure_topics(bootstrap: str, spec: TopicSpec, *, compacted: tuple[str
         existing = set(await admin.list_topics())
         missing = [t for t in (*ALL_TOPICS, *compacted) if t not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 await admin.create_topics(
                     [NewTopic(t, spec.partitions, spec.replication,
                               topic_configs={"cleanup.policy": "compact",
-                                             "max.message.bytes": str(CHANGELOG_MAX_BYTES)} if t in compacted else None)
+                                             "max.message.bytes": str(CHANGELOG_MAX_BYTES)} if t in compacted
+                              else TOPIC_CONFIGS.get(t))
                      for t in missing],
                     timeout_ms=30_000,
                 )
-            except TopicAlreadyExistsError:
-                pass  # another process won the race
             log.info("topics created", extra={"topics": missing})
         return missing
     finally:

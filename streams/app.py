@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
 from contracts import topics
 from contracts.aggregates import AggregateDelta
+from contracts.heartbeat import Heartbeat
 from streams import metrics
 from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
 from streams.config import WorkerConfig
-from streams.pipeline import Pipeline, RawItem
+from streams.pipeline import Outcome, Pipeline, RawItem
 
 log = logging.getLogger("warden.worker")
 
@@ -89,7 +92,8 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
     samples = app.topic(topics.SAMPLES, key_type=bytes, value_type=bytes)
     aggregates = app.topic(topics.AGGREGATES, key_type=bytes, value_type=bytes)
     counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0, "samples": 0,
-                                "aggregate_deltas": 0, "checkpoints": 0}
+                                "aggregate_deltas": 0, "checkpoints": 0, "agent_starts": 0, "batch_fallbacks": 0,
+                                "aggregate_errors": 0}
     app.warden_counters = counters  # type: ignore[attr-defined]
     # aggregate windows per (policy, group), changelogged: a restart or rebalance resumes them
     window_state = app.Table(topics.AGGREGATE_STATE_TABLE, default=None, key_type=bytes, value_type=bytes,
@@ -146,20 +150,38 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
             counters["checkpoints"] += 1
 
 
-    async def publish_decision(decision: Any) -> None:
-        counters["decisions"] += 1
-        metrics.DECISIONS.labels(decision.action.value).inc()
-        key = f"{decision.subject.tenant}/{decision.subject.model}".encode()
-        await decisions.send(key=key, value=decision.model_dump_json().encode())
+    outputs = {topics.FINDINGS: findings, topics.DECISIONS: decisions, topics.DLQ: dlq, topics.SAMPLES: samples}
+    counted = {topics.FINDINGS: "findings", topics.DECISIONS: "decisions", topics.DLQ: "dead_letters",
+               topics.SAMPLES: "samples"}
+
+    def process_safely(items: list[RawItem]) -> list[Outcome]:
+        # The pipeline isolates failures per event; should a bug escape it, the batch is processed one
+        # event at a time and an event that still raises is dead-lettered: input never stops the agent.
+        try:
+            return pipe.process_batch(items)
+        except Exception:
+            counters["batch_fallbacks"] += 1
+            log.exception("batch processing failed; processing its events one by one")
+        outcomes = []
+        for item in items:
+            try:
+                outcomes.extend(pipe.process_batch([item]))
+            except Exception as exc:
+                out = Outcome()
+                pipe.fail(item, out, "pipeline", exc)
+                out.records = pipe.encode(out)
+                outcomes.append(out)
+        return outcomes
 
     @app.agent(source, name="warden.process")
     async def process(stream: Any) -> None:
         # Batches amortise faust's per-event overhead; take_events acks the batch only after
         # this body has handled it (and sent its outputs), so at-least-once is kept.
+        counters["agent_starts"] += 1  # more than 1: faust restarted the agent after a crash
         async for batch in stream.take_events(config.batch_max, within=config.batch_within_s):
             items = [RawItem(bytes(e.value or b""), e.message.topic, e.message.partition, e.message.offset,
                              e.message.key) for e in batch]
-            outcomes = pipe.process_batch(items)
+            outcomes = process_safely(items)
             published = time.perf_counter()
             handled: Counter[tuple[str, str]] = Counter()
             found: Counter[tuple[str, str]] = Counter()
@@ -172,26 +194,20 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                 if out.dead_letter is not None:
                     handled[(kind, "dead_letter")] += 1
                     metrics.DEAD_LETTERS.labels(out.dead_letter.code).inc()
-                    counters["dead_letters"] += 1
                     log.warning(
                         "event rejected",
                         extra={"code": out.dead_letter.code, "reason": out.dead_letter.reason,
                                "topic": item.topic, "partition": item.partition, "offset": item.offset},
                     )
-                    await dlq.send(key=item.key, value=out.dead_letter.model_dump_json().encode())
-                    continue
-                handled[(kind, "processed")] += 1
-                for finding in out.findings:
-                    counters["findings"] += 1
-                    found[(finding.detector, finding.severity.name)] += 1
-                    key = f"{finding.subject.tenant}/{finding.subject.model}".encode()
-                    await findings.send(key=key, value=finding.model_dump_json().encode())
-                for decision in out.decisions:
-                    await publish_decision(decision)
-                if out.history is not None:
-                    counters["samples"] += 1
-                    key = f"{out.history.tenant}/{out.history.model}".encode()
-                    await samples.send(key=key, value=out.history.model_dump_json().encode())
+                else:
+                    handled[(kind, "processed")] += 1
+                    for finding in out.findings:
+                        found[(finding.detector, finding.severity.name)] += 1
+                    for decision in out.decisions:
+                        metrics.DECISIONS.labels(decision.action.value).inc()
+                for record in out.records:  # serialised by the pipeline: sending cannot fail on content
+                    counters[counted[record.topic]] += 1
+                    await outputs[record.topic].send(key=record.key, value=record.value)
             for delta in pipe.drain_aggregates():
                 counters["aggregate_deltas"] += 1
                 await aggregates.send(key=delta.key.encode(), value=delta.model_dump_json().encode())
@@ -214,12 +230,24 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                     "partition": event.message.partition, "offset": event.message.offset})
                 continue
             key = delta.key.encode()
-            stored = window_state.get(key)
-            state = None if stored is None else json.loads(stored)
-            fired, new_state = pipe.policy.apply_delta(delta, state)
-            window_state[key] = json.dumps(new_state, separators=(",", ":")).encode()
-            for decision in fired:
-                await publish_decision(decision)
+            try:
+                stored = window_state.get(key)
+                state = None if stored is None else json.loads(stored)
+                fired, new_state = pipe.policy.apply_delta(delta, state)
+                new_raw = json.dumps(new_state, separators=(",", ":")).encode()
+                encoded = [(d, f"{d.subject.tenant}/{d.subject.model}".encode(), d.model_dump_json().encode())
+                           for d in fired]
+            except Exception as exc:  # one group's failure must not stop the others' windows
+                counters["aggregate_errors"] += 1
+                log.error("aggregate delta could not be applied; skipped", extra={
+                    "error_type": type(exc).__name__, "policy_id": delta.policy_id,
+                    "partition": event.message.partition, "offset": event.message.offset})
+                continue
+            window_state[key] = new_raw
+            for decision, dkey, value in encoded:
+                counters["decisions"] += 1
+                metrics.DECISIONS.labels(decision.action.value).inc()
+                await decisions.send(key=dkey, value=value)
 
     @app.timer(interval=max(0.5, config.state_checkpoint_s / 2))
     async def checkpoint_idle_models() -> None:
@@ -254,5 +282,25 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
     @app.timer(interval=30.0)
     async def report() -> None:
         log.info("worker progress", extra=dict(counters))
+
+    beats = app.topic(topics.HEARTBEATS, key_type=bytes, value_type=bytes)
+    started_at = datetime.now(UTC)
+
+    async def send_heartbeat(state: str) -> None:
+        beat = Heartbeat(instance=config.instance, group=config.consumer_group, pid=os.getpid(), started_at=started_at,
+                         interval_s=config.heartbeat_s, state=state, counters=dict(counters))
+        await beats.send(key=config.instance.encode(), value=beat.model_dump_json().encode())
+
+    @app.timer(interval=config.heartbeat_s)
+    async def heartbeat() -> None:
+        # on the event loop, like the agents: a worker stuck in a batch or a dead process stops beating
+        await send_heartbeat("running")
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def last_heartbeat(sender: Any, **_: Any) -> None:
+        try:  # a worker stopped on purpose says so: /healthz then does not wait for it
+            await send_heartbeat("stopped")
+        except Exception:
+            log.warning("last heartbeat not sent", exc_info=True)
 
     return app

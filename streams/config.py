@@ -26,3 +26,7 @@ class WorkerConfig:
     """The worker's HTTP port: Prometheus ``/metrics`` (faust's own web server stays off)."""
     lag_interval_s: float = 10.0
     """How often the consumer lag per input partition is measured."""
+    instance: str = "worker"
+    """This worker's name on ``warden.heartbeats`` (``<worker id>@<host>``: stable across restarts)."""
+    heartbeat_s: float = 5.0
+    """How often the worker publishes a heartbeat (``/healthz`` of the API judges its liveness by them)."""

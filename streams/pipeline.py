@@ -14,6 +14,12 @@
 
 The faust agent (``streams.app``) feeds raw bytes in and publishes what comes out; keeping this
 pure makes it testable without a broker and lets the benchmark measure it alone.
+
+Failures are isolated per event: an exception while one event is redacted, embedded, scanned, detected
+on, decided on, turned into history or serialised sends that event alone to the dead-letter topic (code
+``processing_error``, the stage and the exception's type — never its message, which may quote the
+event) and the batch goes on. A batched stage (PII, embeddings, security) that fails is retried event by
+event to find the culprit.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from contracts import topics
 from contracts.aggregates import AggregateDelta
 from contracts.dead_letter import DeadLetter, Rejection
 from contracts.decision import Decision
@@ -59,6 +66,7 @@ from detectors.training.runs import TrainingRuns
 from detectors.training.skew import SkewMonitors
 from policies.routing import AggregateCollector
 from streams.codec import decode_event
+from streams.redaction import Path, field_name, free_texts, message_texts, replace_texts
 
 #: format of :meth:`Pipeline.model_state` checkpoints (version 1 still restores)
 MODEL_STATE_VERSION = 2
@@ -66,6 +74,8 @@ MODEL_STATE_VERSION = 2
 MAX_REPORT_ROWS = 500
 #: embeddings of recent texts kept (system prompts and templates repeat)
 EMBEDDING_CACHE = 20_000
+#: the dead-letter code of an event some stage failed on (the reason names the stage and the exception type)
+PROCESSING_ERROR = "processing_error"
 
 
 class Policy(Protocol):
@@ -94,6 +104,19 @@ class Outcome:
     decisions: list[Decision] = field(default_factory=list)
     history: Sample | Label | None = None
     """What the event adds to the training history (``warden.samples``), if anything."""
+    records: list[OutputRecord] = field(default_factory=list)
+    """Everything above, serialised for its topic (what the worker publishes, in order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """One message to publish: topic, key and value bytes."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +199,15 @@ def _tag_trace(out: Outcome) -> None:
                     if f.event_id == event.event_id else f for f in out.findings]
 
 
+def _pii_kind(event: Event, path: Path | None) -> str:
+    """The kind of PII finding a field's PII belongs to (see :meth:`Pipeline._redact`)."""
+    if isinstance(event, InferenceEvent):
+        return "pii_detected"
+    if isinstance(event, TrainingEvent) and path is not None and path[1:2] == ("items",):
+        return "pii_in_training_data"
+    return "pii_in_metadata"
+
+
 def redact_inference(event: InferenceEvent, results: Sequence[PiiResult]) -> InferenceEvent:
     """A copy of the event whose message and response texts are the redacted ones.
 
@@ -239,49 +271,111 @@ class Pipeline:
         return self.process_batch([RawItem(raw, topic, partition, offset, key)])[0]
 
     def process_batch(self, items: Sequence[RawItem]) -> list[Outcome]:
-        """Decode, redact, detect and decide for a batch; never raises on bad input.
+        """Decode, redact, detect, decide and serialise for a batch; never raises on bad input, and an
+        exception in any stage dead-letters only the event it happened on (see the module's docstring).
 
         Afterwards :attr:`timings` holds the seconds each stage and each detector spent on the batch."""
         self.timings = timings = BatchTimings()
         clock = time.perf_counter
         started = clock()
-        outcomes: list[Outcome] = []
-        for item in items:
-            decoded = decode_event(item.value, self.config.max_event_bytes)
-            if isinstance(decoded, Rejection):
-                outcomes.append(Outcome(dead_letter=DeadLetter.build(
-                    decoded, item.value, source_topic=item.topic, partition=item.partition,
-                    offset=item.offset, key=item.key)))
-            else:
-                outcomes.append(Outcome(event=decoded))
+        outcomes = [self._decode(item) for item in items]
         now = clock()
         timings.stages["decode"], started = now - started, now
         if self.pii is not None:
-            self._redact(outcomes)
+            self._batched("pii", items, outcomes, self._redact)
             now = clock()
             timings.stages["pii"] = timings.detectors["pii"] = now - started
             started = now
-        vectors = self._embed(outcomes)
+        vectors: dict[int, dict[str, np.ndarray]] = {}
+        self._batched("embeddings", items, outcomes, lambda part: vectors.update(self._embed(part)))
         now = clock()
         timings.stages["embed"], started = now - started, now
-        scans = self._security_scans(outcomes, vectors)
+        scans: dict[int, list[Scan]] = {}
         if self.security is not None:
+            self._batched("security", items, outcomes, lambda part: scans.update(self._security_scans(part, vectors)))
             now = clock()
             timings.stages["security"] = timings.detectors["security"] = now - started
             started = now
         decide = 0.0
-        for i, out in enumerate(outcomes):
-            if out.event is not None:
-                out.findings.extend(self.detect(out.event, vectors.get(i), scans.get(i)))
+        for item, out in zip(items, outcomes):
+            if out.event is None:
+                continue
+            stage = "detectors"
+            try:
+                out.findings.extend(self.detect(out.event, vectors.get(id(out)), scans.get(id(out))))
                 _tag_trace(out)
+                stage = "policies"
                 user_hash = self._tag_user(out)
                 t = clock()
                 out.decisions.extend(self.decide(out.event, out.findings))
                 decide += clock() - t
+                stage = "history"
                 out.history = self._history(out.event, user_hash)
+            except Exception as exc:
+                self.fail(item, out, stage, exc)
+        for item, out in zip(items, outcomes):
+            try:
+                out.records = self.encode(out)
+            except Exception as exc:
+                self.fail(item, out, "serialisation", exc)
+                out.records = self.encode(out)
         timings.stages["detect"] = clock() - started - decide
         timings.stages["decide"] = decide
         return outcomes
+
+    def _decode(self, item: RawItem) -> Outcome:
+        decoded = decode_event(item.value, self.config.max_event_bytes)
+        if isinstance(decoded, Rejection):
+            return Outcome(dead_letter=DeadLetter.build(decoded, item.value, source_topic=item.topic,
+                                                        partition=item.partition, offset=item.offset, key=item.key))
+        return Outcome(event=decoded)
+
+    def _batched(self, stage: str, items: Sequence[RawItem], outcomes: list[Outcome],
+                 run: Callable[[list[Outcome]], None]) -> None:
+        """Run a batched stage over the live events; if it raises, run it event by event and dead-letter
+        the events it still raises on."""
+        live = [i for i, o in enumerate(outcomes) if o.event is not None]
+        if not live:
+            return
+        try:
+            run([outcomes[i] for i in live])
+            return
+        except Exception:
+            pass
+        for i in live:
+            try:
+                run([outcomes[i]])
+            except Exception as exc:
+                self.fail(items[i], outcomes[i], stage, exc)
+
+    @staticmethod
+    def fail(item: RawItem, out: Outcome, stage: str, exc: BaseException) -> None:
+        """Turn an event some stage raised on into a dead letter (its partial outputs are dropped).
+
+        The reason names the stage and the exception's type only: an exception's message may quote the
+        event's text, and dead letters reach logs and the store."""
+        event = out.event
+        reason = (f"processing failed in stage {stage!r} ({type(exc).__name__}); the event was set aside "
+                  "and the batch went on")
+        rejection = Rejection(PROCESSING_ERROR, reason, event.event_id if event else None,
+                              event.tenant if event else None)
+        out.dead_letter = DeadLetter.build(rejection, item.value, source_topic=item.topic, partition=item.partition,
+                                           offset=item.offset, key=item.key)
+        out.event, out.findings, out.decisions, out.history, out.records = None, [], [], None, []
+
+    @staticmethod
+    def encode(out: Outcome) -> list[OutputRecord]:
+        """The records to publish for one outcome: its dead letter, or its findings, decisions and history."""
+        if out.dead_letter is not None:
+            return [OutputRecord(topics.DLQ, out.dead_letter.key_bytes(), out.dead_letter.to_json())]
+        records = [OutputRecord(topics.FINDINGS, f"{f.subject.tenant}/{f.subject.model}".encode(),
+                                f.model_dump_json().encode()) for f in out.findings]
+        records += [OutputRecord(topics.DECISIONS, f"{d.subject.tenant}/{d.subject.model}".encode(),
+                                 d.model_dump_json().encode()) for d in out.decisions]
+        if out.history is not None:
+            records.append(OutputRecord(topics.SAMPLES, f"{out.history.tenant}/{out.history.model}".encode(),
+                                        out.history.model_dump_json().encode()))
+        return records
 
     def _tag_user(self, out: Outcome) -> str | None:
         """Tie the event's own findings to its user by keyed hash, so erasure by user id can find them;
@@ -305,12 +399,13 @@ class Pipeline:
         return None
 
     def _embed(self, outcomes: list[Outcome]) -> dict[int, dict[str, np.ndarray]]:
-        """Prompt and response embeddings of the batch's (redacted) inference events, batched and cached."""
+        """Prompt and response embeddings of the (redacted) inference events, batched and cached, by ``id()``
+        of their outcome."""
         if self.embedder is None or self.config.drift is None:
             return {}
         wanted: dict[int, tuple[str, str]] = {
-            i: (o.event.inference.prompt_text, o.event.inference.response_text)
-            for i, o in enumerate(outcomes)
+            id(o): (o.event.inference.prompt_text, o.event.inference.response_text)
+            for o in outcomes
             if isinstance(o.event, InferenceEvent) and o.event.inference.is_llm_call
             and _sampled(o.event.event_id, self.config.embedding_fraction)
         }
@@ -325,17 +420,19 @@ class Pipeline:
 
     def _security_scans(self, outcomes: list[Outcome],
                         vectors: dict[int, dict[str, np.ndarray]]) -> dict[int, list[Scan]]:
-        """Security verdicts of the batch's inference events: drift vectors are reused, and texts the lexical
-        pre-score marks suspicious are embedded (one batch call, cached with the drift embeddings)."""
+        """Security verdicts of the inference events, by ``id()`` of their outcome: drift vectors are reused, and
+        texts the lexical pre-score marks suspicious are embedded (one batch call, cached with the drift
+        embeddings)."""
         if self.security is None:
             return {}
-        index = [i for i, o in enumerate(outcomes) if isinstance(o.event, InferenceEvent)]
+        index = [o for o in outcomes if isinstance(o.event, InferenceEvent)]
         if not index:
             return {}
         known: dict[str, np.ndarray] = {}
         events = []
-        for i in index:
-            event = outcomes[i].event
+        for out in index:
+            i = id(out)
+            event = out.event
             assert isinstance(event, InferenceEvent)
             body = event.inference
             events.append(([(m.role, m.text) for m in body.messages],
@@ -349,7 +446,7 @@ class Pipeline:
                 if text not in known and text in cache:
                     known[text] = cache[text]
         results = self.security.scan_batch(events, known, self._embed_texts if self.embedder is not None else None)
-        return dict(zip(index, results))
+        return {id(out): scans for out, scans in zip(index, results)}
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` and keep them in the embedding cache."""
@@ -389,29 +486,48 @@ class Pipeline:
                 for s in scans if s.verdict.flagged], scans
 
     def _redact(self, outcomes: list[Outcome]) -> None:
+        """Analyse every free text of the events (one batch) and replace each event by its redacted copy.
+
+        The messages and the response, and every other string the event carries except identifiers and
+        enumerations (``streams.redaction``): errors, tool calls and outputs, metadata, user attributes,
+        training params and samples, feedback comments, deployment notes. PII findings name the fields:
+        ``pii_detected`` for inference events, ``pii_in_training_data`` for training samples (``items``),
+        ``pii_in_metadata`` for the other fields of training, feedback and deployment events.
+
+        Everything is computed before any outcome changes, so a failure leaves the outcomes as they were
+        (the batch is then retried event by event)."""
         assert self.pii is not None
         texts: list[str] = []
-        spans: list[tuple[Outcome, int, int]] = []
+        plans: list[tuple[Outcome, list[tuple[str, str]], list[tuple[Path, str]], int]] = []
         for out in outcomes:
-            if isinstance(out.event, InferenceEvent):
-                body = out.event.inference
-                start = len(texts)
-                texts.extend(m.text for m in body.messages)
-                if body.response is not None:
-                    texts.append(body.response_text)
-                spans.append((out, start, len(texts)))
+            if out.event is None:
+                continue
+            named, free = message_texts(out.event), free_texts(out.event)
+            plans.append((out, named, free, len(texts)))
+            texts.extend(t for _, t in named)
+            texts.extend(t for _, t in free)
         if not texts:
             return
         results = self.pii.analyze_batch(texts)
-        for out, start, end in spans:
+        changes: list[tuple[Outcome, Event, list[Finding]]] = []
+        for out, named, free, start in plans:
             event = out.event
-            assert isinstance(event, InferenceEvent)
-            mine = results[start:end]
-            names = [f"messages[{i}]" for i in range(len(event.inference.messages))] + ["response"]
-            finding = pii_finding(_subject(event), event.event_id, dict(zip(names, mine)), event.occurred_at)
-            if finding is not None:
-                out.findings.append(finding)
-            out.event = redact_inference(event, mine)
+            assert event is not None
+            mine = results[start:start + len(named)]
+            rest = results[start + len(named):start + len(named) + len(free)]
+            fields: dict[str, dict[str, PiiResult]] = {}
+            for (name, _), res in zip(named, mine):
+                fields.setdefault(_pii_kind(event, None), {})[name] = res
+            for (path, _), res in zip(free, rest):
+                fields.setdefault(_pii_kind(event, path), {})[field_name(path)] = res
+            findings = [f for kind, by_field in fields.items()
+                        if (f := pii_finding(_subject(event), event.event_id, by_field, event.occurred_at, kind=kind))]
+            redacted: Event = redact_inference(event, mine) if isinstance(event, InferenceEvent) else event
+            swaps = {path: res.redacted for (path, text), res in zip(free, rest) if res.redacted != text}
+            changes.append((out, replace_texts(redacted, swaps) if swaps else redacted, findings))
+        for out, redacted, findings in changes:
+            out.findings.extend(findings)
+            out.event = redacted
 
     def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None,
                security: list[Scan] | None = None) -> list[Finding]:
@@ -520,17 +636,7 @@ class Pipeline:
                                             ts=event.occurred_at, event_id=event.event_id)
         if body.phase != "data_sample":
             return []
-        found: list[Finding] = []
-        if self.pii is not None:
-            texts = [str(v) for item in body.items for k, v in item.items() if k in ("text", "completion", "prompt")
-                     and isinstance(v, str)]
-            texts += [str(m["content"]) for item in body.items if isinstance(item.get("messages"), list)
-                      for m in item["messages"] if isinstance(m, dict) and isinstance(m.get("content"), str)]
-            results = self.pii.analyze_batch(texts) if texts else []
-            by_field = {f"items[{n}]": r for n, r in enumerate(results)}
-            finding = pii_finding(_subject(event), event.event_id, by_field, event.occurred_at)
-            if finding is not None:
-                found.append(finding.model_copy(update={"kind": "pii_in_training_data"}))
+        found: list[Finding] = []  # PII in the samples was found (and redacted) by the PII stage
         if self.skew is not None and self.drift is not None:
             base = (body.base_version or self.training.base_of(tenant, model, body.run_id)
                     or self.evaluation.production_version(tenant, model))

@@ -12,7 +12,7 @@ import typer
 
 from warden.settings import get_settings
 
-app = typer.Typer(help="Warden: monitor and govern LLMs in production.", no_args_is_help=True)
+app = typer.Typer(help="Warden: monitor and govern LLMs in production.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command()

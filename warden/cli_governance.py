@@ -14,8 +14,9 @@ from typing import Optional
 
 import typer
 
-keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True,
+                       rich_markup_mode=None)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -70,6 +71,10 @@ def keys_list(as_json: bool = typer.Option(False, "--json", help="JSON lines ins
     engine = _engine()
     rows = keys.list_keys(engine)
     engine.dispose()
+    if not rows:
+        typer.echo("no API keys yet (the bootstrap key WARDEN_ADMIN_KEY is not stored); create one with "
+                   "`warden keys create --role auditor --tenant <tenant>`", err=True)
+        return
     for r in rows:
         view = keys.public_view(r)
         if as_json:
@@ -99,18 +104,21 @@ def keys_revoke(key: str = typer.Argument(..., help="key id or prefix")) -> None
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
     """Verify the whole chain; exit 1 and name the first broken entry if it is not intact."""
     from governance import audit
     engine = _engine()
     result = audit.verify(engine)
     engine.dispose()
-    typer.echo(json.dumps(result.as_dict()))
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    elif result.ok:
+        typer.echo(f"ok: {result.checked} entries, head seq {result.head_seq} hash {result.head_hash} "
+                   f"({result.seconds:.2f}s)")
+    else:
+        typer.echo(f"BROKEN at seq {result.first_broken_seq}: {result.reason}")
     if not result.ok:
-        typer.echo(f"BROKEN at seq {result.first_broken_seq}: {result.reason}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {result.checked} entries, head seq {result.head_seq} hash {result.head_hash} "
-               f"({result.seconds:.2f}s)", err=True)
 
 
 def purge(dry_run: bool = typer.Option(False, "--dry-run", help="count only, delete nothing")) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,26 @@ from detectors.finding import Finding, Severity, Subject, Window
 from store.models import assume_utc
 from warden.settings import get_settings
 
-app = typer.Typer(help="Validate policies and replay stored findings through them.", no_args_is_help=True)
+app = typer.Typer(help="Validate policies and replay stored findings through them.", no_args_is_help=True,
+                  rich_markup_mode=None)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """A point in time from ``--since``: a duration back from now (``30s``, ``10m``, ``2h``, ``7d``, ``1w``)
+    or an ISO 8601 date or time (``2026-11-26``, ``2026-11-26T12:00``, ``…Z`` or ``…+01:00``; UTC if no zone)."""
+    now = now or datetime.now(UTC)
+    m = _DURATION.match(value)
+    if m:
+        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2).lower()])
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither a duration (10m, 2h, 7d) nor an ISO 8601 time (2026-11-26T12:00Z)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def stored_findings(engine: Engine, since: datetime | None = None, batch: int = 5000) -> Iterator[Finding]:
@@ -56,7 +76,8 @@ def validate(files: list[Path]) -> None:
 @app.command("test")
 def test(
     files: list[Path],
-    since: Optional[datetime] = typer.Option(None, help="replay findings from this time (ISO 8601)"),
+    since: Optional[str] = typer.Option(None, help="replay findings from this long ago (10m, 2h, 7d) or from this "
+                                        "time (ISO 8601)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     show: int = typer.Option(20, help="decisions to list"),
 ) -> None:
@@ -64,17 +85,19 @@ def test(
     from rich.console import Console
 
     from policies import PolicyError, dry_run, load_policies
-    from store.db import make_engine
+    from store.db import init_db, make_engine
 
     try:
         policies = load_policies([str(f) for f in files])
     except PolicyError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    start = parse_since(since) if since else None
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
+    init_db(engine)  # a store nothing has written to yet replays nothing, rather than failing
     console = Console(stderr=True)
     with console.status("replaying stored findings …"):
-        report = dry_run(policies, stored_findings(engine, assume_utc(since)), since=assume_utc(since))
+        report = dry_run(policies, stored_findings(engine, start), since=start)
     engine.dispose()
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json else report.to_text(show=show))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from contracts.topics import STATE_TABLES, changelog_topic
 from streams.admin import TopicSpec, ensure_topics
@@ -24,10 +25,20 @@ def prepare_topics(settings: Settings) -> None:
         log.info("created topics", extra={"topics": created})
 
 
-def run_worker(settings: Settings) -> None:
-    """Run the faust stream worker until SIGINT/SIGTERM."""
+def build_worker(app: Any, settings: Settings) -> Any:
+    """The faust worker that runs ``app``. Its start-up spinner writes cursor escapes (``\\e[?25l``,
+    ``\\e[?25h``) even when stdout is a file, so it is switched off unless stdout is a terminal."""
     import faust
 
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+                          override_logging=False)
+    if not worker.stdout.isatty():
+        worker.spinner = None
+    return worker
+
+
+def run_worker(settings: Settings) -> None:
+    """Run the faust stream worker until SIGINT/SIGTERM."""
     from streams.app import create_app
     from streams.pipeline import Pipeline
 
@@ -37,14 +48,7 @@ def run_worker(settings: Settings) -> None:
     pipeline.warm_up()  # load the PII tagger and MiniLM before joining the group, not on the first batch
     app = create_app(settings.worker_config(), pipeline)
     serve_metrics(settings.worker_web_port)
-    worker = faust.Worker(
-        app,
-        loglevel=settings.log_level,
-        quiet=True,
-        redirect_stdouts=False,
-        override_logging=False,
-    )
-    worker.execute_from_commandline()
+    build_worker(app, settings).execute_from_commandline()
 
 
 def run_api(settings: Settings) -> None:

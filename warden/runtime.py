@@ -8,6 +8,7 @@ crashes; Ctrl-C (or SIGTERM) stops the children, then the broker.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -54,6 +55,13 @@ def start_embedded_broker(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def secure_data_dir(path: Path) -> None:
+    """Create Warden's data folder (store, admin key, logs) readable by its owner only, or tighten it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
 def ensure_admin_key(settings: Settings) -> str:
     """The admin key: ``WARDEN_ADMIN_KEY``, or one generated once and kept in the data dir."""
     if settings.admin_key:
@@ -61,7 +69,7 @@ def ensure_admin_key(settings: Settings) -> str:
     path = settings.data_dir / "admin.key"
     if path.exists():
         return path.read_text().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     key = "wdn_" + secrets.token_urlsafe(24)
     path.write_text(key + "\n")
     path.chmod(0o600)
@@ -148,6 +156,7 @@ class Supervisor:
 def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
     """Run everything in one command (the README's first command ends here)."""
     env = dict(os.environ)
+    secure_data_dir(settings.data_dir)
     broker: subprocess.Popen[bytes] | None = None
     if not settings.kafka_bootstrap:
         broker = start_embedded_broker(settings.embedded_broker_port, settings.data_dir / "broker.log")
@@ -159,7 +168,14 @@ def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
         )
     key = ensure_admin_key(settings)
     env["WARDEN_ADMIN_KEY"] = key
+    alerts_file: Path | None = None
+    if not settings.alert_destinations:  # alerts go somewhere a person can see, until real destinations are set
+        from governance.alerting.delivery.destinations import local_file_destinations
+
+        alerts_file = (settings.data_dir / "alerts.jsonl").resolve()
+        env["WARDEN_ALERT_DESTINATIONS"] = json.dumps(local_file_destinations(alerts_file))
     env.setdefault("WARDEN_DATABASE_URL", settings.effective_database_url)
+    env.setdefault("WARDEN_HEALTH_EXPECT_WORKER", "true")  # /healthz reports the worker this command runs
     sup = Supervisor(env)
     sup.add("worker", "worker")
     sup.add("api", "api")
@@ -172,6 +188,8 @@ def run_up(settings: Settings, *, demo: bool, rate: float) -> int:
         f"  API:       {base}  (docs at {base}/docs)\n  Kafka:     {env['WARDEN_KAFKA_BOOTSTRAP']}"
         f"{'  (embedded Tansu, memory only)' if broker else ''}\n  Database:  {env['WARDEN_DATABASE_URL']}\n"
         f"  Admin key: {key}\n  Try:       curl -H 'Authorization: Bearer {key}' {base}/v1/findings\n"
+        + (f"  Alerts:    {alerts_file} (one JSON line each; WARDEN_ALERT_DESTINATIONS sends them to PagerDuty, "
+           "Slack or webhooks)\n" if alerts_file else "") +
         "Press Ctrl-C to stop.\n",
         flush=True,
     )

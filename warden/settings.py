@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ if TYPE_CHECKING:  # the role configurations are imported where they are built (
     from api.config import ApiConfig
     from governance.retention import Retention
     from jobs.config import JobsConfig
-    from policies import PolicyEngine
+    from policies import Policy, PolicyEngine
     from streams.config import WorkerConfig
     from streams.pipeline import PipelineConfig
 
@@ -56,6 +57,21 @@ class Settings(BaseSettings):
                                  description="the stream worker's HTTP port: Prometheus /metrics (0: none)")
     worker_batch_max: int = Field(default=500, ge=1, description="events a worker handles per batch")
     worker_batch_within_s: float = Field(default=0.05, gt=0, description="longest wait to fill a batch")
+    worker_heartbeat_s: float = Field(default=5.0, gt=0, description=(
+        "how often a stream worker publishes a heartbeat on warden.heartbeats (read by /healthz)"))
+    health_expect_worker: bool = Field(default=False, description=(
+        "/healthz is degraded while no stream worker reports (warden up sets it; set it on an API whose "
+        "deployment runs workers elsewhere, e.g. compose). A worker that did report and went silent is "
+        "reported either way"))
+    health_worker_stale_s: float = Field(default=30.0, gt=0, description=(
+        "a worker silent this long (no heartbeat) makes /healthz degraded"))
+    health_max_lag: int = Field(default=10_000, ge=0, description=(
+        "messages behind (the stream workers' group on the input topics, or the governance consumer on the "
+        "stream's outputs) beyond which /healthz is degraded"))
+    health_outbox_max_age_s: float = Field(default=300.0, gt=0, description=(
+        "an alert notification due this long ago and still not delivered makes /healthz degraded"))
+    health_startup_grace_s: float = Field(default=180.0, ge=0, description=(
+        "after the API starts, how long an expected worker that never reported counts as starting"))
 
     latency_slo_ms: float = Field(default=5000.0, description="rule detector: latency above this is a finding")
     pii_enabled: bool = Field(default=True, description="analyse and redact every prompt and response")
@@ -179,12 +195,17 @@ class Settings(BaseSettings):
             user_key=self.pii_key,
         )
 
-    def policy_engine(self) -> PolicyEngine:
+    def policies(self) -> list[Policy]:
         """The configured policies (the built-in pack unless policy files are set)."""
-        from policies import PolicyEngine, load_pack, load_policies
+        from policies import load_pack, load_policies
 
-        policies = load_policies([str(p) for p in self.policy_files]) if self.policy_files else load_pack()
-        return PolicyEngine(policies)
+        return load_policies([str(p) for p in self.policy_files]) if self.policy_files else load_pack()
+
+    def policy_engine(self) -> PolicyEngine:
+        """The engine of the configured policies."""
+        from policies import PolicyEngine
+
+        return PolicyEngine(self.policies())
 
     def worker_config(self) -> WorkerConfig:
         """The stream worker's configuration."""
@@ -195,11 +216,13 @@ class Settings(BaseSettings):
             topic_partitions=self.topic_partitions, topic_replication=self.topic_replication,
             session_timeout_s=self.session_timeout_s, state_checkpoint_s=self.state_checkpoint_s,
             batch_max=self.worker_batch_max, batch_within_s=self.worker_batch_within_s, web_port=self.worker_web_port,
+            instance=f"{self.worker_id}@{socket.gethostname()}", heartbeat_s=self.worker_heartbeat_s,
         )
 
     def api_config(self) -> ApiConfig:
         """The governance API's configuration."""
-        from api.config import ApiConfig
+        from api.config import ApiConfig, HealthConfig
+        from policies import alert_routes
 
         return ApiConfig(
             database_url=self.effective_database_url, bootstrap=self.bootstrap,
@@ -210,6 +233,10 @@ class Settings(BaseSettings):
             alert_dispatch_poll_s=self.alert_dispatch_poll_s, retention=self.retention(), port=self.api_port,
             otlp_max_bytes=self.otlp_max_bytes, otlp_max_inflight=self.otlp_max_inflight,
             otlp_publish_timeout_s=self.otlp_publish_timeout_s, audit_verify_interval_s=self.audit_verify_interval_s,
+            policy_routes=tuple(alert_routes(self.policies())),
+            health=HealthConfig(expect_worker=self.health_expect_worker, worker_stale_s=self.health_worker_stale_s, max_lag=self.health_max_lag,
+                                outbox_max_age_s=self.health_outbox_max_age_s,
+                                startup_grace_s=self.health_startup_grace_s),
         )
 
     def retention(self) -> Retention:

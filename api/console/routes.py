@@ -14,7 +14,7 @@ import hmac
 import math
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -30,6 +30,7 @@ from api.console.deps import action as act
 from api.console.render import render
 from api.routes import alert_lifecycle, audit, drift, jobs, keys, records, reports
 from api.routes.health import health_report
+from contracts.jobs import JobState
 from detectors.finding import Severity, stable_id
 from governance import alerting, lineage, registry
 from governance import audit as audit_trail
@@ -433,7 +434,9 @@ async def jobs_page(request: Request, state: str | None = None, cursor: str | No
     """Jobs awaiting approval, then every job (filter by state), newest first."""
     pending = await jobs.list_jobs(request, tenant=None, model=None, state="awaiting_approval", cursor=None,
                                    limit=100, principal=who.principal)
-    listed = await jobs.list_jobs(request, tenant=None, model=None, state=_blank(state), cursor=_blank(cursor),
+    wanted = _blank(state)
+    known: JobState | None = wanted if wanted in get_args(JobState) else None  # type: ignore[assignment]
+    listed = await jobs.list_jobs(request, tenant=None, model=None, state=known, cursor=_blank(cursor),
                                   limit=PAGE_SIZE, principal=who.principal)
     return render(request, "jobs.html", who, pending=pending["items"], items=listed["items"],
                   next_cursor=listed["next_cursor"], state=_blank(state))

@@ -35,20 +35,28 @@ def lag_probe(state: Any) -> LagProbe:
 
 
 async def health_report(state: Any) -> tuple[bool, dict[str, Any]]:
-    """What ``/healthz`` answers (and the console's overview shows): database, broker, the governance
-    consumer, and the state and lag of the stream workers' and the governance consumer's groups.
-    ``ok`` is false when the database or the broker is down."""
+    """What ``/healthz`` answers (and the console's overview shows): every role of the deployment.
+
+    ``ok`` is false, with the ``reasons``, when the database or the broker is down, a stream worker went
+    silent (heartbeats on ``warden.heartbeats``; none at all when ``WARDEN_HEALTH_EXPECT_WORKER``), the
+    workers' or the governance consumer's group lags beyond ``WARDEN_HEALTH_MAX_LAG``, the governance
+    consumer is disconnected, or alert notifications are overdue in the outbox (see ``api.monitor``).
+    ``warnings`` name what does not degrade the service but someone should know: alert routes without a
+    destination (their alerts are recorded, nobody is notified), an agent restarted after a crash."""
+    reasons: list[str] = []
     db: dict[str, object] = {"dialect": state.engine.dialect.name}
     try:
         db["ok"] = await asyncio.wait_for(asyncio.to_thread(_db_ok, state.engine), timeout=5)
     except Exception as exc:
         db.update(ok=False, error=type(exc).__name__)
+        reasons.append(f"the database is not reachable ({type(exc).__name__})")
     broker: dict[str, object] = {"bootstrap": state.config.bootstrap}
     try:
         await asyncio.wait_for(state.producer.client.fetch_all_metadata(), timeout=5)
         broker["ok"] = True
     except Exception as exc:
         broker.update(ok=False, error=type(exc).__name__)
+        reasons.append(f"the broker is not reachable ({type(exc).__name__})")
     consumer = state.consumer
     broker["consumer_connected"] = bool(consumer.connected)
     last = getattr(consumer, "last_batch_at", None)
@@ -56,14 +64,28 @@ async def health_report(state: Any) -> tuple[bool, dict[str, Any]]:
     groups: dict[str, Any] = {"ok": False, "error": "broker down", "groups": []}
     if broker["ok"]:
         groups = await lag_probe(state).groups([state.config.worker_group, state.config.governance_group])
-    ok = bool(db["ok"]) and bool(broker["ok"])
-    return ok, {"status": "ok" if ok else "degraded", "broker": broker, "database": db, "consumer_groups": groups}
+    body: dict[str, Any] = {"broker": broker, "database": db, "consumer_groups": groups}
+    warnings: list[str] = []
+    unrouted = list(getattr(state, "unrouted_routes", []))
+    if unrouted:
+        warnings.append("alert routes without a destination (alerts recorded, nobody notified): " + ", ".join(unrouted))
+    body["alerting"] = {"unrouted_routes": unrouted}
+    monitor = getattr(state, "monitor", None)
+    if monitor is not None:
+        report = monitor.report(consumer_connected=bool(consumer.connected), groups=groups,
+                                worker_group=state.config.worker_group,
+                                governance_group=state.config.governance_group)
+        reasons += report.reasons
+        warnings += report.warnings
+        body.update(report.details)
+    ok = not reasons
+    return ok, {"status": "ok" if ok else "degraded", "reasons": reasons, "warnings": warnings, **body}
 
 
 @router.get("/healthz", tags=["health"])
 async def healthz(request: Request) -> JSONResponse:
-    """Broker and database status (503 when either is down), with the workers' and the governance
-    consumer's group state and lag."""
+    """Every role of the deployment: 200 ``ok``, or 503 ``degraded`` with the ``reasons`` (see
+    :func:`health_report`), with the workers' and the governance consumer's group state and lag."""
     ok, body = await health_report(request.app.state)
     return JSONResponse(body, status_code=200 if ok else 503)
 

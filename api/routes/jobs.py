@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from api import job_client
 from api.auth import Principal, allow
-from contracts.jobs import TERMINAL_STATES, JobSpec
+from contracts.jobs import TERMINAL_STATES, JobSpec, JobState
 from governance.jobs import approve_job, job_history, record_cancel_request, request_job
 from store.models import JobRow
 from store.repository import page
@@ -100,7 +100,7 @@ async def cancel(request: Request, job_id: str, principal: Principal = Depends(W
 
 @router.get("/jobs")
 async def list_jobs(request: Request, tenant: str | None = None, model: str | None = None,
-                    state: str | None = None, cursor: str | None = None,
+                    state: JobState | None = None, cursor: str | None = None,
                     limit: int = Query(100, ge=1, le=1000), principal: Principal = Depends(READ)) -> dict[str, Any]:
     """Jobs, newest first."""
     tenants = principal.scope(tenant)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import READ_ROLES, Principal, allow
-from governance.reports import build_report, report_csv, report_html
+from governance.reports import build_report, report_csv, report_html, tenant_known
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -26,8 +26,11 @@ async def compliance_report(
     principal: Principal = Depends(allow(*READ_ROLES)),
 ) -> Response:
     """PII findings by entity type and model; drift, anomaly and bias findings; alerts with time to
-    acknowledge and resolve; jobs; alias switches; audit counts (roles: admin, operator, auditor)."""
+    acknowledge and resolve; jobs; alias switches; audit counts (roles: admin, operator, auditor).
+    404 for a tenant the store knows nothing of (an empty report would look like a clean bill of health)."""
     principal.require_tenant(tenant)
+    if not await asyncio.to_thread(tenant_known, request.app.state.engine, tenant):
+        raise HTTPException(404, {"error": "unknown_tenant", "detail": "the store holds no record of this tenant"})
     end = to or datetime.now(UTC)
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
     start = from_ or end - timedelta(days=30)

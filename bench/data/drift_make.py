@@ -17,6 +17,7 @@ generated from templates with a seeded ``random.Random``, so the files are repro
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +132,50 @@ def generate(kind: str, n: int, seed: int) -> Iterator[dict[str, object]]:
                "latency_ms": latency, "finish_reason": finish}
 
 
+def paired_prompts(n: int, seed: int) -> list[tuple[str, dict[str, list[str]], float]]:
+    """``n`` distinct prompts with their topic and a log-normal "length need" (median 1, log spread 0.6)."""
+    rng = random.Random(f"paired-prompts:{seed}")
+    out: list[tuple[str, dict[str, list[str]], float]] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        prompt, topic = _prompt(rng, TOPICS)
+        prompt = prompt + " " + _sentence(rng, topic["words"], 4, 8)
+        if prompt not in seen:
+            seen.add(prompt)
+            out.append((prompt, topic, math.exp(rng.gauss(0.0, 0.6))))
+    return out
+
+
+def _answer(rng: random.Random, words: list[str], target: float) -> str:
+    """Sentences of the topic's words, a paragraph break every 2-3 sentences, as close to ``target`` chars as
+    whole sentences get."""
+    text, k, every = "", 0, rng.randint(2, 3)
+    while True:
+        sep = "" if not text else ("\n\n" if k % every == 0 else " ")
+        longer = text + sep + _sentence(rng, words)
+        if text and abs(len(longer) - target) >= abs(len(text) - target):
+            return text
+        text, k = longer, k + 1
+
+
+def paired_run(prompts: list[tuple[str, dict[str, list[str]], float]], seed: int, factor: float = 1.0,
+               spread: float = 0.25) -> list[dict[str, object]]:
+    """One run of a model over ``prompts``: answer length 400 chars x need x ``factor`` x a run's log-normal
+    noise (``spread``). The same ``seed`` draws the same noise for every factor, so variants differ only by it."""
+    rng = random.Random(f"paired-run:{seed}")
+    out: list[dict[str, object]] = []
+    for prompt, topic, need in prompts:
+        response = _answer(rng, topic["words"], 400.0 * need * factor * math.exp(rng.gauss(0.0, spread)))
+        tokens = max(1, round(len(response) / 4.1 + rng.gauss(0, 3)))
+        latency = round(180 + tokens * rng.uniform(18, 26) + rng.expovariate(1 / 60), 1)
+        out.append({"prompt": prompt, "response": response, "completion_tokens": tokens, "latency_ms": latency,
+                    "finish_reason": "stop"})
+    return out
+
+
+PAIRED_PROMPTS = 805
+PAIRED_RUNS = {"paired_ref": (1, 1.0), "paired_rerun": (2, 1.0), "paired_verbose": (3, 1.17)}
+
 CORPORA = {"ref": 600, "same": 400, "verbose": 400, "terse": 400, "mild": 400, "model_b": 400, "topic": 400}
 
 
@@ -140,6 +185,11 @@ def main(out_dir: Path | None = None) -> None:
     for kind, n in CORPORA.items():
         with open(out / f"drift_{kind}.jsonl", "w", encoding="utf-8") as fh:
             for rec in generate(kind, n, seed=4):
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    prompts = paired_prompts(PAIRED_PROMPTS, seed=4)
+    for kind, (run_seed, factor) in PAIRED_RUNS.items():
+        with open(out / f"drift_{kind}.jsonl", "w", encoding="utf-8") as fh:
+            for rec in paired_run(prompts, run_seed, factor):
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 

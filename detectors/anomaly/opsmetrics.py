@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
+from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector, restorable
 from detectors.finding import Finding, Severity, Subject, Window
 
 __all__ = ["METRICS", "OpsMetricsConfig", "OpsMetricsMonitor", "IntervalMetrics"]
@@ -330,7 +330,8 @@ class OpsMetricsMonitor:
             self._buckets[key] = {int(i): _Bucket(**b) for i, b in state["buckets"]}
             self._next_close_s = min(self._next_close_s, (min(self._buckets[key]) + 1) * self.config.interval_s)
         for metric, snap in (state.get("detectors") or {}).items():
-            self._detectors[(tenant, model, metric)] = AnomalyDetector.restore(snap)
+            if restorable(snap):  # an earlier detector's state is dropped: that series starts afresh
+                self._detectors[(tenant, model, metric)] = AnomalyDetector.restore(snap)
         if state.get("max_event_s") is not None and state["max_event_s"] > self._max_event_s:
             self._max_event_s = float(state["max_event_s"])
         return 1
@@ -363,5 +364,6 @@ class OpsMetricsMonitor:
             mon._buckets.setdefault((t, m), {})[int(i)] = _Bucket(**b)
         mon._reset_next_close()
         for t, m, metric, snap in data["detectors"]:
-            mon._detectors[(t, m, metric)] = AnomalyDetector.restore(snap)
+            if restorable(snap):  # an earlier detector's state is dropped: that series starts afresh
+                mon._detectors[(t, m, metric)] = AnomalyDetector.restore(snap)
         return mon

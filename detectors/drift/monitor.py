@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from detectors.drift.mmd import mmd_test
-from detectors.drift.stats import TestResult, categorical_test, holm, numeric_test
-from detectors.features.tabular import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from detectors.drift.stats import TestResult, categorical_test, holm, numeric_test, paired_test
+from detectors.features.tabular import CATEGORICAL_FEATURES, NUMERIC_FEATURES, PROMPT_KEY
 from detectors.finding import Finding, Severity, Subject, Window
 
 DETECTOR = "drift"
@@ -96,6 +96,13 @@ class DriftConfig:
     """Smallest bias-corrected MMD that counts as drift."""
     min_feature_n: int = 30
     """A feature is tested only with at least this many non-missing values on both sides."""
+    paired_feature: str = "response_chars"
+    """Compared per prompt: an event whose prompt is also in the reference is paired with the reference's mean
+    log value for that prompt ("" disables the paired test)."""
+    pair_window: int = 1000
+    """Paired log-ratios kept (the most recent ones) for the paired test."""
+    min_effect_paired: float = 0.05
+    """Smallest relative change of the median paired ratio that counts as drift (0.05: 5 %)."""
     blas_threads: int | None = 1
     """BLAS threads while evaluating a window (None: leave the process setting)."""
     numeric_features: tuple[str, ...] = NUMERIC_FEATURES
@@ -122,6 +129,7 @@ _SEVERITY_CUTS: dict[str, tuple[float, float, float, float]] = {
     "ks": (0.1, 0.2, 0.35, 0.5),
     "chi2": (0.1, 0.2, 0.35, 0.5),
     "mmd": (0.1, 0.2, 0.3, 0.45),
+    "paired": (0.05, 0.15, 0.3, 0.5),
 }
 
 
@@ -208,6 +216,9 @@ class DriftMonitor:
         self._ref_num: dict[str, np.ndarray] = {}
         self._ref_cat: dict[str, dict[str, int]] = {}
         self._ref_rows: list[dict[str, Any]] = []  # tabular reference rows (for reports)
+        self._ref_keys: list[str | None] = []  # the prompt key of each reference row (kept out of reports)
+        self._ref_by_key: dict[str, float] = {}  # prompt key -> mean log paired feature of its reference rows
+        self._pairs: deque[float] = deque(maxlen=self.config.pair_window)  # current log-ratios to the reference
         self._ref_emb: dict[str, np.ndarray] = {}
         self._ref_xx: dict[str, np.ndarray] = {}
         self._collect: list[tuple[dict[str, Any], dict[str, np.ndarray]]] = []
@@ -227,6 +238,7 @@ class DriftMonitor:
         self.phase = "collecting"
         self._collect = []
         self._window.clear()
+        self._pairs.clear()
         self.since_eval = 0
         self.drifting = False
 
@@ -254,6 +266,8 @@ class DriftMonitor:
         rows = [rows[i] for i in keep]
         self._ref_rows = [{k: _clean(r.get(k)) for k in (*cfg.numeric_features, *cfg.categorical_features)}
                           for r in rows]
+        self._ref_keys = [str(r[PROMPT_KEY]) if r.get(PROMPT_KEY) else None for r in rows]
+        self._index_pairs()
         self._ref_num = {
             f: np.array([_float(r.get(f)) for r in rows], dtype=np.float64) for f in cfg.numeric_features
         }
@@ -277,10 +291,22 @@ class DriftMonitor:
         self.reference_pinned_at = _ts(ts)
         self._collect = []
         self._window.clear()
+        self._pairs.clear()
         self.since_eval = 0
         self.windows_evaluated = 0
         self.drifting = False
         self.last_result = None
+
+    def _index_pairs(self) -> None:
+        """Prompt key -> mean log(1 + paired feature) over the reference rows with that prompt."""
+        feature = self.config.paired_feature
+        sums: dict[str, list[float]] = {}
+        if feature:
+            for key, row in zip(self._ref_keys, self._ref_rows, strict=True):
+                v = _float(row.get(feature))
+                if key is not None and math.isfinite(v) and v >= 0.0:
+                    sums.setdefault(key, []).append(math.log1p(v))
+        self._ref_by_key = {k: float(np.mean(v)) for k, v in sums.items()}
 
     def _set_ref_emb(self, name: str, mat: np.ndarray) -> None:
         self._ref_emb[name] = mat
@@ -307,6 +333,7 @@ class DriftMonitor:
                 self.pin_reference(rows, embs, source="first_events", ts=when)
             return []
         self._window.append((dict(features), emb, when))
+        self._pair(features)
         self.since_eval += 1
         cfg = self.config
         full = len(self._window) == cfg.window_size and self.since_eval >= cfg.step
@@ -319,6 +346,14 @@ class DriftMonitor:
             n = len(self._window) if full else min(len(self._window), max(self.since_eval, cfg.min_window))
             return self._evaluate(n)
         return []
+
+    def _pair(self, features: Mapping[str, Any]) -> None:
+        """Keep the log-ratio of this event's paired feature to the reference's, if the prompt is in it."""
+        key = features.get(PROMPT_KEY)
+        ref = self._ref_by_key.get(str(key)) if key else None
+        v = _float(features.get(self.config.paired_feature)) if self.config.paired_feature else math.nan
+        if ref is not None and math.isfinite(v) and v >= 0.0:
+            self._pairs.append(math.log1p(v) - ref)
 
     def flush(self) -> list[Finding]:
         """Evaluate the events not yet evaluated (end of a replay), if there are ``min_window`` of them."""
@@ -360,9 +395,13 @@ class DriftMonitor:
                 continue
             results.append(mmd_test(f"{name}_embedding", ref_mat, np.stack(cur_vecs), n_perm=cfg.n_permutations,
                                     seed=cfg.seed, xx=self._ref_xx[name]))
+        if cfg.paired_feature and len(self._pairs) >= cfg.min_feature_n:
+            results.append(paired_test(f"{cfg.paired_feature}_paired", np.fromiter(self._pairs, dtype=np.float64),
+                                       len(self._ref_by_key)))
         level = cfg.window_alpha
         reject = holm([r.p_value for r in results], level) if results else []
-        floors = {"ks": cfg.min_effect_ks, "chi2": cfg.min_effect_tv, "mmd": cfg.min_effect_mmd}
+        floors = {"ks": cfg.min_effect_ks, "chi2": cfg.min_effect_tv, "mmd": cfg.min_effect_mmd,
+                  "paired": cfg.min_effect_paired}
         drifted = [r for r, rej in zip(results, reject) if rej and r.effect >= floors[r.test]]
         sev = max((severity_for(r.test, r.effect) for r in drifted), default=Severity.info)
         res = WindowResult(
@@ -462,6 +501,8 @@ class DriftMonitor:
             "reference_source": self.reference_source,
             "reference_pinned_at": self.reference_pinned_at.isoformat() if self.reference_pinned_at else None,
             "ref_rows": self._ref_rows,
+            "ref_keys": self._ref_keys,
+            "pairs": list(self._pairs),
             "ref_emb": {k: _enc(v) for k, v in self._ref_emb.items()},
             "dims": dims,
             "collect": [[{k: _clean(v) for k, v in f.items()}, {k: _enc(v) for k, v in e.items()}]
@@ -495,6 +536,10 @@ class DriftMonitor:
                     if r.get(f) is not None:
                         counts[str(r[f])] = counts.get(str(r[f]), 0) + 1
                 mon._ref_cat[f] = counts
+        keys = data.get("ref_keys")
+        mon._ref_keys = list(keys) if keys is not None and len(keys) == len(rows) else [None] * len(rows)
+        mon._index_pairs()
+        mon._pairs.extend(float(d) for d in data.get("pairs") or [])
         for k, s in (data.get("ref_emb") or {}).items():
             mon._set_ref_emb(k, _dec(s, dims[k]))
         mon._collect = [({k: (float("nan") if v is None and k in cfg.numeric_features else v) for k, v in f.items()},

@@ -31,7 +31,7 @@ class TestResult:
     """One feature's two-sample comparison."""
 
     feature: str
-    test: str  # "ks" | "chi2" | "mmd"
+    test: str  # "ks" | "chi2" | "mmd" | "paired"
     statistic: float
     p_value: float
     effect: float  # in [0, 1]-ish: KS D, total-variation distance, or MMD
@@ -217,6 +217,34 @@ def categorical_test(feature: str, ref_counts: dict[str, int], cur_counts: dict[
         n_ref=int(sum(ref_counts.values())),
         n_cur=int(sum(cur_counts.values())),
         extra={"dof": float(dof), "psi": psi(pr, pc), "js_distance": js_distance(fr, fc)},
+    )
+
+
+def paired_test(feature: str, differences: np.ndarray, n_keys: int) -> TestResult:
+    """Wilcoxon signed-rank test that paired log-ratios (current vs reference, same prompt) centre on 0.
+
+    Under no drift a response and a reference response to the same prompt are exchangeable, so their log-ratio
+    is symmetric about 0 whatever the prompt; pairing removes the between-prompt spread that dominates a
+    two-sample comparison of lengths. Exact ties (identical lengths) carry no sign and are dropped. The effect
+    is the relative change of the median ratio, ``exp(median) - 1`` (0.17: responses 17 % longer).
+    """
+    d = differences[np.isfinite(differences)]
+    nz = d[d != 0.0]
+    if len(nz) < 2:
+        stat, p = 0.0, 1.0
+    else:
+        res = stats.wilcoxon(nz, zero_method="wilcox", alternative="two-sided")
+        stat, p = float(res.statistic), float(res.pvalue)
+    med = float(np.median(d)) if len(d) else 0.0
+    return TestResult(
+        feature=feature,
+        test="paired",
+        statistic=stat,
+        p_value=p,
+        effect=abs(math.expm1(med)),
+        n_ref=n_keys,
+        n_cur=len(d),
+        extra={"median_ratio": math.exp(med), "pairs": float(len(d)), "ties": float(len(d) - len(nz))},
     )
 
 

@@ -13,6 +13,7 @@ behaviour changes, and script/language catch new user populations.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -38,6 +39,10 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "latency_ms",
     "cost_usd",
 )
+
+#: Key of the prompt (a short keyed hash of its normalised text): events answering the same prompt share it, so a
+#: drift monitor can compare responses to the same prompt (never tested or reported as a feature itself).
+PROMPT_KEY = "prompt_key"
 
 #: Categorical features (strings).
 CATEGORICAL_FEATURES: tuple[str, ...] = (
@@ -147,6 +152,16 @@ def is_refusal(response: str) -> bool:
     return bool(_REFUSAL_PATTERNS.search(response[:600]))
 
 
+def prompt_key(prompt: str) -> str:
+    """A 64-bit keyed BLAKE2b hash of the prompt with case and whitespace normalised (hex).
+
+    Identical prompts (up to case and spacing) share a key; the text cannot be read back from it, and the key
+    is only kept in a drift monitor's state (it is not a feature that is tested or put into findings).
+    """
+    norm = " ".join(prompt.lower().split())
+    return hashlib.blake2b(norm.encode("utf-8"), digest_size=8, person=b"warden-prompt").hexdigest()
+
+
 def _num(value: object) -> float:
     if value is None:
         return NAN
@@ -197,7 +212,8 @@ def extract_features(
     cost_usd: float | None = None,
     finish_reason: str | None = None,
 ) -> dict[str, float | str]:
-    """One event's features: a flat dict of the names in NUMERIC_FEATURES and CATEGORICAL_FEATURES.
+    """One event's features: a flat dict of the names in NUMERIC_FEATURES and CATEGORICAL_FEATURES, and
+    ``PROMPT_KEY`` (the prompt's :func:`prompt_key`).
 
     ``prompt`` is the user-visible prompt text (e.g. the concatenated message contents), ``response``
     the model's answer. Usage tokens, latency and cost are optional (``nan`` when absent).
@@ -227,6 +243,7 @@ def extract_features(
         "prompt_script": dominant_script(prompt),
         "response_script": dominant_script(response),
         "response_language": guess_language(response),
+        PROMPT_KEY: prompt_key(prompt),
     }
     return feats
 

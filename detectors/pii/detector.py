@@ -40,9 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from presidio_analyzer import EntityRecognizer, RecognizerRegistry
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from detectors.finding import Finding, Severity, Subject
@@ -50,6 +49,9 @@ from detectors.pii.patterns import SCANNERS, SECRET_TYPES, Span, scan
 from detectors.pii.redaction import RedactionMode, redact_with_offsets
 from detectors.pii.tagger import TaggedSpan, Tagger
 from detectors.resources import read_words
+
+if TYPE_CHECKING:  # Presidio (and the torch it imports) loads only when a deployment adds recognizers
+    from presidio_analyzer import EntityRecognizer
 
 __all__ = [
     "DEFAULT_ENTITIES",
@@ -191,6 +193,8 @@ def custom_recognizers(path: Path) -> list[EntityRecognizer]:
     """The recognizers a Presidio recognizer YAML file defines (English ones; each entity type detected).
 
     Raises ``ValueError`` with the file's name when it cannot be read as recognizers."""
+    from presidio_analyzer import RecognizerRegistry
+
     registry = RecognizerRegistry(recognizers=[])
     try:
         registry.add_recognizers_from_yaml(path)
@@ -445,8 +449,9 @@ def pii_finding(
     *,
     snippet_context: int = 24,
     max_snippets_per_field: int = 5,
+    kind: str = "pii_detected",
 ) -> Finding | None:
-    """One ``pii_detected`` finding for an event, or None when no field holds PII.
+    """One ``pii_detected`` finding (or of ``kind``) for an event, or None when no field holds PII.
 
     Evidence holds entity types with counts (overall and per field) and a few short
     snippets of the *redacted* text around each entity, never a raw value. Severity
@@ -472,7 +477,7 @@ def pii_finding(
     summary = "PII detected: " + ", ".join(f"{n} {t}" for t, n in sorted(totals.items())) + " in " + ", ".join(fields)
     return Finding.create(
         detector="pii",
-        kind="pii_detected",
+        kind=kind,
         subject=subject,
         severity=severity_for(types),
         score=round(best, 4),

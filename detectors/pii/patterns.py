@@ -54,16 +54,27 @@ def _context(text: str, start: int, end: int, words: re.Pattern[str], before: in
 
 # --------------------------------------------------------------------------- e-mail
 _EMAIL = re.compile(
-    r"(?<![\w.%+:/-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
+    r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])"
 )
 
 
+def _in_url_userinfo(text: str, start: int) -> bool:
+    """Is ``start`` the password of a URL's ``user:password@host`` (a PASSWORD secret, not an e-mail)?"""
+    scheme = text.rfind("//", 0, start)
+    if scheme < 0:
+        return False
+    userinfo = text[scheme + 2 : start]
+    return ":" in userinfo and not any(c in userinfo for c in "/@ \t\r\n")
+
+
 def scan_email(text: str) -> list[Span]:
-    """E-mail addresses (RFC-ish local part, dotted domain, alphabetic TLD)."""
+    """E-mail addresses (RFC-ish local part, dotted domain, alphabetic TLD), also right after ``mailto:``,
+    ``email:`` or a path's ``/``; not the password part of a URL's credentials (the secrets scanner's)."""
     if "@" not in text:
         return []
-    return [Span(m.start(), m.end(), "EMAIL_ADDRESS", 1.0) for m in _EMAIL.finditer(text)]
+    return [Span(m.start(), m.end(), "EMAIL_ADDRESS", 1.0) for m in _EMAIL.finditer(text)
+            if not _in_url_userinfo(text, m.start())]
 
 
 # --------------------------------------------------------------------------- credit cards

@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector
+from detectors.anomaly.detector import AnomalyConfig, AnomalyDetector, restorable
 from detectors.finding import Finding, Severity, Subject, Window
 
 __all__ = ["TrainingMonitorConfig", "TrainingRunMonitor", "DETECTOR", "KINDS"]
@@ -555,8 +555,8 @@ class TrainingRunMonitor:
         mon._plateau_ref = data["plateau_ref"]
         mon._since_improvement = int(data["since_improvement"])
         mon._episodes = {k: _Episode.from_dict(data["episodes"][k]) for k in KINDS}
-        if data["anomaly"] is not None:
-            mon._anomaly = AnomalyDetector.restore(data["anomaly"])
+        if data["anomaly"] is not None and restorable(data["anomaly"]):
+            mon._anomaly = AnomalyDetector.restore(data["anomaly"])  # an earlier detector's state starts afresh
         mon.n = int(data["n"])
         mon.observations = int(data["observations"])
         mon.last_step = data["last_step"]

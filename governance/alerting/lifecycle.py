@@ -40,7 +40,15 @@ from detectors.finding import Severity, stable_id
 from governance import audit
 from governance.alerting.routes import AlertingConfig, RoutePolicy
 from governance.alerting.silences import active_silences, silenced_by
-from store.models import AlertEventRow, AlertGroupRow, AlertRow, AlertTrackRow, OutboxRow, SilenceRow
+from store.models import (
+    AlertEventRow,
+    AlertGroupRow,
+    AlertRow,
+    AlertTrackRow,
+    DeliveryLogRow,
+    OutboxRow,
+    SilenceRow,
+)
 from store.models import to_utc as as_utc
 
 if TYPE_CHECKING:
@@ -165,6 +173,7 @@ class OutboxWriter:
         self.session, self.config, self.now = session, config, now
         self.rows: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.log_rows: list[dict[str, Any]] = []
 
     def add(self, alert: AlertRow, track: AlertTrackRow, destination: str, event: str, **extra: Any) -> None:
         policy = self.config.policy(destination)
@@ -180,8 +189,18 @@ class OutboxWriter:
     def flush(self) -> None:
         if self.rows:
             self.session.execute(insert(OutboxRow.__table__), self.rows)  # type: ignore[attr-defined]
+        if self.log_rows:
+            self.session.execute(insert(DeliveryLogRow.__table__), self.log_rows)  # type: ignore[attr-defined]
         write_history(self.session, self.events)
-        self.rows, self.events = [], []
+        self.rows, self.events, self.log_rows = [], [], []
+
+    def not_routed(self, alert: AlertRow, reason: str) -> None:
+        """Record, in the delivery log, that a notification went nowhere and why (outcome ``not_routed``)."""
+        self.log_rows.append({
+            "outbox_id": 0, "delivery_id": uuid.uuid4().hex, "destination": (alert.route or "default")[:200],
+            "alert_id": alert.alert_id, "tenant": alert.tenant, "event": "trigger", "attempt": 0, "at": self.now,
+            "outcome": "not_routed", "status_code": None, "error": reason, "latency_ms": 0.0,
+        })
 
 
 def notify_trigger(out: OutboxWriter, alert: AlertRow, track: AlertTrackRow, silences: list[SilenceRow], kind: str) -> None:
@@ -189,7 +208,11 @@ def notify_trigger(out: OutboxWriter, alert: AlertRow, track: AlertTrackRow, sil
     now = out.now
     destination = out.config.destination_for(alert.route)
     if destination is None:
-        out.events.append(history_event(alert.alert_id, alert.tenant, "not_routed", SYSTEM_ACTOR, now, route=alert.route))
+        reason = out.config.unrouted_reason(alert.route)
+        out.events.append(history_event(alert.alert_id, alert.tenant, "not_routed", SYSTEM_ACTOR, now, route=alert.route,
+                                        reason=reason))
+        if reason is not None:  # the route "log" records by design; anything else is a gap someone must see
+            out.not_routed(alert, reason)
         return
     held = silenced_by(silences, alert, track.labels, now)
     if held:

@@ -6,7 +6,7 @@ Plain data, passed explicitly to every lifecycle function (built by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -48,6 +48,20 @@ class AlertingConfig:
         if self.default_route and self.default_route in self.routes:
             return self.default_route
         return None
+
+    def unrouted_reason(self, route: str | None) -> str | None:
+        """Why an alert of ``route`` reaches no destination (None when it does, or when the route is ``log``,
+        which records by design)."""
+        if route == "log" or self.destination_for(route) is not None:
+            return None
+        fallback = (f"the default route {self.default_route!r} is not a configured destination either"
+                    if self.default_route else "there is no default route")
+        return (f"no destination is configured for route {route or 'default'!r} and {fallback}: the alert is "
+                "recorded but nobody is notified (configure WARDEN_ALERT_DESTINATIONS)")
+
+    def unrouted(self, routes: Iterable[str]) -> list[str]:
+        """The routes among ``routes`` whose alerts would reach no destination."""
+        return sorted({r for r in routes if self.unrouted_reason(r) is not None})
 
     def policy(self, destination: str) -> RoutePolicy:
         return self.routes.get(destination) or RoutePolicy()

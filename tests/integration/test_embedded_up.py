@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import time
 import uuid
@@ -43,8 +45,8 @@ def test_warden_up_demo_serves_findings_and_dead_letters(tmp_path: Path) -> None
         producer.produce("warden.inference", b'{"schema_version": "1", "tenant": ' + tag.encode(), key=b"x")
         assert producer.flush(30) == 0
         for i in range(3):
-            found = poll(lambda: httpx.get(f"{base}/v1/findings", params={"event_id": f"{tag}-{i}"},
-                                           headers=auth).json()["items"], 60, what="finding from another client")
+            found = poll(lambda i=i: httpx.get(f"{base}/v1/findings", params={"event_id": f"{tag}-{i}"},
+                                               headers=auth).json()["items"], 60, what="finding from another client")
             assert found[0]["kind"] == "error_status"
         demo = poll(lambda: [f for f in httpx.get(f"{base}/v1/findings", params={"limit": 1000}, headers=auth)
                              .json()["items"] if f["tenant"] in ("acme", "globex", "initech")], 60,
@@ -53,14 +55,29 @@ def test_warden_up_demo_serves_findings_and_dead_letters(tmp_path: Path) -> None
         dlq = poll(lambda: [d for d in httpx.get(f"{base}/v1/dlq", params={"limit": 1000}, headers=auth)
                             .json()["items"] if d["code"] == "malformed_json"], 60, what="dead letters")
         assert dlq[0]["source_topic"] == "warden.inference"
-        assert "exited; restarting" not in log.read_text(), "a role (worker, api, jobs) crashed under warden up"
+        # alerts reach a local file a person can read, and the API lists the deliveries (issue 16 item 5)
+        local = poll(lambda: [d for d in httpx.get(f"{base}/v1/deliveries", params={"limit": 1000}, headers=auth)
+                              .json()["items"] if d["destination"] == "local" and d["outcome"] == "delivered"], 90,
+                     what="alerts delivered to the local file")
+        assert local
+        alerts = (tmp_path / "data" / "alerts.jsonl").read_text().splitlines()
+        assert alerts and all(json.loads(line)["alert_id"] for line in alerts)
+        # health reports the worker this command runs (issue 16 item 4)
+        health = poll(lambda: (h := httpx.get(f"{base}/healthz").json())["workers"] and h, 60, what="worker heartbeat")
+        assert health["status"] == "ok" and health["alerting"]["unrouted_routes"] == []
+        # the store and the data dir are the owner's only (issue 16 item 3)
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "data" / "warden.db").stat().st_mode) == 0o600
+        text = log.read_text(errors="replace")
+        assert "exited; restarting" not in text, "a role (worker, api, jobs) crashed under warden up"
+        assert "\x1b[" not in text, "terminal escapes in the service log"
     finally:
         up.send_signal(signal.SIGINT)
         try:
             up.wait(timeout=45)
         except subprocess.TimeoutExpired:
             os.killpg(up.pid, signal.SIGKILL)
-            raise AssertionError("warden up did not stop on Ctrl-C")
+            raise AssertionError("warden up did not stop on Ctrl-C") from None
     deadline = time.monotonic() + 15
     while _alive(up.pid) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -14,6 +14,7 @@ destination; either at the top level or under ``destinations:`` beside ``default
       webhook:ml-ops: {type: webhook, url: "https://ops.example/hooks/warden", secret_env: ML_OPS_SECRET,
                        group_by: [tenant, model], group_wait_s: 30, group_interval_s: 300}
       slack:ml: {type: slack, url: "https://hooks.slack.com/services/…"}
+      local: {type: file, path: /var/lib/warden/alerts.jsonl}   # one JSON line per notification
     default_route: slack:ml
     alert_url_template: "https://warden.example/alerts/{alert_id}"
 
@@ -52,8 +53,9 @@ class Destination(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    type: Literal["pagerduty", "slack", "webhook"]
+    type: Literal["pagerduty", "slack", "webhook", "file"]
     url: str | None = None
+    path: str | None = Field(default=None, description="file: the JSON-lines file notifications are appended to")
     routing_key: SecretStr | None = None
     routing_key_env: str | None = None
     secret: SecretStr | None = None
@@ -73,6 +75,10 @@ class Destination(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> Destination:
+        if self.type == "file":
+            if not self.path:
+                raise ValueError(f"destination {self.name!r}: file needs a path")
+            return self
         if self.type == "pagerduty":
             self.url = self.url or PAGERDUTY_EVENTS_URL
             if self.routing_key is None and not self.routing_key_env:
@@ -142,6 +148,12 @@ class Destinations(BaseModel):
                 d.resolved_routing_key(env)
             if d.type == "webhook":
                 d.resolved_secret(env)
+
+
+def local_file_destinations(path: Path) -> dict[str, Any]:
+    """Destinations that deliver every alert to one JSON-lines file (``warden up``'s default, so alerts reach
+    somewhere a person can see before PagerDuty, Slack or a webhook is configured)."""
+    return {"destinations": {"local": {"type": "file", "path": str(path)}}, "default_route": "local"}
 
 
 def parse_destinations(data: Mapping[str, Any] | None) -> Destinations:

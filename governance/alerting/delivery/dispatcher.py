@@ -8,7 +8,8 @@ and hands outcomes to a recorder task that writes them in batches:
 * 429 (``Retry-After`` honoured, and the destination paused that long), 5xx, time-out, connection
   error → retry after exponential backoff with full jitter, until the destination's ``max_age_s``
   (then ``expired``, which the log and the alert's history show);
-* any other status → ``failed``, no retry.
+* any other status → ``failed``, no retry;
+* a ``file`` destination appends one JSON line per notification (``delivered``; an I/O error retries).
 
 Every second it also runs ``governance.alerting.sweep`` (auto-resolve, re-notification, escalation,
 silences that ended). On PostgreSQL several dispatchers may run (claims use SKIP LOCKED); on SQLite
@@ -23,12 +24,14 @@ import contextlib
 import email.utils
 import hashlib
 import logging
+import os
 import random
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import and_, or_, select
@@ -81,6 +84,16 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def append_lines(path: Path, body: bytes) -> None:
+    """Append JSON lines to a file readable by its owner only (created with its folder when missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, body)
+    finally:
+        os.close(fd)
+
+
 def classify(status_code: int | None) -> str:
     """``delivered`` for 2xx, ``retry`` for 429/5xx/no answer (None), ``failed`` otherwise."""
     if status_code is None or status_code == 429 or status_code >= 500:
@@ -107,6 +120,9 @@ def build_requests(dest: Destination, items: Sequence[OutboxItem], *, url_templa
                    env: Mapping[str, str] | None = None, now: float | None = None) -> list[OutgoingRequest]:
     """The requests for claimed items: PagerDuty one event each; Slack and webhooks one request per
     notification group; items without a group go alone to Slack and up to ``max_batch`` together to a webhook."""
+    if dest.type == "file":
+        lines = [payloads.encode({**i.payload, "delivery_id": i.delivery_id}) + b"\n" for i in items]
+        return [OutgoingRequest(list(items), b"".join(lines), {})] if items else []
     base = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **dest.headers}
     if dest.type == "pagerduty":
         key = dest.resolved_routing_key(env)
@@ -276,7 +292,7 @@ class Dispatcher:
                 continue
             for req in requests:
                 self._inflight[dest.name] += len(req.items)
-                task = asyncio.create_task(self._send(dest, req))
+                task = asyncio.create_task(self._write(dest, req) if dest.type == "file" else self._send(dest, req))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             n += len(items)
@@ -291,6 +307,29 @@ class Dispatcher:
             return AttemptResult(item, "expired", now, code, f"gave up after {item.attempts} attempts: {error}",
                                  latency_ms=latency_ms)
         return AttemptResult(item, "retry", now, code, error, now + timedelta(seconds=delay), latency_ms)
+
+    async def _write(self, dest: Destination, req: OutgoingRequest) -> None:
+        """Append a file destination's notifications; an I/O error (disk full, permissions) retries."""
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            await asyncio.to_thread(append_lines, Path(str(dest.path)), req.body)
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc.strerror or exc}"[:300]
+        finally:
+            self._inflight[dest.name] -= len(req.items)
+        latency_ms = (time.perf_counter() - started) * 1000
+        now = datetime.now(UTC)
+        self.stats.requests += 1
+        for item in req.items:
+            result = (AttemptResult(item, "delivered", now, latency_ms=latency_ms) if error is None else
+                      self._retry_or_expire(dest, item, now, None, error, latency_ms, None))
+            self.stats.outcomes[result.outcome] += 1
+            self._results.put_nowait(result)
+        if error is not None:
+            log.warning("alert delivery attempt did not succeed", extra={
+                "destination": dest.name, "outcome": "retry", "error": error, "items": len(req.items)})
+        self.wake()
 
     async def _send(self, dest: Destination, req: OutgoingRequest) -> None:
         assert self._client is not None

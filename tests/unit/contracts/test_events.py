@@ -97,3 +97,39 @@ def test_published_schema_file_matches_the_models() -> None:
     assert json.loads(path.read_text()) == json.loads(json.dumps(event_json_schema())), \
         "contracts/schema/event.v1.json is stale: run `warden schema --out contracts/schema/event.v1.json`"
     assert set(event_json_schema()["discriminator"]["mapping"]) == {"inference", "training", "feedback", "deployment"}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("latency_ms", 1e308), ("latency_ms", 86_400_001), ("cost_usd", 1e9),
+    ("usage", {"input_tokens": 10**12}), ("usage", {"output_tokens": 100_000_001}),
+])
+def test_numbers_beyond_their_documented_bounds_are_refused(field: str, value: object) -> None:
+    ev = json.loads(json.dumps(MINIMAL))
+    ev["inference"][field] = value
+    out = decode_event(raw(ev), 1024 * 1024)
+    assert isinstance(out, Rejection) and out.code == "validation_error"
+    assert field in out.reason and "less than or equal" in out.reason, out.reason
+
+
+@pytest.mark.parametrize("name", ["support-bot", "meta-llama/Llama-3.1-8B-Instruct", "claude-3-5-sonnet@20240620",
+                                  "ft:gpt-4o-mini:acme:triage:9xYz", "v1.2.3+build.7"])
+def test_usual_model_identifiers_are_accepted(name: str) -> None:
+    ev = {**MINIMAL, "model": {"name": name, "version": name}}
+    assert not isinstance(decode_event(raw(ev), 1024 * 1024), Rejection)
+
+
+@pytest.mark.parametrize(("where", "value"), [
+    ("model", "failed for patricia 4111 1111 1111 1111"), ("model", "patricia.desrosiers@example.ch"),
+    ("tenant", "Acme Corp"), ("version", "v1\nv2"), ("tenant", "-leading-dash"),
+])
+def test_identifiers_with_free_text_or_personal_data_are_refused(where: str, value: str) -> None:
+    ev = json.loads(json.dumps(MINIMAL))
+    if where == "tenant":
+        ev["tenant"] = value
+    elif where == "model":
+        ev["model"]["name"] = value
+    else:
+        ev["model"]["version"] = value
+    out = decode_event(raw(ev), 1024 * 1024)
+    assert isinstance(out, Rejection) and out.code == "validation_error", out
+    assert value not in out.reason

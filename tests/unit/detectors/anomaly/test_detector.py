@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+import os
+import subprocess
+import sys
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -82,11 +85,13 @@ def test_update_and_update_many_give_identical_scores() -> None:
     assert np.array_equal(AnomalyDetector().update_many(dt64, x), batch)
 
 
-def test_without_timestamps_the_seasonal_component_stays_neutral() -> None:
+def test_without_timestamps_the_time_based_parts_stay_neutral() -> None:
+    # the seasonal residual, the seasonal change point and the recurrence memory need a time of day
     x = _series(1500)
     no_ts = AnomalyDetector().update_many(None, x)
-    no_seasonal = AnomalyDetector(AnomalyConfig(w_seasonal=0.0)).update_many(_stamps(1500), x)
-    assert np.array_equal(no_ts, no_seasonal)
+    timeless = AnomalyConfig(w_seasonal=0.0, w_seasonal_cusum=0.0, recurrence_weight=0.0)
+    assert np.array_equal(no_ts, AnomalyDetector(timeless).update_many(_stamps(1500), x))
+    assert not np.array_equal(no_ts, AnomalyDetector().update_many(_stamps(1500), x))
 
 
 def _daily_square(days: int = 14, per_day: int = 288) -> np.ndarray:
@@ -120,15 +125,24 @@ def test_broken_daily_rhythm_is_flagged_with_timestamps() -> None:
 
 
 @pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
-def test_compiled_kernel_matches_plain_python_kernel() -> None:
-    x = _series(1200)
-    p = AnomalyConfig().as_params()
-    outs = []
-    for fn in (K.run_kernel, K.run_kernel.py_func):
-        out = np.zeros_like(x)
-        fn(_stamps(x.shape[0]), x, out, np.zeros(K.N_STATE), np.zeros(K.TAB_SIZE), p)
-        outs.append(out)
-    np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=1e-12)
+def test_compiled_kernel_matches_the_same_source_run_as_plain_python() -> None:
+    # the whole kernel as plain Python (numba switched off in a fresh interpreter) against the compiled one
+    code = (
+        "import json, sys, numpy as np\n"
+        "from detectors.anomaly.detector import AnomalyDetector\n"
+        "from detectors.anomaly import kernel as K\n"
+        "assert not hasattr(K.run, 'py_func')\n"
+        "x = np.array(json.loads(sys.stdin.read()))\n"
+        "print(json.dumps(AnomalyDetector().update_many(1.7e9 + 300.0 * np.arange(x.shape[0]), x).tolist()))\n"
+    )
+    x = _series(2400)  # the spike at 2000 raises an alarm
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(x.tolist()), capture_output=True,
+                         text=True, env=env, check=True, timeout=120)
+    plain = np.array(json.loads(out.stdout))
+    compiled = AnomalyDetector().update_many(_stamps(x.shape[0]), x)
+    assert plain.max() >= AnomalyConfig().alarm  # the comparison covers an alarm
+    np.testing.assert_allclose(compiled, plain, rtol=0, atol=1e-12)
 
 
 def test_snapshot_restore_continues_identically_and_is_json() -> None:
@@ -150,8 +164,8 @@ def test_state_is_bounded() -> None:
     size_small = len(det.snapshot()["state"])
     det.update_many(None, _series(20000, seed=1))
     snap = det.snapshot()
-    assert len(snap["state"]) == size_small
-    assert len(snap["table_index"]) <= K.TAB_SIZE
+    assert len(snap["state"]) == size_small == K.N_STATE
+    assert len(snap["table_index"]) <= K.N_TAB
 
 
 def test_non_finite_values_score_zero_and_leave_state_unchanged() -> None:
@@ -230,135 +244,34 @@ def test_recurring_daily_spike_stops_alarming_but_a_new_one_still_alarms() -> No
     assert np.array_equal(blind, blind_forgetful)
 
 
-_KNN_FIELDS = ("w_knn", "knn_len", "knn_refs", "knn_stride", "knn_centre")
-_WEEKLY_FIELDS = ("weekly_slots", "weekly_alpha", "weekly_min_weeks", "weekly_period_s")
-_V4_N_STATE, _V4_TAB_SIZE = 35, 9472  # the version 4 layout (what the detector wrote before the weekly profile)
-
-
-def _as_version_4(snap: dict) -> dict:
-    """A current snapshot rewritten in the version 4 layout (no weekly profile: its state and table blocks
-    come last, so version 4 is a prefix of both)."""
-    old = json.loads(json.dumps(snap))
-    old["state"] = old["state"][: K.S_WEEK_ERR]
-    pairs = [(i, v) for i, v in zip(old["table_index"], old["table_value"]) if i < K.T_WK_MEAN]
-    old["table_index"] = [i for i, _ in pairs]
-    old["table_value"] = [v for _, v in pairs]
-    for key in _WEEKLY_FIELDS:
-        del old["config"][key]
-    old["version"] = 4
-    return old
-
-
-def _as_version_3(snap: dict) -> dict:
-    """A current snapshot rewritten in the version 3 layout (five components, no lagged-window part)."""
-    old = _as_version_4(snap)
-    state = old["state"]
-    keep = [i for i in range(len(state)) if i not in (K.S_AVG + 5, K.S_MU + 5, K.S_VAR + 5)]
-    old["state"] = [state[i] for i in keep]
-    pairs = [(i, v) for i, v in zip(old["table_index"], old["table_value"]) if i < K.T_KNN_RING]
-    old["table_index"] = [i for i, _ in pairs]
-    old["table_value"] = [v for _, v in pairs]
-    for key in _KNN_FIELDS:
-        del old["config"][key]
-    old["version"] = 3
-    return old
-
-
-def test_version_3_snapshot_restores_with_an_empty_lagged_window_part() -> None:
-    x = _series(2500)
-    ts = _stamps(x.shape[0])
-    det = AnomalyDetector()
-    det.update_many(ts[:1500], x[:1500])
-    snap = det.snapshot()
-    assert snap["version"] == 5 and det._tab[K.T_KNN_AT : K.T_KNN_AT + K.MAX_KNN_REFS].max() > 0.0
-    old = AnomalyDetector.restore(_as_version_3(snap))
-    # the same state with the lagged-window component's statistics and windows (and the weekly part) emptied
-    expected = AnomalyDetector.restore(snap)
-    for i in (K.S_AVG + 5, K.S_MU + 5, K.S_VAR + 5, K.S_WEEK_ERR, K.S_DAYW_ERR):
-        expected._fs[i] = 0.0
-    expected._tab[K.T_KNN_RING :] = 0.0
-    assert old.config == AnomalyConfig()
-    assert np.array_equal(old._fs, expected._fs)
-    assert np.array_equal(old._tab, expected._tab)
-    assert np.array_equal(old.update_many(ts[1500:], x[1500:]), expected.update_many(ts[1500:], x[1500:]))
-
-
-def test_version_2_snapshot_restores_with_an_empty_recurrence_memory() -> None:
-    x = _daily_spikes(days=3)
-    ts = _stamps(x.shape[0])
-    det = AnomalyDetector(AnomalyConfig(recurrence_weight=0.0))
-    det.update_many(ts[:500], x[:500])
-    snap = _as_version_3(det.snapshot())
-    snap["version"] = 2
-    for key in ("recurrence_slots", "recurrence_weight", "recurrence_tau_s", "recurrence_min"):
-        del snap["config"][key]
-    old = AnomalyDetector.restore(snap)
-    assert old.config == AnomalyConfig()
-    assert old.n == 500
-    assert np.all(old._tab[K.T_REC_VAL : K.T_REC_VAL + K.MAX_REC_SLOTS] == 0.0)
-    assert np.all(old.update_many(ts[500:], x[500:]) >= 0.0)
-
-
-def _cycle_with_incident(seed: int) -> tuple[np.ndarray, int]:
-    """Two normal dips per 144-point cycle (rush hours) and one incident: an equal drop at a quiet phase."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(3000)
-    ph = t % 144
-    rush = np.exp(-((ph - 36) ** 2) / 50.0) + np.exp(-((ph - 100) ** 2) / 50.0)
-    x = 65.0 - 25.0 * rush + rng.normal(0.0, 3.0, t.shape[0])
-    at = 2260
-    x[at : at + 20] -= 35.0
-    return x, at
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_lagged_window_component_lifts_an_incident_inside_the_normal_range(seed: int) -> None:
-    # without the spatial rule the drop is no larger than the rush-hour dips the residuals are used to;
-    # the window of the last values, though, matches no stored window
-    x, at = _cycle_with_incident(seed)
-    cfg = AnomalyConfig(spatial_score=0.0)
-    with_knn = AnomalyDetector(cfg).update_many(None, x)
-    without = AnomalyDetector(replace(cfg, w_knn=0.0)).update_many(None, x)
-    assert with_knn[at : at + 20].max() >= without[at : at + 20].max() + 0.08
-    assert int(np.sum(with_knn[600:at] >= cfg.alarm)) <= int(np.sum(without[600:at] >= cfg.alarm))
-
-
-def test_lagged_window_component_can_be_disabled_and_is_validated() -> None:
-    x, _ = _cycle_with_incident(0)
-    off_len = AnomalyDetector(AnomalyConfig(knn_len=0)).update_many(None, x)
-    off_w = AnomalyDetector(AnomalyConfig(w_knn=0.0)).update_many(None, x)
-    assert np.array_equal(off_len, off_w)
-    for bad in ({"knn_len": K.MAX_KNN_LEN + 1}, {"knn_refs": 0}, {"knn_stride": 0}):
-        with pytest.raises(ValueError):
-            AnomalyConfig(**bad)
+def _nab_like_no_anomaly(rng: np.random.Generator, kind: str, n: int = 4032) -> tuple[np.ndarray, np.ndarray]:
+    """The five shapes of NAB's artificialNoAnomaly category (5-minute points, 14 days)."""
+    t = 1_420_070_400.0 + 300.0 * np.arange(n)
+    ph = 2 * np.pi * t / 86400.0
+    shapes = {
+        "flatline": lambda: np.full(n, 46.0),
+        "noisy": lambda: 40 + rng.normal(0, 10, n),
+        "daily_no_noise": lambda: 50 + 30 * np.sin(ph),
+        "daily_square": lambda: np.where(np.sin(ph) > 0, 80.0, 20.0),
+        "daily_small_noise": lambda: 50 + 30 * np.sin(ph) + rng.normal(0, 1.0, n),
+    }
+    return t, np.round(shapes[kind](), 3)
 
 
 def test_anomaly_free_synthetic_series_raise_few_alarms() -> None:
-    from bench.nab_synthetic import no_anomaly
+    from bench.nab_synthetic import noanomaly
 
     cfg = AnomalyConfig()
     for kind, most in (("flatline", 0), ("daily_no_noise", 0), ("daily_square", 0), ("daily_small_noise", 0), ("noisy", 2)):
-        t, x, _ = no_anomaly(np.random.default_rng(3), kind)
+        t, x = _nab_like_no_anomaly(np.random.default_rng(3), kind)
         s = AnomalyDetector(cfg).update_many(t, x)
         assert int(np.sum(s[604:] >= cfg.alarm)) <= most, kind
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_centred_windows_compare_shapes_not_levels(seed: int) -> None:
-    # the lagged-window component alone: after a level shift the same sawtooth is not a new shape
-    rng = np.random.default_rng(seed)
-    t = np.arange(3000)
-    x = (t % 24) / 2.0 + rng.normal(0.0, 0.3, t.shape[0])
-    x[2000:] += 40.0
-    only = AnomalyConfig(
-        w_slow=0.0, w_context=0.0, w_volatility=0.0, w_seasonal=0.0, spatial_score=0.0, habituation=0.0, refractory=0
-    )
-    centred = AnomalyDetector(only).update_many(None, x)
-    raw = AnomalyDetector(replace(only, knn_centre=False)).update_many(None, x)
-    after = slice(2000 + only.knn_len, 2200)  # windows wholly after the shift
-    assert centred[after].max() < only.alarm
-    assert raw[after].max() >= only.alarm
-    assert centred[600:2000].max() < only.alarm and raw[600:2000].max() < only.alarm
+    # the benchmark's anomaly-free family draws levels, amplitudes and phases at random
+    for kind in ("flat", "sine", "square"):
+        for seed in range(5):
+            t, x, _ = noanomaly(np.random.default_rng(seed), kind)
+            s = AnomalyDetector(cfg).update_many(t, x)
+            assert int(np.sum(s[604:] >= cfg.alarm)) == 0, (kind, seed)
 
 
 _DAY = 86400.0
@@ -396,18 +309,21 @@ def test_weekly_profile_catches_a_weekday_that_behaves_like_a_sunday(seed: int) 
     assert daily_only[hol : hol + per_day].max() < cfg.alarm - 0.25
 
 
-def test_weekly_profile_changes_nothing_before_a_slot_is_seen_in_two_weeks() -> None:
-    x = _daily_square(days=13) + np.random.default_rng(6).normal(0.0, 1.0, 13 * 288)
+def test_weekly_profile_changes_nothing_before_a_slot_is_learnt_in_two_earlier_weeks() -> None:
+    x = _daily_square(days=16) + np.random.default_rng(6).normal(0.0, 1.0, 16 * 288)
     x[2000] += 60.0
     ts = _stamps(x.shape[0])
     off = AnomalyDetector(AnomalyConfig(weekly_slots=0)).update_many(ts, x)
     det = AnomalyDetector()
     s = det.update_many(ts, x)
-    assert det._tab[K.T_WK_CNT : K.T_WK_CNT + 168].sum() == x.shape[0]  # the weekly profile learnt every point
-    # an hourly slot of the week is visited in a second week at the earliest 7 days - 1 hour after the start
-    first_week = ts < ts[0] + 7 * _DAY - 3600.0
-    assert np.array_equal(s[first_week], off[first_week])
-    # 13 days cannot visit any slot in 3 distinct weeks: with that requirement the whole series is unchanged
+    wk_cnt = det._st[K.T_WK_CNT : K.T_WK_CNT + 168]
+    assert wk_cnt.sum() == x.shape[0]  # the weekly profile learnt every point
+    # an hourly slot of the week has been learnt in two earlier weeks 14 days - 1 hour after the start at the
+    # earliest (the visit under way does not count: one week's points are not a profile yet)
+    two_weeks = ts < ts[0] + 14 * _DAY - 3600.0
+    assert np.array_equal(s[two_weeks], off[two_weeks])
+    assert not np.array_equal(s, off)
+    # 16 days cannot give any slot 3 earlier weeks: with that requirement the whole series is unchanged
     assert np.array_equal(AnomalyDetector(AnomalyConfig(weekly_min_weeks=3)).update_many(ts, x), off)
     # ... and without timestamps there is no time of week
     blind_off = AnomalyDetector(AnomalyConfig(weekly_slots=0)).update_many(None, x)
@@ -419,41 +335,92 @@ def test_weekly_state_round_trips_and_matches_per_point_updates() -> None:
     det = AnomalyDetector()
     h = x.shape[0] // 2 + 7
     first = det.update_many(t[:h], x[:h])
-    assert det._tab[K.T_WK_WEEKS : K.T_WK_WEEKS + 168].max() >= 2.0 and det._fs[K.S_WEEK_ERR] > 0.0
+    assert det._st[K.T_WK_WEEKS : K.T_WK_WEEKS + 168].max() >= 3.0 and det._st[K.S_WEEK_ERR] > 0.0
     rest = AnomalyDetector.restore(json.loads(json.dumps(det.snapshot()))).update_many(t[h:], x[h:])
     one = AnomalyDetector()
     per_point = np.array([one.update(t[i], x[i]) for i in range(x.shape[0])])
     assert np.array_equal(np.concatenate([first, rest]), per_point)
 
 
-def test_version_4_snapshot_restores_and_continues() -> None:
-    # a version 4 snapshot as the detector wrote it before the weekly profile (checked byte for byte against
-    # one written by that code): restored, the weekly profile starts empty with its fields at their defaults
-    x = _series(2500)
-    ts = _stamps(x.shape[0])  # under a week: the weekly profile is never trusted, so scores are unchanged
-    ref = AnomalyDetector().update_many(ts, x)
-    det = AnomalyDetector()
-    det.update_many(ts[:1500], x[:1500])
-    v4 = _as_version_4(det.snapshot())
-    assert len(v4["state"]) == _V4_N_STATE and max(v4["table_index"]) < _V4_TAB_SIZE
-    old = AnomalyDetector.restore(json.loads(json.dumps(v4)))
-    assert old.config == AnomalyConfig() and old.n == 1500
-    assert np.all(old._tab[K.T_WK_MEAN :] == 0.0) and old._fs[K.S_WEEK_ERR] == old._fs[K.S_DAYW_ERR] == 0.0
-    assert np.array_equal(old.update_many(ts[1500:], x[1500:]), ref[1500:])
-    assert old._tab[K.T_WK_CNT : K.T_WK_CNT + 168].sum() == 1000.0
-    assert old.snapshot()["version"] == 5
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_change_point_evidence_flags_a_sustained_shift_no_single_point_shows(seed: int) -> None:
+    # a shift of 5 noise standard deviations, with the range rule off so no "new extreme" can fire: only the
+    # CUSUM of deviations from the slow baseline sees it
+    rng = np.random.default_rng(seed)
+    x = 100.0 + rng.normal(0.0, 2.0, 3000)
+    x[2000:] += 10.0
+    cfg = AnomalyConfig(spatial_score=0.0)
+    with_cusum = AnomalyDetector(cfg).update_many(None, x)
+    without = AnomalyDetector(replace(cfg, w_cusum=0.0)).update_many(None, x)
+    assert with_cusum[2000:2005].max() >= cfg.alarm
+    assert without[2000:2300].max() < cfg.alarm
+    assert int(np.sum(with_cusum[600:2000] >= cfg.alarm)) == 0
 
 
-def test_version_4_snapshot_of_a_weekly_series_restores_with_an_empty_weekly_part() -> None:
-    t, x, _, _ = _weekly_with_holiday(2, weeks=5)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_stuck_value_is_flagged_within_a_few_repeats(seed: int) -> None:
+    # a sensor that freezes: the same value 100 times in a row, in a series that never repeats a value
+    rng = np.random.default_rng(seed)
+    x = np.round(50.0 + 10.0 * np.sin(2 * np.pi * np.arange(3000) / 288) + rng.normal(0.0, 1.0, 3000), 2)
+    x[2000:2100] = x[1999]
+    cfg = AnomalyConfig()
+    s = AnomalyDetector(cfg).update_many(None, x)
+    without = AnomalyDetector(replace(cfg, run_length=False)).update_many(None, x)
+    assert s[2000:2003].max() >= cfg.alarm
+    assert without[2000:2003].max() < cfg.alarm  # the volatility drop alone comes later
+    assert int(np.sum(s[600:2000] >= cfg.alarm)) == 0
+
+
+def test_repeats_that_are_usual_are_not_evidence() -> None:
+    # integer counts repeat all the time: their repeat rate is learnt, a run of a few is no surprise
+    rng = np.random.default_rng(3)
+    x = rng.poisson(2.0, 4000).astype(float)
+    s = AnomalyDetector().update_many(None, x)
+    off = AnomalyDetector(AnomalyConfig(run_length=False)).update_many(None, x)
+    assert int(np.sum(s[600:] >= 0.5)) == int(np.sum(off[600:] >= 0.5))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_seasonal_change_point_flags_a_day_below_its_rhythm(seed: int) -> None:
+    # a daily rhythm; one day runs at 75 % (a storm, an outage of part of the traffic): every value of that day
+    # is within the range seen, only the accumulated shortfall against the time-of-day profile shows it
+    rng = np.random.default_rng(seed)
+    n = 288 * 21
+    t = _stamps(n)
+    x = 1000.0 * (1.0 + 0.5 * np.sin(2 * np.pi * t / _DAY)) * (1.0 + rng.normal(0.0, 0.03, n))
+    day = 288 * 15
+    x[day : day + 288] *= 0.75
+    cfg = AnomalyConfig()
+    s = AnomalyDetector(cfg).update_many(t, x)
+    without = AnomalyDetector(replace(cfg, w_seasonal_cusum=0.0)).update_many(t, x)
+    assert s[day : day + 12].max() >= cfg.alarm
+    assert without[day : day + 288].max() < cfg.alarm
+    assert int(np.sum(s[600:day] >= cfg.alarm)) == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_transitions_a_sample_early_or_late_are_not_anomalies(seed: int) -> None:
+    # a daily square wave whose transitions move by one 5-minute sample from day to day: the residual is taken
+    # against the neighbouring slot's expectation too, so the jitter raises no alarm after learning
+    rng = np.random.default_rng(seed)
+    t = 1_420_070_400.0 + 300.0 * np.arange(288 * 21)
+    phase = 2 * np.pi * t / _DAY + rng.normal(0.0, 0.004, t.shape[0])
+    x = np.where(np.sin(phase) > 0, 80.0, 20.0)
+    assert int(np.sum(np.diff(np.flatnonzero(np.diff(x) != 0)) != 144)) > 5  # the transitions do jitter
+    s = AnomalyDetector().update_many(t, x)
+    assert int(np.sum(s[604:] >= AnomalyConfig().alarm)) == 0
+
+
+def test_earlier_snapshot_versions_are_refused_and_retired_config_fields_ignored() -> None:
     det = AnomalyDetector()
-    h = x.shape[0] // 2
-    det.update_many(t[:h], x[:h])
+    det.update_many(None, _series(300))
     snap = det.snapshot()
-    old = AnomalyDetector.restore(_as_version_4(snap))
-    expected = AnomalyDetector.restore(snap)
-    expected._fs[K.S_WEEK_ERR :] = 0.0
-    expected._tab[K.T_WK_MEAN :] = 0.0
-    assert np.array_equal(old._fs, expected._fs)
-    assert np.array_equal(old._tab, expected._tab)
-    assert np.array_equal(old.update_many(t[h:], x[h:]), expected.update_many(t[h:], x[h:]))
+    assert snap["version"] == 6
+    for version in (2, 3, 4, 5):
+        with pytest.raises(ValueError, match="unsupported anomaly snapshot version"):
+            AnomalyDetector.restore({**snap, "version": version})
+    # a configuration stored by the earlier detector (fields since removed) still reads back
+    old_cfg = {**asdict(AnomalyConfig()), "w_knn": 1.0, "knn_len": 8, "w_slow": 1.0, "w_fast": 0.0}
+    assert AnomalyConfig.from_dict(old_cfg) == AnomalyConfig()
+    with pytest.raises(ValueError, match="unknown AnomalyConfig keys"):
+        AnomalyConfig.from_dict({"no_such_field": 1})

@@ -153,3 +153,23 @@ def test_one_models_state_moves_to_another_monitor_and_carries_on_identically() 
     assert any(f.evidence["metric"].startswith("latency") for f in a)  # the spike was found by both
     original.forget_model("acme", "gpt-x")
     assert original.model_state("acme", "gpt-x") is None and original.detector("acme", "other", "request_rate")
+
+
+def test_a_checkpoint_with_an_earlier_detector_format_restores_without_those_detectors() -> None:
+    # issue 20 replaced the detector (snapshot version 6): a checkpoint written before keeps its buckets and
+    # watermark, and each metric series whose detector state it cannot read starts afresh
+    cfg = OpsMetricsConfig(interval_s=60, detector=AnomalyConfig(warmup=10))
+    original = OpsMetricsMonitor(cfg)
+    _run(original, list(_events(30))[: 20 * 20 + 7])
+    state = json.loads(json.dumps(original.model_state("acme", "gpt-x")))
+    assert state["detectors"]
+    for snap in state["detectors"].values():
+        snap["version"] = 5
+    moved = OpsMetricsMonitor(cfg)
+    assert moved.restore_model("acme", "gpt-x", state) == 1
+    assert moved.detector("acme", "gpt-x", "latency_p95_ms") is None
+    assert moved.model_state("acme", "gpt-x")["buckets"] == state["buckets"]
+    whole = json.loads(json.dumps(original.snapshot()))
+    for row in whole["detectors"]:
+        row[3]["version"] = 5
+    assert OpsMetricsMonitor.restore(whole).detector("acme", "gpt-x", "tokens") is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from detectors.drift.monitor import DriftConfig, DriftMonitor, severity_for
-from detectors.features.tabular import extract_features
+from detectors.features.tabular import PROMPT_KEY, extract_features
 from detectors.finding import Severity, Subject
 
 SUBJECT = Subject(tenant="acme", model="chat", version="v1")
@@ -166,3 +166,83 @@ def test_window_alpha_and_severity_scale():
     assert severity_for("ks", 0.12) == Severity.low
     assert severity_for("ks", 0.6) == Severity.critical
     assert severity_for("mmd", 0.25) == Severity.medium
+
+
+# ---- the same prompts answered again: the paired length test ------------------------------------------------
+_LENGTH_ONLY = dict(numeric_features=("response_chars",), categorical_features=())
+
+
+def _answers(n_prompts: int, run: int, factor: float = 1.0, prompts: int = 0) -> list[dict[str, object]]:
+    """Feature rows of one run of a model over prompts ``prompts .. prompts + n_prompts``: the answer length
+    depends on the prompt (log spread 0.6) and varies between runs (log spread 0.25)."""
+    need = np.exp(np.random.default_rng(prompts).normal(0.0, 0.6, n_prompts))
+    noise = np.exp(np.random.default_rng(1000 + run).normal(0.0, 0.25, n_prompts))
+    return [{"response_chars": float(round(400.0 * need[i] * noise[i] * factor)), PROMPT_KEY: f"p{prompts + i}"}
+            for i in range(n_prompts)]
+
+
+def _first_alarm(cfg: DriftConfig, ref: list[dict[str, object]], cur: list[dict[str, object]]) -> int | None:
+    mon = DriftMonitor(cfg)
+    mon.pin_reference(ref, ts=0)
+    for i, row in enumerate(cur):
+        if any(f.kind == "distribution_drift" for f in mon.update(row, ts=1 + i)):
+            return i + 1
+    return None
+
+
+def test_a_verbose_variant_on_the_same_prompts_is_flagged_within_300_events() -> None:
+    # answers 17 % longer on the same prompts: too small against the spread of lengths between prompts for a
+    # two-sample test at the monitor's false-alarm level, plain once each answer is compared with its prompt's
+    ref = _answers(800, run=1)
+    order = np.random.default_rng(5).permutation(800)
+    verbose = [_answers(800, run=2, factor=1.17)[i] for i in order]
+    cfg = DriftConfig(**_LENGTH_ONLY)
+    first = _first_alarm(cfg, ref, verbose)
+    assert first is not None and first <= 300
+    mon = DriftMonitor(cfg)
+    mon.pin_reference(ref, ts=0)
+    found = [f for i, row in enumerate(verbose[:first]) for f in mon.update(row, ts=1 + i)]
+    (finding,) = [f for f in found if f.kind == "distribution_drift"]
+    assert finding.evidence["drifted"] == ["response_chars_paired"]
+    paired = finding.evidence["features"]["response_chars_paired"]
+    assert paired["test"] == "paired" and 1.10 < paired["median_ratio"] < 1.25 and paired["pairs"] == first
+    unpaired = DriftConfig(**_LENGTH_ONLY, paired_feature="")
+    assert _first_alarm(unpaired, ref, verbose) is None  # the two-sample test alone misses it over 800 events
+
+
+def test_the_same_model_run_again_on_the_same_prompts_does_not_alarm() -> None:
+    ref = _answers(800, run=1)
+    cfg = DriftConfig(**_LENGTH_ONLY)
+    for run in range(2, 22):
+        order = np.random.default_rng(run).permutation(800)
+        rerun = _answers(800, run=run)
+        assert _first_alarm(cfg, ref, [rerun[i] for i in order]) is None, run
+
+
+def test_prompts_not_in_the_reference_are_not_paired() -> None:
+    mon = DriftMonitor(DriftConfig(**_LENGTH_ONLY))
+    mon.pin_reference(_answers(600, run=1), ts=0)
+    for i, row in enumerate(_answers(200, run=2, factor=1.5, prompts=10_000)):
+        mon.update(row, ts=1 + i)
+    assert mon.last_result is not None and "response_chars_paired" not in mon.last_result.results
+    assert mon.last_result.drift  # the 50 % longer answers are still caught by the two-sample test
+
+
+def test_pairs_survive_a_snapshot() -> None:
+    ref = _answers(800, run=1)
+    verbose = _answers(800, run=2, factor=1.17)
+    cfg = DriftConfig(**_LENGTH_ONLY)
+    whole = DriftMonitor(cfg)
+    whole.pin_reference(ref, ts=0)
+    resumed = DriftMonitor(cfg)
+    resumed.pin_reference(ref, ts=0)
+    for i, row in enumerate(verbose[:250]):
+        whole.update(row, ts=1 + i)
+        resumed.update(row, ts=1 + i)
+    snap = json.loads(json.dumps(resumed.snapshot()))
+    assert len(snap["pairs"]) == 250 and len(snap["ref_keys"]) == 800
+    assert all(PROMPT_KEY not in r for r in resumed.window_samples()["reference"])  # keys stay out of reports
+    resumed = DriftMonitor.restore(snap)
+    a = [f.finding_id for i, row in enumerate(verbose[250:]) for f in whole.update(row, ts=251 + i)]
+    b = [f.finding_id for i, row in enumerate(verbose[250:]) for f in resumed.update(row, ts=251 + i)]
+    assert a and a == b

@@ -5,6 +5,7 @@ import math
 from detectors.features.tabular import (
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
+    PROMPT_KEY,
     dominant_script,
     extract_features,
     features_from_record,
@@ -17,7 +18,7 @@ def test_counts_and_layout():
     resp = "## Steps\n\n1. Boil the water.\n2. Add salt!\n\n```python\nprint('x')\n```\nDone"
     f = extract_features("How do I cook pasta?", resp, completion_tokens=30, latency_ms=812.5,
                          cost_usd=0.002, finish_reason="STOP")
-    assert set(f) == set(NUMERIC_FEATURES) | set(CATEGORICAL_FEATURES)
+    assert set(f) == set(NUMERIC_FEATURES) | set(CATEGORICAL_FEATURES) | {PROMPT_KEY}
     assert f["prompt_chars"] == len("How do I cook pasta?")
     assert f["prompt_words"] == 5
     assert f["response_list_items"] == 2
@@ -66,3 +67,11 @@ def test_no_text_in_features():
     secret = "john.doe@example.com"
     f = extract_features(f"mail {secret}", f"I wrote to {secret}")
     assert all(secret not in str(v) for v in f.values())
+
+
+def test_prompt_key_identifies_the_prompt_without_its_text():
+    key = extract_features("How do I cook pasta?", "Boil water.")[PROMPT_KEY]
+    assert isinstance(key, str) and len(key) == 16 and int(key, 16) >= 0
+    assert extract_features("  how do I   cook PASTA? ", "Other answer.")[PROMPT_KEY] == key  # case, spacing
+    assert extract_features("How do I cook rice?", "Boil water.")[PROMPT_KEY] != key
+    assert "pasta" not in key.lower()

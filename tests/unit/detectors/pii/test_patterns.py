@@ -172,3 +172,9 @@ def test_scanner_guards_never_skip_a_match() -> None:
         guarded = sorted((s.start, s.end, s.type, s.score) for s in scan(text))
         missed += full != guarded
     assert missed == 0
+
+
+def test_email_after_a_scheme_colon_or_path_slash() -> None:
+    """``mailto:``, ``email:`` and a path segment do not hide an address (they did behind the lookbehind)."""
+    text = "write mailto:ana.silva@example.pt, email:bo@ex.com or see s3://bucket/ana.silva@example.pt"
+    assert found(text, "EMAIL_ADDRESS") == ["ana.silva@example.pt", "bo@ex.com", "ana.silva@example.pt"]
