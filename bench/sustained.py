@@ -619,17 +619,26 @@ def profile(args: argparse.Namespace) -> None:
     pipe = Pipeline(settings.pipeline_config(), settings.policy_engine())
     pipe.warm_up()
     warm = traffic.deployments("d")
-    for k in range(settings.drift_reference_size + 20):
+    for k in range(args.reference_events):
         warm += [traffic._inference("ref", k * 100 + j, s) for j, s in enumerate(traffic.subjects)]
     items = [RawItem(t.payload(), t.topic, 0, i, t.key) for i, t in enumerate(warm)]
+    fast = pipe.config.fast_path
     for k in range(0, len(items), args.batch):
+        if fast:
+            pipe.process_fast(items[k:k + args.batch])
         pipe.process_batch(items[k:k + args.batch])
         pipe.drain_aggregates()
+    if pipe.pii is not None:
+        pipe.pii.stats.clear()
     templates = traffic.events(args.events, "p")
     items = [RawItem(t.payload(), t.topic, 0, i, t.key) for i, t in enumerate(templates)]
     spent: dict[str, float] = defaultdict(float)
     wall, cpu = time.perf_counter(), time.process_time()
     for k in range(0, len(items), args.batch):
+        if fast:
+            _, timings = pipe.process_fast(items[k:k + args.batch])
+            for name, s in [*timings.stages.items(), *((f"d:{k}", v) for k, v in timings.detectors.items())]:
+                spent[f"detector:{name[2:]}" if name.startswith("d:") else f"stage:{name}"] += s
         pipe.process_batch(items[k:k + args.batch])
         pipe.drain_aggregates()
         for name, s in pipe.timings.stages.items():
@@ -646,7 +655,9 @@ def profile(args: argparse.Namespace) -> None:
                                         if k.startswith("detector:")))
     print(f"texts analysed for PII per event: {pipe.pii.stats['analyzed'] / n:.2f} (cache hits "
           f"{pipe.pii.stats['cache_hits'] / n:.2f})" if pipe.pii is not None else "PII off")
-    print(f"statistics: {statistics.mean(len(t.payload()) for t in templates):,.0f} bytes per event")
+    print(f"texts embedded per event: drift {pipe.text_stats['drift_embedded'] / n:.2f}, security "
+          f"{pipe.text_stats['security_embedded'] / n:.2f} (both counts include the warm-up)")
+    print(f"{statistics.mean(len(t.payload()) for t in templates):,.0f} bytes per event")
 
 
 def main() -> None:

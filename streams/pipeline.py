@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -153,7 +153,7 @@ class PipelineConfig:
     #: drift compares a bounded sample of embeddings, so its cost follows the number of models, not the event rate
     #: (see :mod:`detectors.drift.budget`)
     embedding_rate: float | None = None
-    embedding_burst: float = 50.0
+    embedding_burst: float = 10.0
     #: share of inference events kept as redacted training samples on ``warden.samples`` (chosen by event id;
     #: 0 keeps none). Samples are only published when the PII stage redacts (``pii`` set).
     sample_fraction: float = 1.0
@@ -256,6 +256,8 @@ class Pipeline:
         self._loaded: set[tuple[str, str]] = set()
         self.embedder = MiniLMEmbedder(self.config.embeddings) if self.config.embeddings is not None else None
         self._embedding_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: what the in-process text stage embedded so far (see :attr:`streams.textstage.TextStage.stats`)
+        self.text_stats: Counter[str] = Counter()
         cfg = self.config
         self.embedding_budget = (EmbeddingBudget(cfg.embedding_rate, cfg.embedding_burst)
                                  if cfg.embedding_rate else None)
@@ -299,6 +301,7 @@ class Pipeline:
         stage = TextStage(self.pii, self.embedder, self.security)
         stage.cache = self._embedding_cache
         result = stage.run(job)
+        self.text_stats.update(stage.stats)
         self.complete(items, outcomes, job, result)
         return outcomes
 

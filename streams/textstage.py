@@ -22,7 +22,7 @@ import concurrent.futures
 import logging
 import multiprocessing
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -83,6 +83,8 @@ class TextStage:
         self.embedder = embedder
         self.security = security
         self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: texts embedded for drift (``drift_embedded``) and for the security heads (``security_embedded``)
+        self.stats: Counter[str] = Counter()
 
     def warm_up(self) -> None:
         """Load the models now."""
@@ -137,6 +139,7 @@ class TextStage:
             missing = list(dict.fromkeys(x for pair in texts.values() for x in pair if x not in self.cache))
             if missing:
                 self._embed(missing)
+                self.stats["drift_embedded"] += len(missing)
             for p, (prompt, response) in texts.items():
                 result.vectors[p] = {"prompt": self.cache[prompt], "response": self.cache[response]}
         now = clock()
@@ -158,10 +161,14 @@ class TextStage:
                 for text in [m for _, m in messages] + ([answer] if answer else []):
                     if text not in known and text in self.cache:
                         known[text] = self.cache[text]
-            embed = self._embed if self.embedder is not None else None
+            embed = self._embed_gated if self.embedder is not None else None
             for p, scans in zip(scanned, self.security.scan_batch(events, known, embed)):
                 result.scans[p] = scans
         seconds["security"] = seconds.get("security", 0.0) + clock() - t
+
+    def _embed_gated(self, texts: list[str]) -> np.ndarray:
+        self.stats["security_embedded"] += len(texts)
+        return self._embed(texts)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` and keep them in the cache."""
