@@ -15,6 +15,12 @@
 The faust agent (``streams.app``) feeds raw bytes in and publishes what comes out; keeping this
 pure makes it testable without a broker and lets the benchmark measure it alone.
 
+:meth:`Pipeline.process_batch` is three steps the worker runs apart: :meth:`Pipeline.prepare` (decode, plan the
+text stage), the text stage (:mod:`streams.textstage`: PII, embeddings, security scans — stateless, in child
+processes in the worker) and :meth:`Pipeline.complete` (redacted events, detectors, policies, serialisation — the
+per-model state, on the worker's event loop). With ``fast_path``, :meth:`Pipeline.process_fast` handles rules and
+operational metrics beside it, so their decisions never wait for the text stage.
+
 Failures are isolated per event: an exception while one event is redacted, embedded, scanned, detected
 on, decided on, turned into history or serialised sends that event alone to the dead-letter topic (code
 ``processing_error``, the stage and the exception's type — never its message, which may quote the

@@ -5,7 +5,11 @@ One :class:`DriftMonitor` per (tenant, model, version). It pins a reference — 
 or an uploaded / training-eval sample (:meth:`DriftMonitor.pin_reference`) — then keeps the last
 ``window_size`` events as the current window and evaluates it every ``step`` events (or when
 ``window_seconds`` have passed). State is bounded: reference feature columns (≤ ``max_reference``
-rows), a bottom-k sample of reference embeddings, the current window ring, counters.
+rows), a bottom-k sample of reference embeddings, the current window ring, counters. Embeddings have a
+window of their own (the last ``window_size`` embedded events), so a stream that embeds only a bounded number of
+events per model (:mod:`detectors.drift.budget`) still tests enough of them; when every event is embedded it
+holds exactly the tabular window's embeddings. A reference pinned with fewer than ``embedding_reference_min``
+embeddings keeps collecting them, and the MMD tests start once it has them.
 
 Calibration. Each window runs one test per feature (KS for numeric, chi-square homogeneity for
 categorical, MMD with a permutation null for each embedding stream) and Holm's procedure across
