@@ -21,6 +21,8 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
@@ -197,8 +199,17 @@ class TextStageConfig:
 _STAGE: TextStage | None = None
 
 
-def _start_child(config: TextStageConfig) -> None:
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """End this process when its parent is gone (a worker killed with SIGKILL cannot stop its children)."""
+    while True:
+        time.sleep(every_s)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _start_child(config: TextStageConfig, parent: int) -> None:
     global _STAGE
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
     _STAGE = TextStage(PiiDetector(config.pii) if config.pii is not None else None,
                        MiniLMEmbedder(config.embeddings) if config.embeddings is not None else None,
                        SecurityScanner(config.security) if config.security is not None else None)
@@ -233,7 +244,7 @@ class TextStagePool:
         """Start the children and wait until their models are loaded."""
         self._pool = concurrent.futures.ProcessPoolExecutor(
             self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child,
-            initargs=(self.config,))
+            initargs=(self.config, os.getpid()))
         for f in [self._pool.submit(_ready) for _ in range(self.processes)]:
             f.result()
 

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     drift_embeddings: bool = Field(default=True, description="also test MiniLM prompt/response embeddings (MMD)")
     drift_embedding_fraction: float = Field(default=0.5, gt=0, le=1,
                                             description="share of events embedded (by event id; MMD needs tens per window)")
-    drift_embedding_rate: float = Field(default=0.5, ge=0, description=(
+    drift_embedding_rate: float = Field(default=0.2, ge=0, description=(
         "embedded events per second per model at most (0: no limit): the MMD tests compare bounded samples, so "
         "the embedding cost follows the number of models, not the event rate"))
     security_enabled: bool = Field(default=True, description="prompt-injection and toxicity detectors")
