@@ -74,3 +74,19 @@ def test_the_text_stage_in_child_processes_gives_the_in_process_results() -> Non
     assert merge(job, [job], [expected]) is expected
     pipe.complete(_items() * 3, outcomes, job, got)
     assert any(f.kind == "pii_detected" for o in outcomes for f in o.findings)
+
+
+def test_the_embedding_budget_bounds_the_embedded_events_per_model() -> None:
+    from detectors.features.embeddings import EmbedderConfig
+
+    config = PipelineConfig(pii=None, security=None, embeddings=EmbedderConfig.fast_cpu(), embedding_fraction=1.0,
+                            embedding_rate=0.001, embedding_burst=5)
+    pipe = Pipeline(config)
+    items = [RawItem(raw(inference(f"b-{i}", model="busy" if i % 2 else "quiet")), "warden.inference", 0, i)
+             for i in range(40)]
+    _, job = pipe.prepare(items)
+    assert sum(p.embed for p in job.plans) == 10  # a burst of 5 per model, then (almost) nothing
+    unbounded = Pipeline(PipelineConfig(pii=None, security=None, embeddings=EmbedderConfig.fast_cpu(),
+                                        embedding_fraction=1.0))
+    _, job = unbounded.prepare(items)
+    assert all(p.embed for p in job.plans)
