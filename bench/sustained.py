@@ -622,7 +622,7 @@ def profile(args: argparse.Namespace) -> None:
     for k in range(args.reference_events):
         warm += [traffic._inference("ref", k * 100 + j, s) for j, s in enumerate(traffic.subjects)]
     items = [RawItem(t.payload(), t.topic, 0, i, t.key) for i, t in enumerate(warm)]
-    fast = pipe.config.fast_path
+    fast = getattr(pipe.config, "fast_path", False)  # (False on commits before the fast path: the baseline)
     for k in range(0, len(items), args.batch):
         if fast:
             pipe.process_fast(items[k:k + args.batch])
@@ -655,8 +655,10 @@ def profile(args: argparse.Namespace) -> None:
                                         if k.startswith("detector:")))
     print(f"texts analysed for PII per event: {pipe.pii.stats['analyzed'] / n:.2f} (cache hits "
           f"{pipe.pii.stats['cache_hits'] / n:.2f})" if pipe.pii is not None else "PII off")
-    print(f"texts embedded per event: drift {pipe.text_stats['drift_embedded'] / n:.2f}, security "
-          f"{pipe.text_stats['security_embedded'] / n:.2f} (both counts include the warm-up)")
+    stats = getattr(pipe, "text_stats", None)
+    if stats is not None:
+        print(f"texts embedded per event: drift {stats['drift_embedded'] / n:.2f}, security "
+              f"{stats['security_embedded'] / n:.2f} (both counts include the warm-up)")
     print(f"{statistics.mean(len(t.payload()) for t in templates):,.0f} bytes per event")
 
 
