@@ -102,10 +102,11 @@ def _local_docs(app: FastAPI) -> None:
 
 
 async def _verify_audit_periodically(engine: Engine, interval_s: float) -> None:
-    """Verify the audit hash chain every ``interval_s`` (the metric ``warden_audit_chain_valid`` follows it)."""
+    """Verify the whole audit hash chain every ``interval_s`` and record the result (the metric
+    ``warden_audit_chain_valid`` and the console's audit page follow it)."""
     while True:
         try:
-            result = await asyncio.to_thread(audit_trail.verify, engine)
+            result = await asyncio.to_thread(audit_trail.verify_full, engine, by="periodic verification")
             metrics.observe_audit(result.ok, result.checked, result.seconds)
             if not result.ok:
                 log.error("audit chain verification failed", extra={"first_broken_seq": result.first_broken_seq,

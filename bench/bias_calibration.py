@@ -74,7 +74,8 @@ def run_stream(windows: int, per_window: int, rate: float, cfg: FairnessConfig, 
         groups = {a: rnd.choice(["p", "q", "r"]) for a in cfg.protected_attributes}
         label = rnd.random() < 0.5
         for f in mon.update(subject, 1_700_000_000 + i, groups, rnd.random() < rate, label, kind="refusal"):
-            flagged_windows.add(f.window.start)
+            if f.window is not None:
+                flagged_windows.add(f.window.start)
     k = len(flagged_windows)
     return {"path": "CohortFairnessMonitor.update", "windows": windows, "events_per_window": per_window,
             "base_rate": rate, "false_alarm_rate": k / windows, "false_alarm_upper95": round(upper_95(k, windows), 4)}

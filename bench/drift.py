@@ -94,7 +94,7 @@ def bench_embeddings(texts: list[str], quick: bool) -> dict[str, float]:
         embedders[name] = MiniLMEmbedder(EmbedderConfig(**{**base, **kw}))
         if embedders[name].exported:
             what = "exported + quantised" if kw.get("quantize_int8") else "exported"
-            print(f"  embeddings {name}: {what} to {embedders[name].onnx.path} in "
+            print(f"  embeddings {name}: {what} to {getattr(embedders[name].onnx, 'path', '?')} in "
                   f"{time.perf_counter() - t:.1f}s (first use only; later runs load the cached file)", flush=True)
     prompts = [r["prompt"] for r in read_jsonl(DATA / "drift_ref.jsonl")[:300]]
     quality_texts = texts + prompts
@@ -117,7 +117,7 @@ def bench_embeddings(texts: list[str], quick: bool) -> dict[str, float]:
     print(f"  embeddings: {len(texts)} texts, {n_tokens:.1f} tokens each on average at 64 max; 1 thread; "
           f"median of {len(cpu_tok)} interleaved rounds", flush=True)
     ref = vecs["torch fp32"]
-    for name, kw in variants:
+    for name, _ in variants:
         cos = np.sum(vecs[name] * ref, axis=1)
         cfg = embedders[name].config
         print(f"  embeddings {name:>15}: {out[name]:7.1f} texts per CPU-second "
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
             cur_f, cur_e = [pool_f[i] for i in sel], [pool_e[i] for i in sel]
         else:
             cur_f, cur_e = feats[kind][: cfg.window_size], embs[kind][: cfg.window_size]
-        res = {}
+        res: dict[str, Any] = {}
         for mode, c in (("tab", replace(cfg, step=10**9)), ("all", replace(cfg, step=10**9))):
             mon = DriftMonitor(c)
             mon.pin_reference(ref_f, ref_e if mode == "all" else None, ts=0)

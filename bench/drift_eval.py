@@ -81,11 +81,10 @@ def replay(
                 first, alarm_res = i, mon.last_result
                 if stop_at_first:
                     break
-    if first is None or not stop_at_first:
-        if any(x.kind == "distribution_drift" for x in mon.flush()):
-            alarms += 1
-            if first is None:
-                first, alarm_res = len(cur_feats) - 1, mon.last_result
+    if (first is None or not stop_at_first) and any(x.kind == "distribution_drift" for x in mon.flush()):
+        alarms += 1
+        if first is None:
+            first, alarm_res = len(cur_feats) - 1, mon.last_result
     return ReplayOutcome(first, alarm_res, mon.last_result, mon.windows_evaluated, alarms)
 
 

@@ -23,6 +23,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also runnable as ``python bench/gpu_job.py``
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     cuda = torch.cuda.is_available() and a.device != "cpu"
     model = a.model or ("minilm" if cuda else "tiny")
-    cfg = dict(PRESETS[model])
+    cfg: dict[str, Any] = dict(PRESETS[model])
     if a.rows:
         cfg["new_rows"] = a.rows
     if a.old_rows:
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     new = support_history(cfg["new_rows"], style="new", seed=2, start=cut, id_prefix="new")
     tmp = tempfile.TemporaryDirectory(prefix="warden-gpu-job-")
     root = a.artifacts or Path(tmp.name)
-    reg, deployments = InMemoryRegistry(), []
+    reg, deployments = InMemoryRegistry(), list[Any]()
     ex = JobExecutor(registry=reg, artifacts=ArtifactStore(root), history=ListHistory(old + new),
                      publish_deployment=deployments.append,
                      options=ExecutorOptions(device=device, eval_batch_size=512 if device == "cuda" else 128))

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 w = csv.writer(f)
                 w.writerow(["timestamp", "value", "anomaly_score"])
                 for ts, v, s in zip(stamps, values.tolist(), scores.tolist()):
-                    w.writerow([ts, repr(v), "%.6f" % s])
+                    w.writerow([ts, repr(v), f"{s:.6f}"])
             files += 1
             points += len(values)
     dt = time.perf_counter() - t0

@@ -310,14 +310,14 @@ def _build(rng: random.Random, values: _Values, n_pii: int, min_len: int, max_le
         i += 1
     text = ""
     spans: list[dict] = []
-    for tmpl, kind, _ in parts:
+    for part, part_kind, _ in parts:
         if text:
             text += rng.choice([" ", " ", " ", "\n"])
-        if kind is None:
-            text += tmpl
+        if part_kind is None:
+            text += part
             continue
-        value, label = values.make(kind)
-        pre, post = tmpl.split("{v}")
+        value, label = values.make(part_kind)
+        pre, post = part.split("{v}")
         start = len(text) + len(pre)
         text += pre + value + post
         spans.append({"start": start, "end": start + len(value), "type": label})

@@ -16,6 +16,7 @@ import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from detectors.finding import Finding, Severity, Subject
 from policies.engine import PolicyEngine
@@ -38,6 +39,7 @@ def make_findings(n: int, seed: int = 7) -> list[Finding]:
         severity = rng.choices(sev, weights=[10, 30, 35, 20, 5])[0]
         if r < 0.35:
             kind = rng.choice(["error_status", "latency_slo"])
+            ev: dict[str, Any]
             ev = {"error_type": "timeout"} if kind == "error_status" else {"latency_ms": 9000.0, "slo_ms": 5000.0}
             det = "rule"
             severity = Severity.high if kind == "error_status" else rng.choice([Severity.medium, Severity.high])

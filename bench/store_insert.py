@@ -31,7 +31,7 @@ from store.db import init_db, make_engine
 from store.models import ensure_alerting_tables
 
 
-def _values_insert(conn: Any, table: Table, rows: list[dict[str, Any]], key: str | None = None) -> set[str]:
+def _values_insert(conn: Any, table: Table, rows: list[dict[str, Any]], key: str) -> set[str]:
     """The baseline: SQLAlchemy's multi-row VALUES insert with RETURNING."""
     stmt = repository.upsert_statement(conn.engine, table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
     return {r[0] for r in conn.execute(stmt, rows)}
@@ -57,14 +57,14 @@ def measure(url: str, batches: int, folds: tuple[int, ...] = (1, 10)) -> dict[in
                     findings = [bench_finding(f"{run}-{fold}", made + i, fold) for i in range(50)]
                     made += 50
                     decisions = policy.evaluate_many(findings)
-                    repository.unnest_insert = insert  # type: ignore[assignment]
+                    repository.unnest_insert = insert  # type: ignore[assignment]  # the baseline swapped in
                     t0 = time.perf_counter()
                     ingest.persist_batch(engine, findings, decisions, alerting=alerting)
                     if rep >= 5:  # the first batches warm caches and prepared statements
                         times[name].append(time.perf_counter() - t0)
             out[fold] = (statistics.median(times["values"]), statistics.median(times["unnest"]))
     finally:
-        repository.unnest_insert = unnest  # type: ignore[assignment]
+        repository.unnest_insert = unnest
         engine.dispose()
     return out
 

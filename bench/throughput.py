@@ -21,6 +21,7 @@ import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from confluent_kafka import Consumer, Producer
@@ -40,7 +41,7 @@ def chat_texts() -> list[str]:
     return [json.loads(line)["text"] for line in CORPUS.read_text().splitlines() if line.strip()]
 
 
-def event(event_id: str, i: int, texts: list[str], **kw: object) -> dict:
+def event(event_id: str, i: int, texts: list[str], **kw: Any) -> dict:
     """An inference event whose prompt and response are two different corpus texts."""
     return inference(event_id, messages=[{"role": "user", "content": texts[(2 * i) % len(texts)]}],
                      response={"content": texts[(2 * i + 1) % len(texts)], "finish_reason": "stop"}, **kw)
@@ -89,7 +90,7 @@ def produce(bootstrap: str, payloads: list[tuple[bytes, bytes]], rate: float | N
 def count_findings(base: str, tenant: str) -> int:
     total, cursor = 0, None
     while True:
-        params = {"tenant": tenant, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {"tenant": tenant, "limit": 1000, **({"cursor": cursor} if cursor else {})}
         body = httpx.get(f"{base}/v1/findings", params=params, headers={"Authorization": f"Bearer {KEY}"},
                          timeout=30).json()
         total += len(body["items"])
@@ -138,7 +139,7 @@ def latency(bootstrap: str, rate: float, seconds: float, texts: list[str]) -> tu
                 if done.is_set() and time.monotonic() > deadline:
                     return
                 continue
-            d = json.loads(msg.value())
+            d = json.loads(msg.value() or b"{}")
             if d["subject"]["tenant"] == tenant:
                 sent = datetime.fromisoformat(d["created_at"])
                 lat.append((datetime.now(UTC) - sent).total_seconds() * 1000)
@@ -195,7 +196,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, api, logs / "api.log")
         results: dict[int, float] = {}
-        workers = []
+        workers: list[Any] = []
         for count in (1, 2):
             while len(workers) < count:
                 w = spawn("worker", {**env, "WARDEN_WORKER_WEB_PORT": str(free_port())}, logs / f"worker{len(workers)}.log")

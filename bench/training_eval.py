@@ -36,6 +36,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -144,7 +145,7 @@ def _expected_kind(fault: str) -> set[str]:
     )
 
 
-def evaluate(seeds: int, steps: int, config: TrainingMonitorConfig) -> dict[str, object]:
+def evaluate(seeds: int, steps: int, config: TrainingMonitorConfig) -> dict[str, Any]:
     """Run the healthy and faulty simulations; return the figures."""
     healthy_alarm_runs = 0
     healthy_alarms: Counter[str] = Counter()
@@ -205,11 +206,11 @@ def main(argv: list[str] | None = None) -> int:
             f"({r['healthy_alarms'] or 'none'}); healthy runs with a plateau finding: "
             f"{r['healthy_plateau_runs']}/{a.seeds}"
         )
-        delays: dict[str, list[float]] = r["delays"]  # type: ignore[assignment]
+        delays: dict[str, list[float]] = r["delays"]
         for fault in FAULTS:
             d = delays.get(fault, [])
-            miss = r["missed"].get(fault, 0)  # type: ignore[union-attr]
-            early = r["early"].get(fault, 0)  # type: ignore[union-attr]
+            miss = r["missed"].get(fault, 0)
+            early = r["early"].get(fault, 0)
             if d:
                 within5 = sum(1 for x in d if x <= 5)
                 print(
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             f"[{name}] diverging runs flagged within 5 steps of onset: {within}/{n_div} "
             f"({100 * within / n_div:.1f}%), median delay {statistics.median(div) if div else float('nan'):.0f} steps; "
             f"false alarms on healthy runs: {r['healthy_alarm_runs']}/{a.seeds} "
-            f"({100 * r['healthy_alarm_runs'] / a.seeds:.1f}%)"  # type: ignore[operator]
+            f"({100 * r['healthy_alarm_runs'] / a.seeds:.1f}%)"
         )
     print(headline)
     return 0

@@ -15,11 +15,13 @@ Appends are serialised by a row lock on ``audit_head``, so concurrent writers ca
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -27,12 +29,13 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import func, select, text, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from store.audit_log import AUDIT_HEAD as _HEAD
 from store.audit_log import AUDIT_TABLE
-from store.models import AuditRow
+from store.models import AuditRow, AuditVerificationRow
 from store.models import to_utc as _utc
 
 GENESIS = "0" * 64
@@ -223,9 +226,6 @@ def verify_raw_rows(rows: Iterable[bytes], *, start_seq: int = 1, prev_hash: str
     return VerifyResult(True, checked, expected_seq - 1, prev.decode())
 
 
-_CHAIN_SQL = f"SELECT seq, prev_hash, content_hash, hash, content FROM {AUDIT_TABLE} ORDER BY seq"
-
-
 # The ranges come sorted from the subquery (cheaper than ORDER BY inside string_agg). Should the order
 # ever differ, verification reports a sequence gap: a false alarm is possible, a false "ok" is not.
 _CHUNK_SQL = (
@@ -233,15 +233,30 @@ _CHUNK_SQL = (
     f" || E'\\t' || content, E'\\n'), 'UTF8') FROM (SELECT * FROM {AUDIT_TABLE} WHERE seq >= %s AND seq < %s"
     " ORDER BY seq) AS chunk"
 )
+_SPAN_SQL = f"SELECT seq, prev_hash, content_hash, hash, content FROM {AUDIT_TABLE} WHERE seq >= ? AND seq <= ? ORDER BY seq"
+_HEAD_SQL = "SELECT seq, hash FROM audit_head WHERE id = 1"
+_TOP_SQL = f"SELECT max(seq) FROM {AUDIT_TABLE}"
+_HASH_AT_SQL = f"SELECT hash FROM {AUDIT_TABLE} WHERE seq = "
 
 
-def _chunked_chain_pg(engine: Engine, chunk: int = 8192) -> Iterator[bytes]:
-    """PostgreSQL: the chain as tab-separated lines, fetched a primary-key range at a time, each range
-    aggregated server-side into one UTF-8 ``bytea`` (one round trip and one Python object per 8,192
-    entries instead of per entry). Canonical JSON holds no raw tab or newline, so the framing is exact;
-    content written around the code with such characters fails verification, as it should. All ranges
-    read one snapshot (REPEATABLE READ). A reader thread fetches the next range while this one is hashed
-    (the database works while Python hashes)."""
+@dataclass(slots=True)
+class _Snapshot:
+    """What a span's reader saw beside the entries, in the same snapshot: the recorded head, the last seq
+    stored, the last seq read and the stored hash of the entry the span chains onto."""
+
+    head: tuple[int, str] = (0, GENESIS)
+    top: int = 0
+    stop: int = 0
+    anchor_hash: str | None = None
+
+
+def _span_pg(engine: Engine, start: int, last: int | None, snap: _Snapshot, chunk: int = 8192) -> Iterator[bytes]:
+    """PostgreSQL: entries ``start``… as tab-separated lines, fetched a primary-key range at a time, each range
+    aggregated server-side into one UTF-8 ``bytea`` (one round trip and one Python object per 8,192 entries
+    instead of per entry). Canonical JSON holds no raw tab or newline, so the framing is exact; content
+    written around the code with such characters fails verification, as it should. The ranges, the head
+    and the anchor are read in one snapshot (REPEATABLE READ). A reader thread fetches the next range while
+    this one is hashed (the database works while Python hashes)."""
     import queue
     import threading
 
@@ -254,11 +269,18 @@ def _chunked_chain_pg(engine: Engine, chunk: int = 8192) -> Iterator[bytes]:
         try:
             with conn.cursor(binary=True) as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                top = cur.execute(f"SELECT max(seq) FROM {AUDIT_TABLE}").fetchone()[0] or 0
-                for lo in range(1, top + 1, chunk):
+                hs, hh = cur.execute(_HEAD_SQL).fetchone()
+                snap.head = (int(hs), str(hh.decode() if isinstance(hh, bytes) else hh))
+                snap.top = int(cur.execute(_TOP_SQL).fetchone()[0] or 0)
+                snap.stop = snap.top if last is None else min(snap.top, last)
+                if start > 1:
+                    found = cur.execute(_HASH_AT_SQL + "%s", (start - 1,)).fetchone()
+                    snap.anchor_hash = None if found is None else (
+                        found[0].decode() if isinstance(found[0], bytes) else str(found[0]))
+                for lo in range(start, snap.stop + 1, chunk):
                     if stop.is_set():
                         break
-                    blob = cur.execute(_CHUNK_SQL, (lo, lo + chunk)).fetchone()[0]
+                    blob = cur.execute(_CHUNK_SQL, (lo, min(lo + chunk, snap.stop + 1))).fetchone()[0]
                     if blob is not None:
                         chunks.put(bytes(blob))
             conn.rollback()
@@ -281,25 +303,35 @@ def _chunked_chain_pg(engine: Engine, chunk: int = 8192) -> Iterator[bytes]:
     finally:
         stop.set()
         while thread.is_alive():  # drain so the reader can finish
-            try:
+            with contextlib.suppress(queue.Empty):
                 chunks.get(timeout=0.1)
-            except queue.Empty:
-                pass
         thread.join()
 
 
-def _stream_chain(engine: Engine, batch: int) -> Iterator[tuple[Any, ...]]:
+def _span_sqlite(engine: Engine, start: int, last: int | None, snap: _Snapshot,
+                 batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """SQLite: entries ``start``… through a cursor; the head, the anchor and the entries in one read
+    transaction (one snapshot in WAL mode)."""
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute(_CHAIN_SQL)
+        cur.execute("BEGIN")
+        hs, hh = cur.execute(_HEAD_SQL).fetchone()
+        snap.head = (int(hs), str(hh))
+        snap.top = int(cur.execute(_TOP_SQL).fetchone()[0] or 0)
+        snap.stop = snap.top if last is None else min(snap.top, last)
+        if start > 1:
+            found = cur.execute(_HASH_AT_SQL + "?", (start - 1,)).fetchone()
+            snap.anchor_hash = None if found is None else str(found[0])
+        cur.execute(_SPAN_SQL, (start, snap.stop))
         while True:
-            chunk = cur.fetchmany(batch)
-            if not chunk:
+            rows = cur.fetchmany(batch)
+            if not rows:
                 break
-            yield from chunk
+            yield from rows
         cur.close()
     finally:
+        raw.rollback()
         raw.close()
 
 
@@ -310,17 +342,25 @@ def head(engine: Engine) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def verify(engine: Engine, *, batch: int = 20_000) -> VerifyResult:
-    """Walk the whole chain (streamed: COPY on PostgreSQL, a cursor on SQLite) and check it against the head."""
-    import time
-
+def verify_span(engine: Engine, *, after: tuple[int, str] = (0, GENESIS), limit: int | None = None) -> VerifyResult:
+    """Verify the entries after ``after`` = (seq, hash): the stored entry ``seq`` must still have that hash,
+    the next ones must link from it (at most ``limit`` of them; None: to the end), and a span that reaches
+    the end must end at the recorded head. The entries, the head and the anchor are read in one snapshot,
+    so appends during the walk raise no false alarm. ``after=(0, GENESIS)`` walks the whole chain."""
     t0 = time.perf_counter()
+    start, prev = after[0] + 1, after[1]
+    last = None if limit is None else after[0] + max(limit, 0)
+    snap = _Snapshot()
     if engine.dialect.name == "postgresql":
-        result = verify_raw_rows(_chunked_chain_pg(engine))
+        result = verify_raw_rows(_span_pg(engine, start, last, snap), start_seq=start, prev_hash=prev)
     else:
-        result = verify_rows(_stream_chain(engine, batch))
-    if result.ok:
-        hseq, hhash = head(engine)
+        result = verify_rows(_span_sqlite(engine, start, last, snap), start_seq=start, prev_hash=prev)
+    if start > 1 and snap.anchor_hash != prev:
+        result = VerifyResult(False, 0, after[0] - 1, "", after[0],
+                              f"entry {after[0]} no longer has the hash it had when it was verified" if
+                              snap.anchor_hash is not None else f"entry {after[0]}, verified before, is missing")
+    elif result.ok and result.head_seq == snap.top:  # the span reached the end: it must end at the head
+        hseq, hhash = snap.head
         if (hseq, hhash) != (result.head_seq, result.head_hash):
             broken = min(hseq, result.head_seq) + 1
             result = VerifyResult(False, result.checked, result.head_seq, result.head_hash, broken,
@@ -328,6 +368,66 @@ def verify(engine: Engine, *, batch: int = 20_000) -> VerifyResult:
                                   " (entries missing at the end, or the head was altered)")
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def verify(engine: Engine) -> VerifyResult:
+    """Walk the whole chain (streamed: ranges aggregated server-side on PostgreSQL, a cursor on SQLite) and
+    check it against the head."""
+    return verify_span(engine)
+
+
+# ---------------------------------------------------------------- what the verifications found
+
+FULL = "full"
+CHECKPOINT = "checkpoint"
+
+
+def _record(session: Session, kind: str, result: VerifyResult, by: str, *, only_forward: bool) -> None:
+    table = AuditVerificationRow.__table__  # type: ignore[attr-defined]
+    values = {"kind": kind, "ok": result.ok, "checked": result.checked, "head_seq": result.head_seq,
+              "head_hash": result.head_hash, "first_broken_seq": result.first_broken_seq, "reason": result.reason,
+              "seconds": round(result.seconds, 4), "verified_at": datetime.now(UTC), "verified_by": by[:200]}
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(values)
+    where = table.c.head_seq < stmt.excluded.head_seq if only_forward else None
+    session.execute(stmt.on_conflict_do_update(index_elements=["kind"],
+                                               set_={k: stmt.excluded[k] for k in values if k != "kind"}, where=where))
+
+
+def verify_full(engine: Engine, *, by: str) -> VerifyResult:
+    """Walk the whole chain and record what was found (the ``full`` verification) and how far the chain is
+    known to be sound (the checkpoint: moved on to the head, or back to the last good entry when broken)."""
+    result = verify(engine)
+    with Session(engine) as session:
+        _record(session, FULL, result, by, only_forward=False)
+        _record(session, CHECKPOINT, result, by, only_forward=result.ok)
+        session.commit()
+    return result
+
+
+def verify_new(engine: Engine, *, by: str, limit: int | None = None) -> VerifyResult:
+    """Verify only the entries after the checkpoint (from the first entry when there is none yet), at most
+    ``limit`` of them, and move the checkpoint on when they are sound. An entry before the checkpoint that
+    was changed after it was verified is for :func:`verify_full` (the periodic verification) to find."""
+    with Session(engine) as session:
+        row = session.get(AuditVerificationRow, CHECKPOINT)
+    after = (row.head_seq, row.head_hash) if row is not None else (0, GENESIS)
+    result = verify_span(engine, after=after, limit=limit)
+    if result.ok and result.head_seq > after[0]:
+        with Session(engine) as session:
+            _record(session, CHECKPOINT, result, by, only_forward=True)
+            session.commit()
+    return result
+
+
+def verification_status(engine: Engine) -> dict[str, Any]:
+    """The last full verification and the checkpoint (each a dict of :class:`AuditVerificationRow`, or None)."""
+    with Session(engine) as session:
+        found: list[AuditVerificationRow] = list(session.execute(select(AuditVerificationRow)).scalars())
+        rows = {r.kind: r.model_dump() for r in found}
+    for r in rows.values():
+        r["verified_at"] = _utc(r["verified_at"])
+    return {"full": rows.get(FULL), "checkpoint": rows.get(CHECKPOINT)}
 
 
 # ---------------------------------------------------------------- reads and export

@@ -1,7 +1,8 @@
 """Persisting what the stream publishes: findings, decisions, dead letters — and the alerts they raise.
 
-One transaction per batch: the records (idempotent by id), the alerts the fresh decisions fold into, and
-the notifications those alerts queue in the outbox (so a commit holds all of them or none).
+One transaction per batch: the records (idempotent by id), the rollups of the findings that were new
+(:mod:`store.rollups`), the alerts the fresh decisions fold into, and the notifications those alerts queue
+in the outbox (so a commit holds all of them or none).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contracts.decision import Decision, DecisionAction
 from detectors.finding import Finding, stable_id
 from governance.alerting.lifecycle import enqueue_notifications
 from governance.alerting.routes import AlertingConfig
+from store import rollups
 from store.models import AlertRow, DeadLetterRow, DecisionRow, FindingRow
 from store.repository import dead_letter_row, decision_row, finding_row, insert_new, upsert_statement
 
@@ -82,12 +84,16 @@ def persist_batch(
     *,
     alerting: AlertingConfig,
 ) -> Persisted:
-    """Store a batch in one transaction; duplicates (same ids) are ignored. Fresh alert decisions notify
-    the destinations ``alerting`` routes them to."""
+    """Store a batch in one transaction; duplicates (same ids) are ignored, and only the findings stored for
+    the first time are counted in the rollups. Fresh alert decisions notify the destinations ``alerting``
+    routes them to."""
     findings, decisions, dead_letters = list(findings), list(decisions), list(dead_letters)
     out = Persisted()
     with Session(engine) as session:
-        out.findings = len(insert_new(session, engine, FindingRow, "finding_id", [finding_row(f) for f in findings]))
+        rows = {r["finding_id"]: r for r in map(finding_row, findings)}  # the last of a repeated id, as stored
+        new_findings = insert_new(session, engine, FindingRow, "finding_id", list(rows.values()))
+        rollups.add(session.connection(), [rows[i] for i in sorted(new_findings)])
+        out.findings = len(new_findings)
         new_ids = insert_new(session, engine, DecisionRow, "decision_id", [decision_row(d) for d in decisions])
         out.decisions = len(new_ids)
         seen: set[str] = set()

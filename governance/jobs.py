@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from contracts.jobs import TERMINAL_STATES, JobSpec, JobStatus
 from governance import audit
@@ -92,8 +91,8 @@ def apply_statuses(session: Session, engine: Engine, statuses: Iterable[JobStatu
 def job_history(engine: Engine, job_id: str) -> list[JobStatusRow]:
     """Every status of a job in order."""
     with Session(engine) as session:
-        stmt = select(JobStatusRow).where(JobStatusRow.job_id == job_id).order_by(
-            JobStatusRow.attempt, JobStatusRow.seq, JobStatusRow.at)
+        stmt = select(JobStatusRow).where(col(JobStatusRow.job_id) == job_id).order_by(
+            col(JobStatusRow.attempt), col(JobStatusRow.seq), col(JobStatusRow.at))
         return list(session.execute(stmt).scalars())
 
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from governance import audit
 from store.models import ApiKeyRow
@@ -89,7 +88,7 @@ def create_key(
         expires_at = expires_at.replace(tzinfo=UTC)
     while True:
         prefix = secrets.token_hex(4)
-        if session.execute(select(ApiKeyRow.key_id).where(ApiKeyRow.prefix == prefix)).first() is None:
+        if session.execute(select(col(ApiKeyRow.key_id)).where(col(ApiKeyRow.prefix) == prefix)).first() is None:
             break
     secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKeyRow(key_id="key_" + secrets.token_hex(8), prefix=prefix, key_hash=hash_key(secret), name=name,
@@ -105,7 +104,7 @@ def create_key(
 
 def find_key(session: Session, ident: str) -> ApiKeyRow | None:
     """A key by id or by prefix."""
-    stmt = select(ApiKeyRow).where((ApiKeyRow.key_id == ident) | (ApiKeyRow.prefix == ident))
+    stmt = select(ApiKeyRow).where((col(ApiKeyRow.key_id) == ident) | (col(ApiKeyRow.prefix) == ident))
     return session.execute(stmt).scalars().first()
 
 
@@ -129,7 +128,7 @@ def revoke_key(session: Session, ident: str, *, actor: str) -> ApiKeyRow:
 def list_keys(engine: Engine, *, tenants: Sequence[str] | None = None) -> list[ApiKeyRow]:
     """All keys, newest first; ``tenants`` keeps only keys whose tenants all lie inside them."""
     with Session(engine) as session:
-        rows = list(session.execute(select(ApiKeyRow).order_by(ApiKeyRow.created_at.desc())).scalars())
+        rows: list[ApiKeyRow] = list(session.execute(select(ApiKeyRow).order_by(col(ApiKeyRow.created_at).desc())).scalars())
     if tenants is None:
         return rows
     allowed = set(tenants)
@@ -150,7 +149,7 @@ def authenticate(engine: Engine, presented: str, *, now: datetime | None = None)
     if prefix is None:
         return None
     with Session(engine) as session:
-        row = session.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix)).scalars().first()
+        row = session.execute(select(ApiKeyRow).where(col(ApiKeyRow.prefix) == prefix)).scalars().first()
     if row is None or not hmac.compare_digest(row.key_hash, hash_key(presented)):
         return None
     return row if is_live(row, now) else None

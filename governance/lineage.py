@@ -19,12 +19,13 @@ resolved by a person after the latest such decision (an automatic resolution doe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, literal
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from detectors.finding import Severity, stable_id
 from governance.alerting import AUTO_RESOLVE_ACTOR, MANUAL_RESOLVE_PREFIXES
@@ -59,65 +60,93 @@ def _finding(row: FindingRow) -> dict[str, Any]:
     }
 
 
+def _evidence_col(field: str) -> Any:
+    """A string field of the evidence, extracted in SQL."""
+    return col(FindingRow.evidence)[field].as_string()
+
+
 def _run_id_col() -> Any:
-    return FindingRow.evidence["run_id"].as_string()  # type: ignore[index]
+    return _evidence_col("run_id")
 
 
-def _findings(session: Session, *where: Any) -> list[FindingRow]:
+def _findings(session: Session, *where: Any, limit: int = MAX_STEP_FINDINGS) -> list[FindingRow]:
     stmt = (select(FindingRow).where(*where)
-            .order_by(FindingRow.occurred_at.desc(), FindingRow.finding_id)  # type: ignore[attr-defined]
-            .limit(MAX_STEP_FINDINGS))
+            .order_by(col(FindingRow.occurred_at).desc(), col(FindingRow.finding_id))
+            .limit(limit))
     return list(session.execute(stmt).scalars())
 
 
-def _run(session: Session, tenant: str, model: str, version: str) -> dict[str, Any] | None:
-    """The run that produced ``version`` (its latest ``run_finished``), merged with its ``run_started``."""
-    base = (FindingRow.tenant == tenant, FindingRow.model == model, FindingRow.detector == "training")
-    finished = [f for f in _findings(session, *base, FindingRow.kind == "run_finished", FindingRow.version == version)
-                if f.evidence.get("output_version") == version]  # a run that produced nothing is not this one's
+def _run(session: Session, tenant: str, model: str, version: str, *, findings: bool = True) -> dict[str, Any] | None:
+    """The run that produced ``version`` (its latest ``run_finished``), merged with its ``run_started``;
+    ``findings=False`` counts the run's step findings instead of listing them."""
+    base = (col(FindingRow.tenant) == tenant, col(FindingRow.model) == model, col(FindingRow.detector) == "training")
+    finished = _findings(session, *base, col(FindingRow.kind) == "run_finished", col(FindingRow.version) == version,
+                         # a run that produced nothing is not this one's
+                         _evidence_col("output_version") == version, limit=1)
     if not finished:
         return None
     end = finished[0]
     run_id = str(end.evidence.get("run_id"))
-    started = _findings(session, *base, FindingRow.kind == "run_started", _run_id_col() == run_id)
+    started = _findings(session, *base, col(FindingRow.kind) == "run_started", _run_id_col() == run_id, limit=1)
     start = started[0] if started else None
     ev: dict[str, Any] = {**(start.evidence if start else {}), **{k: v for k, v in end.evidence.items() if v not in (None, {}, "")}}
-    steps = _findings(session, *base, _run_id_col() == run_id,
-                      FindingRow.kind.not_in((*RUN_KINDS, *VERSION_KINDS)))  # type: ignore[attr-defined]
+    of_steps: tuple[Any, ...] = (*base, _run_id_col() == run_id, col(FindingRow.kind).not_in((*RUN_KINDS, *VERSION_KINDS)))
+    steps = [_finding(f) for f in _findings(session, *of_steps)] if findings else []
     return {
         "run_id": run_id, "base_version": ev.get("base_version"), "status": ev.get("status"),
         "params": ev.get("params") or {}, "output_version": ev.get("output_version") or version,
         "started_at": _utc(start.occurred_at) if start else None, "finished_at": _utc(end.occurred_at),
         "dataset": ev.get("dataset"), "dataset_hash": ev.get("dataset_hash"),
-        "findings": [_finding(f) for f in steps],
+        "findings": steps,
+        "findings_count": len(steps) if findings else int(session.execute(
+            select(func.count()).select_from(select(col(FindingRow.finding_id)).where(*of_steps)
+                                             .limit(MAX_STEP_FINDINGS).subquery())).scalar_one()),
     }
 
 
-def version_lineage(engine: Engine, tenant: str, model: str, version: str) -> dict[str, Any] | None:
+def _drift_references(session: Session, tenant: str, model: str, version: str) -> list[tuple[Any, Any]]:
+    """(reference_source, reference_pinned_at) of the version's latest drift findings, newest first."""
+    stmt = (select(_evidence_col("reference_source"), _evidence_col("reference_pinned_at"))
+            .where(col(FindingRow.tenant) == tenant, col(FindingRow.model) == model, col(FindingRow.detector) == "drift",
+                   col(FindingRow.version) == version)
+            .order_by(col(FindingRow.occurred_at).desc(), col(FindingRow.finding_id))
+            .limit(MAX_STEP_FINDINGS))
+    return [(r[0], r[1]) for r in session.execute(stmt)]
+
+
+def version_lineage(engine: Engine, tenant: str, model: str, version: str, *,
+                    findings: bool = True) -> dict[str, Any] | None:
     """The chain run → dataset → version → deployments → drift reference, each with its findings;
-    ``None`` when the store knows neither a registry row nor a finished run for the version."""
+    ``None`` when the store knows neither a registry row nor a finished run for the version.
+
+    ``findings=False`` (the console's model page) leaves the findings lists empty, gives the run's
+    ``findings_count`` only, and reads just the drift findings' reference fields."""
     with Session(engine) as session:
         row = session.get(ModelVersionRow, (tenant, model, version))
-        run = _run(session, tenant, model, version)
+        run = _run(session, tenant, model, version, findings=findings)
         if row is None and run is None:
             return None
-        base = (FindingRow.tenant == tenant, FindingRow.model == model)
-        version_findings = _findings(session, *base, FindingRow.detector.in_(VERSION_DETECTORS),  # type: ignore[attr-defined]
-                                     FindingRow.kind.in_(VERSION_KINDS),  # type: ignore[attr-defined]
-                                     FindingRow.version == version)
-        if run is not None:  # PII in the run's data sample, filed under whatever version the sample named
+        base = (col(FindingRow.tenant) == tenant, col(FindingRow.model) == model)
+        version_findings: list[FindingRow] = []
+        if findings:
+            version_findings = _findings(session, *base, col(FindingRow.detector).in_(VERSION_DETECTORS),
+                                         col(FindingRow.kind).in_(VERSION_KINDS),
+                                         col(FindingRow.version) == version)
+        if findings and run is not None:  # PII in the run's data sample, filed under whatever version the sample named
             seen = {f.finding_id for f in version_findings}
-            version_findings += [f for f in _findings(session, *base, FindingRow.kind == "pii_in_training_data",
+            version_findings += [f for f in _findings(session, *base, col(FindingRow.kind) == "pii_in_training_data",
                                                       _run_id_col() == run["run_id"]) if f.finding_id not in seen]
-        drift = _findings(session, *base, FindingRow.detector == "drift", FindingRow.version == version)
-        deployments = list(session.execute(
-            select(AliasHistoryRow).where(AliasHistoryRow.tenant == tenant, AliasHistoryRow.model == model,
-                                          AliasHistoryRow.to_version == version)
-            .order_by(AliasHistoryRow.switched_at)).scalars())  # type: ignore[arg-type]
+        drift = _findings(session, *base, col(FindingRow.detector) == "drift", col(FindingRow.version) == version) \
+            if findings else []
+        pairs = [(f.evidence.get("reference_source"), f.evidence.get("reference_pinned_at")) for f in drift] \
+            if findings else _drift_references(session, tenant, model, version)
+        deployments: list[AliasHistoryRow] = list(session.execute(
+            select(AliasHistoryRow).where(col(AliasHistoryRow.tenant) == tenant, col(AliasHistoryRow.model) == model,
+                                          col(AliasHistoryRow.to_version) == version)
+            .order_by(col(AliasHistoryRow.switched_at))).scalars())
         blocks = promotion_blocks(session, tenant, model, version)
     references: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for f in drift:
-        key = (f.evidence.get("reference_source"), f.evidence.get("reference_pinned_at"))
+    for key in pairs:
         if key != (None, None) and key not in references:
             references[key] = {"source": key[0], "pinned_at": key[1]}
     dataset = None
@@ -150,9 +179,13 @@ def _dump(row: Any) -> dict[str, Any]:
 
 def promotion_blocks(session: Session, tenant: str, model: str, version: str) -> list[dict[str, Any]]:
     """The enforce-mode ``block-promotion`` decisions that still block ``version`` (empty: free to promote)."""
-    rows = [d for d in session.execute(select(DecisionRow).where(
-        DecisionRow.tenant == tenant, DecisionRow.model == model, DecisionRow.version == version,
-        DecisionRow.mode == "enforce", DecisionRow.action == "tag")).scalars() if BLOCK_TAG in (d.tags or [])]
+    # 'tag' inline, not a bound parameter: the partial index ix_decisions_tags (action = 'tag') then serves
+    # every plan, a prepared one included
+    decisions: Sequence[DecisionRow] = session.execute(select(DecisionRow).where(
+        col(DecisionRow.tenant) == tenant, col(DecisionRow.model) == model, col(DecisionRow.version) == version,
+        col(DecisionRow.mode) == "enforce", col(DecisionRow.action) == literal("tag", literal_execute=True))
+    ).scalars().all()
+    rows = [d for d in decisions if BLOCK_TAG in (d.tags or [])]
     if not rows:
         return []
     alert = session.get(AlertRow, stable_id("alert", tenant, block_dedup_key(tenant, model, version)))
@@ -161,8 +194,9 @@ def promotion_blocks(session: Session, tenant: str, model: str, version: str) ->
     if resolved_at is not None:
         rows = [d for d in rows if _utc(d.created_at) > resolved_at]  # type: ignore[operator]
     ids = sorted({i for d in rows for i in d.finding_ids})
-    found = {f.finding_id: f.summary for f in session.execute(
-        select(FindingRow).where(FindingRow.finding_id.in_(ids))).scalars()} if ids else {}  # type: ignore[attr-defined]
+    named: Sequence[FindingRow] = session.execute(
+        select(FindingRow).where(col(FindingRow.finding_id).in_(ids))).scalars().all() if ids else []
+    found = {f.finding_id: f.summary for f in named}
     return [{"decision_id": d.decision_id, "policy_id": d.policy_id, "policy_version": d.policy_version,
              "summary": "; ".join(found[i] for i in d.finding_ids if i in found) or d.summary,
              "detector": d.detector, "finding_ids": d.finding_ids, "created_at": _utc(d.created_at)} for d in rows]

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from governance import audit
 from store.models import AliasHistoryRow, AliasRow, ModelVersionRow, RegisteredModelRow
@@ -149,30 +148,30 @@ def switch_alias(
 
 def list_models(engine: Engine, tenant: str) -> list[RegisteredModelRow]:
     with Session(engine) as session:
-        return list(session.execute(select(RegisteredModelRow).where(RegisteredModelRow.tenant == tenant)
-                                    .order_by(RegisteredModelRow.name)).scalars())
+        return list(session.execute(select(RegisteredModelRow).where(col(RegisteredModelRow.tenant) == tenant)
+                                    .order_by(col(RegisteredModelRow.name))).scalars())
 
 
 def list_versions(engine: Engine, tenant: str, model: str) -> list[ModelVersionRow]:
     with Session(engine) as session:
         return list(session.execute(
-            select(ModelVersionRow).where(ModelVersionRow.tenant == tenant, ModelVersionRow.model == model)
-            .order_by(ModelVersionRow.created_at.desc(), ModelVersionRow.version.desc())).scalars())
+            select(ModelVersionRow).where(col(ModelVersionRow.tenant) == tenant, col(ModelVersionRow.model) == model)
+            .order_by(col(ModelVersionRow.created_at).desc(), col(ModelVersionRow.version).desc())).scalars())
 
 
 def list_aliases(engine: Engine, tenant: str, model: str) -> list[AliasRow]:
     with Session(engine) as session:
-        return list(session.execute(select(AliasRow).where(AliasRow.tenant == tenant, AliasRow.model == model)
-                                    .order_by(AliasRow.alias)).scalars())
+        return list(session.execute(select(AliasRow).where(col(AliasRow.tenant) == tenant, col(AliasRow.model) == model)
+                                    .order_by(col(AliasRow.alias))).scalars())
 
 
 def alias_history(engine: Engine, tenant: str, model: str, alias: str) -> list[AliasHistoryRow]:
     """Every switch of an alias, newest first."""
     with Session(engine) as session:
         return list(session.execute(
-            select(AliasHistoryRow).where(AliasHistoryRow.tenant == tenant, AliasHistoryRow.model == model,
-                                          AliasHistoryRow.alias == alias)
-            .order_by(AliasHistoryRow.switched_at.desc(), AliasHistoryRow.switch_id.desc())).scalars())
+            select(AliasHistoryRow).where(col(AliasHistoryRow.tenant) == tenant, col(AliasHistoryRow.model) == model,
+                                          col(AliasHistoryRow.alias) == alias)
+            .order_by(col(AliasHistoryRow.switched_at).desc(), col(AliasHistoryRow.switch_id).desc())).scalars())
 
 
 def alias_at(engine: Engine, tenant: str, model: str, alias: str, at: datetime) -> str | None:
@@ -180,8 +179,8 @@ def alias_at(engine: Engine, tenant: str, model: str, alias: str, at: datetime) 
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     with Session(engine) as session:
         row = session.execute(
-            select(AliasHistoryRow.to_version).where(
-                AliasHistoryRow.tenant == tenant, AliasHistoryRow.model == model, AliasHistoryRow.alias == alias,
-                AliasHistoryRow.switched_at <= at)
-            .order_by(AliasHistoryRow.switched_at.desc(), AliasHistoryRow.switch_id.desc()).limit(1)).first()
+            select(col(AliasHistoryRow.to_version)).where(
+                col(AliasHistoryRow.tenant) == tenant, col(AliasHistoryRow.model) == model, col(AliasHistoryRow.alias) == alias,
+                col(AliasHistoryRow.switched_at) <= at)
+            .order_by(col(AliasHistoryRow.switched_at).desc(), col(AliasHistoryRow.switch_id).desc()).limit(1)).first()
     return row[0] if row else None

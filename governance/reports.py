@@ -18,6 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from governance.audit import seq_range
+from store import rollups
 from store.models import (
     AlertRow,
     AliasHistoryRow,
@@ -63,26 +65,18 @@ def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) ->
     out: dict[str, Any] = {"tenant": tenant, "period": {"from": start.isoformat(), "to": end.isoformat()},
                            "generated_at": datetime.now(UTC).isoformat()}
     with Session(engine) as s:
-        in_period = (FindingRow.tenant == tenant, FindingRow.occurred_at >= start, FindingRow.occurred_at < end)
-        # PII: by entity type and model (entity types come from the redacted evidence)
-        pii_by: dict[str, Counter[str]] = defaultdict(Counter)
-        pii_total = 0
-        for model, evidence in s.execute(select(FindingRow.model, FindingRow.evidence)
-                                         .where(*in_period, FindingRow.detector == "pii")):
-            pii_total += 1
-            counts = (evidence or {}).get("counts") or {t: 1 for t in (evidence or {}).get("entity_types", [])}
-            for etype, n in counts.items():
-                pii_by[model][str(etype)] += int(n) if isinstance(n, (int, float)) else 1
-        out["pii"] = {"findings": pii_total,
+        conn = s.connection()
+        # counts of findings and PII entities from the daily rollups (store.rollups), exact for any period
+        pii_by: dict[str, dict[str, int]] = defaultdict(dict)
+        for (_, model, etype), n in rollups.PII_ENTITIES.totals(conn, start, end, [tenant]).items():
+            pii_by[model][etype] = n
+        counted = rollups.DAILY.totals(conn, start, end, [tenant])
+        detectors: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (_, model, det, kind, sev), n in sorted(counted.items(), key=lambda kv: (kv[0][2], kv[0][3], kv[0][1], kv[0][4])):
+            detectors[det].append({"kind": kind, "model": model, "severity": SEVERITY.get(sev, str(sev)), "count": n})
+        out["pii"] = {"findings": sum(r["count"] for r in detectors.get("pii", [])),
                       "entities_by_model": {m: dict(sorted(c.items())) for m, c in sorted(pii_by.items())}}
         # drift, anomaly, bias (and every other detector): counts by detector, kind, model, severity
-        grouped = s.execute(
-            select(FindingRow.detector, FindingRow.kind, FindingRow.model, FindingRow.severity, func.count())
-            .where(*in_period).group_by(FindingRow.detector, FindingRow.kind, FindingRow.model, FindingRow.severity)
-            .order_by(FindingRow.detector, FindingRow.kind, FindingRow.model, FindingRow.severity)).all()
-        detectors: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for det, kind, model, sev, n in grouped:
-            detectors[det].append({"kind": kind, "model": model, "severity": SEVERITY.get(sev, str(sev)), "count": n})
         out["findings"] = {d: {"total": sum(r["count"] for r in detectors.get(d, [])), "by": detectors.get(d, [])}
                            for d in sorted(set(CATEGORIES) | set(detectors))}
         # alerts first seen in the period, with time to acknowledge and to resolve
@@ -108,9 +102,11 @@ def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) ->
         job_decisions = list(s.execute(select(DecisionRow.job, DecisionRow.model).where(
             DecisionRow.tenant == tenant, DecisionRow.created_at >= start, DecisionRow.created_at < end,
             DecisionRow.action == "job")))
-        job_audit = s.execute(select(AuditRow.action, func.count()).where(
-            AuditRow.tenant == tenant, AuditRow.at >= start, AuditRow.at < end, AuditRow.action.like("job.%"))  # type: ignore[attr-defined]
-            .group_by(AuditRow.action)).all()
+        # the audit trail's period as a seq range (``at`` never decreases along ``seq``): an index range
+        seqs = seq_range(conn, start, end) or (0, -1)
+        audit_counts = s.execute(select(AuditRow.action, func.count()).where(
+            AuditRow.tenant == tenant, AuditRow.seq.between(*seqs)).group_by(AuditRow.action)).all()  # type: ignore[attr-defined]
+        job_audit = [(a, n) for a, n in audit_counts if str(a).startswith("job.")]
         out["jobs"] = {
             "requested_by_policy": len(job_decisions),
             "by_kind": dict(sorted(Counter(str((j or {}).get("kind", "unknown")) for j, _ in job_decisions).items())),
@@ -123,8 +119,6 @@ def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) ->
             {"model": h.model, "alias": h.alias, "from_version": h.from_version, "to_version": h.to_version,
              "action": h.action, "actor": h.actor, "reason": h.reason, "at": _utc(h.switched_at).isoformat()}  # type: ignore[union-attr]
             for h in switches]
-        audit_counts = s.execute(select(AuditRow.action, func.count()).where(
-            AuditRow.tenant == tenant, AuditRow.at >= start, AuditRow.at < end).group_by(AuditRow.action)).all()
         out["audit"] = {"entries_by_action": {a: n for a, n in sorted(audit_counts)}}
     return out
 

@@ -2,7 +2,8 @@
 
 Users are known to the store only by a keyed hash (HMAC-SHA256 with the deployment's PII key), so
 the raw id never lands in a table, a log or an audit entry. Purges and erasures are audited; the
-audit trail itself is never purged (it holds no raw PII by construction).
+audit trail itself is never purged (it holds no raw PII by construction). Both keep the rollups of the
+findings (:mod:`store.rollups`) in step, in the same transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from governance import audit
+from store import rollups
 from store.models import (
     AlertRow,
     DeadLetterRow,
@@ -106,6 +108,8 @@ def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | N
                 counts[kind] = int(session.execute(select(func.count()).select_from(table).where(col < cutoff)).scalar_one())
             else:
                 counts[kind] = int(session.execute(delete(table).where(col < cutoff)).rowcount or 0)
+                if table is FindingRow:
+                    rollups.after_purge(session.connection(), cutoff)
         result = {"deleted": counts, "cutoffs": cutoffs, "retention": retention.model_dump(), "dry_run": dry_run}
         if not dry_run:
             audit.append(session, actor=actor, action="data.purged", target_type="retention", target_id="purge",
@@ -124,10 +128,16 @@ def erase_user(engine: Engine, *, pii_key: str | bytes, user_id: str, actor: str
     with Session(engine) as session:
         deleted: dict[str, int] = {}
         for kind, table in (("findings", FindingRow), ("samples", SampleRow)):  # the records that carry a user hash
-            cond = [table.user_hash == uh]
+            cond: list[Any] = [table.user_hash == uh]
             if tenants is not None:
                 cond.append(table.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
-            deleted[kind] = int(session.execute(delete(table).where(*cond)).rowcount or 0)
+            if table is FindingRow:  # what the rollups must uncount
+                gone = [r._asdict() for r in session.execute(delete(table).where(*cond).returning(
+                    *(getattr(table, c) for c in rollups.FINDING_COLUMNS)))]
+                rollups.subtract(session.connection(), gone)
+                deleted[kind] = len(gone)
+            else:
+                deleted[kind] = int(session.execute(delete(table).where(*cond)).rowcount or 0)
         result = {"user_hash": uh, "deleted": deleted,
                   "tenants": list(tenants) if tenants is not None else ["*"]}
         audit.append(session, actor=actor, action="data.erased", target_type="user", target_id=uh,

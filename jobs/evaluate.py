@@ -84,7 +84,7 @@ def evaluate_model(
                 count += int((shift_y != -100).sum())
         mean = nll / max(1, count)
         return {"eval_loss": mean, "perplexity": math.exp(min(mean, 50.0)), "eval_rows": float(len(rows))}
-    index = {l: i for i, l in enumerate(labels)}
+    index = {label: i for i, label in enumerate(labels or [])}
     enc = tok([classification_text(r, use_response) for r in rows], truncation=True, max_length=max_length)
     ids = enc["input_ids"]
     preds: list[int] = []

@@ -190,9 +190,10 @@ class JobExecutor:
         return {"version": mv.version, "dataset": snap.to_dict(), "metrics": metrics}
 
     def _promote(self, job: JobSpec, ctx: JobContext) -> dict[str, Any]:
-        if not job.version or self.registry.get_version(job.tenant, job.model, job.version) is None:
+        found = self.registry.get_version(job.tenant, job.model, job.version) if job.version else None
+        if found is None or job.version is None:
             raise JobRejected(f"promote needs an existing version (got {job.version!r})")
-        self.artifacts.open_uri(self.registry.get_version(job.tenant, job.model, job.version).artifact_uri)  # verified
+        self.artifacts.open_uri(found.artifact_uri)  # verified
         sw = switch_alias(self.registry, job.tenant, job.model, job.alias, job.version, action="promote",
                           actor=job.approved_by or job.requested_by, reason=job.reason, job_id=job.job_id)
         self.publish_deployment(sw.event)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from contracts.jobs import DatasetSpec
 from jobs.datasets import DatasetRow
@@ -26,16 +25,17 @@ class StoreHistory:
 
     def rows(self, tenant: str, model: str, spec: DatasetSpec) -> Iterator[DatasetRow]:
         """Labelled samples of ``tenant``'s ``model`` in the spec's time range and versions, oldest first."""
-        stmt = select(SampleRow).where(SampleRow.tenant == tenant, SampleRow.model == model)
+        stmt = select(SampleRow).where(col(SampleRow.tenant) == tenant, col(SampleRow.model) == model)
         if spec.since is not None:
-            stmt = stmt.where(SampleRow.occurred_at >= spec.since)  # type: ignore[operator]
+            stmt = stmt.where(col(SampleRow.occurred_at) >= spec.since)
         if spec.until is not None:
-            stmt = stmt.where(SampleRow.occurred_at < spec.until)  # type: ignore[operator]
+            stmt = stmt.where(col(SampleRow.occurred_at) < spec.until)
         if spec.versions:
-            stmt = stmt.where(SampleRow.version.in_(spec.versions))  # type: ignore[union-attr]
-        stmt = stmt.order_by(SampleRow.occurred_at, SampleRow.event_id)
+            stmt = stmt.where(col(SampleRow.version).in_(spec.versions))
+        stmt = stmt.order_by(col(SampleRow.occurred_at), col(SampleRow.event_id))
         with Session(self.engine) as session:
             batch: list[SampleRow] = []
+            sample: SampleRow
             for sample in session.execute(stmt).scalars():
                 batch.append(sample)
                 if len(batch) >= self.chunk:
@@ -50,9 +50,10 @@ class StoreHistory:
         labels: dict[str, str] = {}
         scores: dict[str, float] = {}
         stmt = (select(SampleLabelRow)
-                .where(SampleLabelRow.target_event_id.in_([s.event_id for s in samples]),  # type: ignore[attr-defined]
-                       SampleLabelRow.tenant == samples[0].tenant)  # another tenant's feedback never labels these
-                .order_by(SampleLabelRow.occurred_at, SampleLabelRow.feedback_id))
+                .where(col(SampleLabelRow.target_event_id).in_([s.event_id for s in samples]),
+                       col(SampleLabelRow.tenant) == samples[0].tenant)  # another tenant's feedback never labels these
+                .order_by(col(SampleLabelRow.occurred_at), col(SampleLabelRow.feedback_id)))
+        lab: SampleLabelRow
         for lab in session.execute(stmt).scalars():
             if lab.label is not None:  # the latest verdict wins; a score-only feedback keeps the label
                 labels[lab.target_event_id] = lab.label

@@ -7,9 +7,11 @@ for a version's task, so it is kept in the version's metrics under ``"task"``.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import cast
+
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from governance import registry as reg
 from jobs.registry_port import AliasAction, AliasChange, ModelVersion
@@ -49,7 +51,7 @@ class StoreRegistry:
     def alias_history(self, tenant: str, model: str, alias: str = "production") -> list[AliasChange]:
         rows = reversed(reg.alias_history(self.engine, tenant, model, alias))  # oldest first
         return [AliasChange(tenant=r.tenant, model=r.model, alias=r.alias, version=r.to_version,
-                            previous_version=r.from_version, action=r.action, actor=r.actor, reason=r.reason or None,
+                            previous_version=r.from_version, action=cast(AliasAction, r.action), actor=r.actor, reason=r.reason or None,
                             at=r.switched_at.isoformat()) for r in rows]
 
     def register_version(self, tenant: str, model: str, *, artifact_uri: str, task: str,
@@ -59,12 +61,12 @@ class StoreRegistry:
         with Session(self.engine, expire_on_commit=False) as session:
             if job_id:
                 done = session.execute(select(ModelVersionRow).where(
-                    ModelVersionRow.tenant == tenant, ModelVersionRow.model == model,
-                    ModelVersionRow.job_id == job_id)).scalars().first()
+                    col(ModelVersionRow.tenant) == tenant, col(ModelVersionRow.model) == model,
+                    col(ModelVersionRow.job_id) == job_id)).scalars().first()
                 if done is not None:
                     return _version(done)
-            existing = session.execute(select(ModelVersionRow.version).where(
-                ModelVersionRow.tenant == tenant, ModelVersionRow.model == model)).scalars().all()
+            existing: Sequence[str] = session.execute(select(col(ModelVersionRow.version)).where(
+                col(ModelVersionRow.tenant) == tenant, col(ModelVersionRow.model) == model)).scalars().all()
             n = 1 + max((int(v[1:]) for v in existing if v[:1] == "v" and v[1:].isdigit()), default=0)
             row = reg.register_version(session, tenant=tenant, model=model, version=f"v{n}",
                                        artifact_uri=artifact_uri, actor=f"job:{job_id}" if job_id else self.actor,

@@ -125,7 +125,7 @@ def load_for_task(base_dir: Path, task: str, labels: Sequence[str] | None = None
     same = known == final
     model = AutoModelForSequenceClassification.from_pretrained(
         str(base_dir), local_files_only=True, num_labels=len(final),
-        id2label=dict(enumerate(final)), label2id={l: i for i, l in enumerate(final)},
+        id2label=dict(enumerate(final)), label2id={label: i for i, label in enumerate(final)},
         ignore_mismatched_sizes=not same, pad_token_id=cfg.pad_token_id if cfg.pad_token_id is not None else tok.pad_token_id,
     )
     return model, tok, final
@@ -179,13 +179,14 @@ def fine_tune(
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(spec.seed)
     model, tok, final_labels = load_for_task(resume or base_dir, spec.task, labels)
+    targets: Any
     if spec.task == "causal_lm":
         ids, targets = _encode_sft(tok, rows, spec.max_length)
     else:
         enc = tok([classification_text(r, use_response) for r in rows], truncation=True,
                   max_length=spec.max_length)
         ids = enc["input_ids"]
-        index = {l: i for i, l in enumerate(final_labels)}
+        index = {label: i for i, label in enumerate(final_labels)}
         targets = [index[r["label"]] for r in rows]
     model.to(dev)
     model.train()

@@ -19,6 +19,7 @@ Retries: an unexpected error is retried after ``retry_backoff_s`` until ``max_at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -254,9 +255,10 @@ class JobWorker:
                 if self._stopping or stop.is_set():
                     raise WorkerStopping()
 
-            def report(progress: float, phase: str, message: str | None, r: _Run = run) -> None:
+            def report(progress: float, phase: str, message: str | None, r: _Run = run,
+                       on_loop: asyncio.AbstractEventLoop = loop) -> None:
                 r.progress, r.phase, r.message = max(r.progress, min(progress, 0.999)), phase, message
-                loop.call_soon_threadsafe(r.changed.set)
+                on_loop.call_soon_threadsafe(r.changed.set)
 
             await self._status(job, "running", attempt, progress=0.0, phase="starting",
                                message=f"attempt {attempt}/{job.max_attempts} on {cfg.worker_id}")
@@ -307,10 +309,8 @@ class JobWorker:
         cfg = self.config
         last = time.monotonic()
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.changed.wait(), cfg.lease_s)
-            except TimeoutError:
-                pass
             run.changed.clear()
             await self._status(job, "running", attempt, progress=round(run.progress, 4), phase=run.phase,
                                message=run.message)

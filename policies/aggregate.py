@@ -166,10 +166,10 @@ class WindowAggregator:
                     den += cell[1]
         else:  # more buckets than k: restored under a shorter window
             for i in range(end_b - self._k + 1, end_b + 1):
-                cell = buckets.get(i)
-                if cell:
-                    num += cell[0]
-                    den += cell[1]
+                got = buckets.get(i)
+                if got:
+                    num += got[0]
+                    den += got[1]
         fn = self.config.function
         if fn == "count":
             return float(num), num, None

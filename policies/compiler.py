@@ -16,18 +16,19 @@ from operator import attrgetter
 from typing import Any
 
 from contracts.decision import Decision, DecisionAction, JobRequest
-from detectors.finding import Finding, Severity, Subject, stable_id
+from detectors.finding import (
+    _NAMESPACE,  # the namespace of stable_id, for the fast decision ids below
+    Finding,
+    Severity,
+    Subject,
+    stable_id,
+)
 from policies.aggregate import Firing, GroupKey, WindowAggregator, WindowConfig
 from policies.conditions import CompiledMatch, Predicate, compile_match
 from policies.errors import CompileError
 from policies.fields import Getter, make_getter, parse_path
 from policies.schema import Action, AggregateSpec, Policy
 from policies.templates import compile_template, to_text
-
-try:  # the namespace of detectors.finding.stable_id, for the fast decision ids below
-    from detectors.finding import _NAMESPACE
-except ImportError:  # pragma: no cover
-    _NAMESPACE = None
 
 #: ``build(finding, aggregate_context, subject, id_key) -> Decision``
 Builder = Callable[[Finding, Mapping[str, Any] | None, Subject, tuple[Any, ...]], Decision]
@@ -208,7 +209,7 @@ class CompiledPolicy:
         gs = tuple(getters)
         if fields and all(t in ("subject.tenant", "subject.model") for t in fields):
             # never None: one C-level attrgetter builds the key
-            get = attrgetter(*fields)
+            get: Callable[[Any], Any] = attrgetter(*fields)
             self.group_of = (lambda f: (get(f),)) if len(fields) == 1 else get
         else:
             self.group_of = lambda f: tuple(_key_text(g(f)) for g in gs)

@@ -292,7 +292,11 @@ def compile_condition(cond: Any, loc: Loc = ("match",), depth: int = 0) -> Predi
             preds.append(all_of(subs) if key == "all" else any_of(subs))
         elif key == "not":
             inner = compile_condition(spec, kloc, depth + 1)
-            preds.append(lambda f, _p=inner: not _p(f))
+
+            def negated(f: Any, _p: Predicate = inner) -> bool:
+                return not _p(f)
+
+            preds.append(negated)
         else:
             preds.append(_field_predicate(str(key), spec, kloc))
     return all_of(preds)

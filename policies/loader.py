@@ -93,7 +93,7 @@ def _policy_items(data: Any) -> tuple[list[tuple[Loc, Any]], list[tuple[Loc, str
     """Locate the policy mappings of a document: ``policies: [...]``, a list, or one policy."""
     if isinstance(data, dict) and "policies" in data:
         extra = [k for k in data if k != "policies"]
-        issues = [((k,), "unknown top-level key; expected 'policies'") for k in extra]
+        issues: list[tuple[Loc, str]] = [((k,), "unknown top-level key; expected 'policies'") for k in extra]
         items = data["policies"]
         if not isinstance(items, list):
             return [], [*issues, (("policies",), "must be a list of policies")]

@@ -134,7 +134,11 @@ def compile_template(
 def _renderer(parts: list[Any]) -> Render:
     if all(isinstance(p, str) for p in parts):
         const = "".join(parts)
-        return lambda finding, ctx=None: const
+
+        def constant(finding: Any, ctx: Mapping[str, Any] | None = None) -> str:
+            return const
+
+        return constant
     tt = to_text
     cap = MAX_VALUE_CHARS
     # Literal text goes into a positional format string we build ourselves (user braces escaped),
@@ -148,9 +152,17 @@ def _renderer(parts: list[Any]) -> Render:
         fmt += "{}"
         src, spec, from_ctx = p
         if from_ctx:
-            pieces.append(lambda f, ctx, _k=src, _spec=spec: tt(ctx.get(_k) if ctx else None, _spec))
+
+            def from_context(f: Any, ctx: Any, _k: str = src, _spec: str = spec) -> str:
+                return tt(ctx.get(_k) if ctx else None, _spec)
+
+            pieces.append(from_context)
         elif spec:
-            pieces.append(lambda f, ctx, _g=src, _spec=spec: tt(_g(f), _spec))
+
+            def formatted(f: Any, ctx: Any, _g: Callable[[Any], Any] = src, _spec: str = spec) -> str:
+                return tt(_g(f), _spec)
+
+            pieces.append(formatted)
         else:
 
             def plain(f: Any, ctx: Any, _g: Callable[[Any], Any] = src) -> str:
@@ -163,7 +175,11 @@ def _renderer(parts: list[Any]) -> Render:
     fill = fmt.format
     if len(pieces) == 1:
         only = pieces[0]
-        return lambda finding, ctx=None: fill(only(finding, ctx))
+
+        def render_one(finding: Any, ctx: Mapping[str, Any] | None = None) -> str:
+            return fill(only(finding, ctx))
+
+        return render_one
     ps = tuple(pieces)
 
     def render(finding: Any, ctx: Mapping[str, Any] | None = None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
@@ -69,11 +69,67 @@ class FindingRow(SQLModel, table=True):
     recorded_at: datetime = _ts()
 
 
+def _bucket_key() -> Any:
+    return Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+
+
+class FindingCountRow(SQLModel, table=True):
+    """Findings per tenant, detector and severity per hour (a rollup of ``findings``, see :mod:`store.rollups`).
+
+    ``bucket`` is the hour's start in Unix seconds (UTC); ``n`` the number of findings stored with an
+    ``occurred_at`` in that hour. Kept in step with ``findings`` by ingest, retention and erasure; the
+    console's overview sums it (6 h and 1 day buckets are sums of hours)."""
+
+    __tablename__ = "finding_counts"
+    __table_args__ = (Index("ix_finding_counts_bucket", "bucket"),)
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    bucket: int = _bucket_key()
+    detector: str = Field(primary_key=True, max_length=64)
+    severity: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class FindingDailyCountRow(SQLModel, table=True):
+    """Findings per tenant, model, detector, kind and severity per day (a rollup of ``findings``, see
+    :mod:`store.rollups`): what the compliance report counts. ``bucket`` is the day's start in Unix
+    seconds (UTC)."""
+
+    __tablename__ = "finding_counts_daily"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    bucket: int = _bucket_key()
+    model: str = Field(primary_key=True, max_length=200)
+    detector: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=64)
+    severity: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class PiiEntityCountRow(SQLModel, table=True):
+    """PII entities found per tenant, model and entity type per day (a rollup of the ``pii`` detector's
+    findings, see :mod:`store.rollups`): each finding adds its evidence's ``counts``. ``bucket`` is the
+    day's start in Unix seconds (UTC)."""
+
+    __tablename__ = "pii_entity_counts"
+
+    tenant: str = Field(primary_key=True, max_length=200)
+    bucket: int = _bucket_key()
+    model: str = Field(primary_key=True, max_length=200)
+    entity_type: str = Field(primary_key=True, max_length=64)
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class DecisionRow(SQLModel, table=True):
     """One firing of one policy version."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_tenant_time", "tenant", "created_at"),)
+    __table_args__ = (
+        Index("ix_decisions_tenant_time", "tenant", "created_at"),
+        # the few tag decisions (e.g. block-promotion) of a model version: promotion checks and lineage
+        Index("ix_decisions_tags", "tenant", "model", "version", postgresql_where=text("action = 'tag'"),
+              sqlite_where=text("action = 'tag'")),
+    )
 
     decision_id: str = Field(primary_key=True, max_length=64)
     policy_id: str = Field(index=True, max_length=200)
@@ -188,6 +244,30 @@ class AuditRow(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     content_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class AuditVerificationRow(SQLModel, table=True):
+    """What the last verifications of the audit chain found (:mod:`governance.audit`), one row per ``kind``:
+
+    - ``full``: the last walk of the whole chain (periodic, ``GET /v1/audit/verify`` or the console's
+      "full verification"): its result, how long it took, when and by whom;
+    - ``checkpoint``: the entry up to which the chain is known to link from the first entry (``head_seq``,
+      ``head_hash``), so a later check verifies only the entries after it. A full verification that finds
+      the chain broken moves it back to the last good entry.
+    """
+
+    __tablename__ = "audit_verifications"
+
+    kind: str = Field(primary_key=True, max_length=16)
+    ok: bool
+    checked: int
+    head_seq: int
+    head_hash: str = Field(max_length=64)
+    first_broken_seq: int | None = None
+    reason: str | None = None
+    seconds: float = 0.0
+    verified_at: datetime = _ts()
+    verified_by: str = Field(max_length=200)
 
 
 class RegisteredModelRow(SQLModel, table=True):

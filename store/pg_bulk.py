@@ -26,7 +26,7 @@ from sqlalchemy import JSON, Table, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import TextClause
 
-__all__ = ["unnest_insert"]
+__all__ = ["unnest_add", "unnest_insert"]
 
 
 @lru_cache(maxsize=128)
@@ -52,11 +52,11 @@ def _values(table: Table, name: str, rows: list[dict[str, Any]]) -> list[Any]:
     if all(name in r for r in rows):
         values = [r[name] for r in rows]
     else:
-        default = table.c[name].default
+        default: Any = table.c[name].default  # a ColumnDefault (scalar or callable) where set
         if default is None:
             values = [r.get(name) for r in rows]
         elif default.is_callable:  # SQLAlchemy wraps zero-argument callables to take an execution context
-            values = [r[name] if name in r else default.arg(None) for r in rows]  # type: ignore[operator]
+            values = [r[name] if name in r else default.arg(None) for r in rows]
         else:
             values = [r.get(name, default.arg) for r in rows]
     if isinstance(table.c[name].type, JSON):
@@ -75,3 +75,24 @@ def unnest_insert(conn: Connection, table: Table, rows: list[dict[str, Any]], ke
     stmt = _statement(table, names, key, conn.dialect)
     result = conn.execute(stmt, {f"c{i}": _values(table, n, rows) for i, n in enumerate(names)})
     return {r[0] for r in result} if key is not None else set()
+
+
+@lru_cache(maxsize=32)
+def _add_statement(table: Table, keys: tuple[str, ...], counter: str, dialect: Dialect) -> TextClause:
+    quote = dialect.identifier_preparer.quote
+    names = (*keys, counter)
+    arrays = ", ".join(f"CAST(:c{i} AS {table.c[n].type.compile(dialect=dialect)}[])" for i, n in enumerate(names))
+    cols = ", ".join(quote(n) for n in names)
+    t, c = quote(table.name), quote(counter)
+    return text(f"INSERT INTO {t} ({cols}) SELECT * FROM unnest({arrays}) AS u({cols}) "
+                f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {c} = {t}.{c} + excluded.{c}")
+
+
+def unnest_add(conn: Connection, table: Table, keys: tuple[str, ...], counter: str, rows: list[dict[str, Any]]) -> None:
+    """Add each row's ``counter`` to the stored row with the same ``keys`` (inserting it where there is none),
+    in one statement (PostgreSQL only). The rows' keys must be distinct (one statement cannot update a row
+    twice); rows in key order lock in the same order in every transaction."""
+    if rows:
+        names = (*keys, counter)
+        conn.execute(_add_statement(table, keys, counter, conn.dialect),
+                     {f"c{i}": [r[n] for r in rows] for i, n in enumerate(names)})

@@ -22,12 +22,13 @@ from sqlmodel import Session, SQLModel
 from contracts.dead_letter import DeadLetter
 from contracts.decision import Decision
 from detectors.finding import Finding
+from store.models import to_utc
 from store.pg_bulk import unnest_insert
 
 Row = TypeVar("Row", bound=SQLModel)
 
 
-def upsert_statement(engine: Engine, table: Any):  # type: ignore[no-untyped-def]
+def upsert_statement(engine: Engine, table: Any):
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
@@ -49,7 +50,7 @@ def finding_row(f: Finding) -> dict[str, Any]:
         "window_n": f.window.n if f.window else None,
         # the stream may tie a finding to a user by keyed hash only (governance.retention.user_hash)
         "user_hash": f.evidence.get("user_hash") if isinstance(f.evidence.get("user_hash"), str) else None,
-        "occurred_at": f.occurred_at,
+        "occurred_at": to_utc(f.occurred_at),  # naive = UTC, stored as such on every database (rollup buckets agree)
     }
 
 
@@ -150,7 +151,7 @@ def page(
         conds.append(or_(tcol < ts, and_(tcol == ts, kcol < key)))
     stmt = select(model).where(*conds).order_by(tcol.desc(), kcol.desc()).limit(limit + 1)
     with Session(engine) as session:
-        rows = list(session.execute(stmt).scalars())
+        rows: list[Any] = list(session.execute(stmt).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(getattr(rows[-1], time_col), getattr(rows[-1], key_col)) if more and rows else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-MINIMAL = {
+MINIMAL: dict[str, Any] = {
     "schema_version": "1", "event_id": "7f1c2d9e-0000-4000-8000-000000000001", "type": "inference",
     "occurred_at": "2026-11-26T12:00:00Z", "tenant": "acme", "model": {"name": "support-bot", "version": "3"},
     "inference": {"messages": [{"role": "user", "content": "Where is my order?"}],

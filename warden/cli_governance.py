@@ -19,7 +19,7 @@ keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_a
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True, rich_markup_mode=None)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine():
     from store.db import init_db, make_engine
     from warden.settings import get_settings
 
@@ -105,10 +105,11 @@ def keys_revoke(key: str = typer.Argument(..., help="key id or prefix")) -> None
 
 @audit_app.command("verify")
 def audit_verify(as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
-    """Verify the whole chain; exit 1 and name the first broken entry if it is not intact."""
+    """Verify the whole chain (recorded as the last full verification); exit 1 and name the first broken
+    entry if it is not intact."""
     from governance import audit
     engine = _engine()
-    result = audit.verify(engine)
+    result = audit.verify_full(engine, by="warden audit verify (command line)")
     engine.dispose()
     if as_json:
         typer.echo(json.dumps(result.as_dict()))

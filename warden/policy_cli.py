@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from detectors.finding import Finding, Severity, Subject, Window
 from store.models import assume_utc
@@ -44,10 +43,11 @@ def stored_findings(engine: Engine, since: datetime | None = None, batch: int = 
     """Findings from the store in event-time order (streamed in batches)."""
     from store.models import FindingRow
 
-    stmt = select(FindingRow).order_by(FindingRow.occurred_at, FindingRow.finding_id)
+    stmt = select(FindingRow).order_by(col(FindingRow.occurred_at), col(FindingRow.finding_id))
     if since is not None:
-        stmt = stmt.where(FindingRow.occurred_at >= since)
+        stmt = stmt.where(col(FindingRow.occurred_at) >= since)
     with Session(engine) as session:
+        row: FindingRow
         for row in session.execute(stmt.execution_options(yield_per=batch)).scalars():
             window = None
             if row.window_start is not None and row.window_end is not None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, select, union
+from sqlalchemy import func, select, union
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -21,11 +22,13 @@ from store.models import (
     AlertRow,
     DeadLetterRow,
     DecisionRow,
+    FindingCountRow,
     FindingRow,
     JobRow,
     RegisteredModelRow,
     to_utc,
 )
+from store.rollups import bucket_of
 
 #: the overview's periods: name → (span, bucket width)
 PERIODS: dict[str, tuple[timedelta, timedelta]] = {
@@ -58,31 +61,26 @@ def open_alerts_by(engine: Engine, tenants: Sequence[str] | None) -> dict[str, A
             "unacknowledged": unacked}
 
 
-def _bucket(engine: Engine, col: Any, width_s: int) -> Any:
-    if engine.dialect.name == "postgresql":
-        return func.floor(func.extract("epoch", col) / width_s)
-    return cast(func.strftime("%s", col), Integer) // width_s
-
-
 def findings_over_time(engine: Engine, tenants: Sequence[str] | None, period: str,
                        now: datetime | None = None) -> tuple[dict[str, list[tuple[datetime, int]]], dict[str, int]]:
     """Findings per detector per bucket over ``period`` (a key of :data:`PERIODS`): the series (every
-    bucket, zeros included) and each detector's total."""
+    bucket, zeros included) and each detector's total. Read from the hourly rollup (``finding_counts``,
+    :mod:`store.rollups`): a bucket of 6 hours or a day is the sum of its hours; the first bucket is the
+    whole bucket that ``now - span`` falls in, the last the one ``now`` falls in."""
     span, width = PERIODS[period]
     now = now or datetime.now(UTC)
-    start = now - span
     w = int(width.total_seconds())
-    bucket = _bucket(engine, col(FindingRow.occurred_at), w).label("b")
-    stmt = (select(col(FindingRow.detector), bucket, func.count())
-            .where(col(FindingRow.occurred_at) >= start, col(FindingRow.occurred_at) <= now,
-                   *_scoped(col(FindingRow.tenant), tenants))
-            .group_by(col(FindingRow.detector), bucket))
+    first, last = bucket_of(now - span, w), bucket_of(now, w)
+    table = FindingCountRow.__table__  # type: ignore[attr-defined]
+    bucket = (table.c.bucket // w * w).label("b")
+    stmt = (select(table.c.detector, bucket, func.sum(table.c.n))
+            .where(table.c.bucket >= first, table.c.bucket < last + w, *_scoped(table.c.tenant, tenants))
+            .group_by(table.c.detector, bucket))
     counts: dict[str, dict[int, int]] = defaultdict(dict)
-    with Session(engine) as session:
-        for row in session.execute(stmt):
+    with engine.connect() as conn:
+        for row in conn.execute(stmt):
             counts[str(row[0])][int(row[1])] = int(row[2])
-    first, last = int(start.timestamp()) // w, int(now.timestamp()) // w
-    series = {d: [(datetime.fromtimestamp(b * w, UTC), by.get(b, 0)) for b in range(first, last + 1)]
+    series = {d: [(datetime.fromtimestamp(b, UTC), by.get(b, 0)) for b in range(first, last + w, w)]
               for d, by in sorted(counts.items())}
     totals = {d: sum(by.values()) for d, by in sorted(counts.items())}
     return series, totals
@@ -135,15 +133,35 @@ def known_models(engine: Engine, tenants: Sequence[str] | None) -> list[tuple[st
     return [(t, m, (t, m) in registered) for t, m in sorted(every)]
 
 
-def model_findings(engine: Engine, tenant: str, model: str, detector: str, *, kinds: Sequence[str] | None = None,
-                   version: str | None = None, limit: int = 500) -> list[FindingRow]:
-    """A model's latest findings of one detector (newest first)."""
-    stmt = select(FindingRow).where(col(FindingRow.tenant) == tenant, col(FindingRow.model) == model,
-                                    col(FindingRow.detector) == detector)
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    """The columns of a finding a chart or a table shows, and only the ``evidence`` fields asked for."""
+
+    finding_id: str
+    kind: str
+    version: str | None
+    severity: int
+    summary: str
+    occurred_at: datetime
+    window_end: datetime | None
+    evidence: dict[str, Any]
+
+
+def model_findings(engine: Engine, tenant: str, model: str, detector: str, *, fields: Sequence[str],
+                   kinds: Sequence[str] | None = None, version: str | None = None,
+                   limit: int = 300) -> list[FindingView]:
+    """A model's latest findings of one detector (newest first), with only the evidence ``fields`` named
+    (extracted in SQL: a finding's window samples and other large evidence never leave the database)."""
+    extracted = [col(FindingRow.evidence)[f] for f in fields]
+    stmt = select(col(FindingRow.finding_id), col(FindingRow.kind), col(FindingRow.version), col(FindingRow.severity),
+                  col(FindingRow.summary), col(FindingRow.occurred_at), col(FindingRow.window_end), *extracted).where(
+        col(FindingRow.tenant) == tenant, col(FindingRow.model) == model, col(FindingRow.detector) == detector)
     if kinds is not None:
         stmt = stmt.where(col(FindingRow.kind).in_(list(kinds)))
     if version is not None:
         stmt = stmt.where(col(FindingRow.version) == version)
     stmt = stmt.order_by(col(FindingRow.occurred_at).desc()).limit(limit)
-    with Session(engine) as session:
-        return list(session.execute(stmt).scalars())
+    with engine.connect() as conn:
+        return [FindingView(r[0], r[1], r[2], int(r[3]), r[4], to_utc(r[5]), to_utc(r[6]),  # type: ignore[arg-type]
+                            {f: v for f, v in zip(fields, r[7:], strict=True) if v is not None})
+                for r in conn.execute(stmt)]

@@ -155,10 +155,11 @@ async def overview(request: Request, period: str = "7d", who: sessions.Viewer = 
     p = who.principal
     scope = p.scope(None)
     engine = request.app.state.engine
-    alerts_by = await asyncio.to_thread(queries.open_alerts_by, engine, scope)
-    series, totals = await asyncio.to_thread(queries.findings_over_time, engine, scope, period)
-    dead = await asyncio.to_thread(queries.dead_letters_since, engine, scope, datetime.now(UTC) - timedelta(hours=24))
-    _, health = await health_report(request.app.state)
+    alerts_by, (series, totals), dead, (_, health) = await asyncio.gather(  # side by side
+        asyncio.to_thread(queries.open_alerts_by, engine, scope),
+        asyncio.to_thread(queries.findings_over_time, engine, scope, period),
+        asyncio.to_thread(queries.dead_letters_since, engine, scope, datetime.now(UTC) - timedelta(hours=24)),
+        health_report(request.app.state))
     chart = time_series(f"Findings per detector, last {period}",
                         {d: [Point(at, n) for at, n in pts] for d, pts in series.items()}, y_label="findings")
     return render(request, "overview.html", who, period=period, periods=list(queries.PERIODS), alerts=alerts_by,
@@ -328,7 +329,13 @@ async def open_model(tenant: str = "", model: str = "", who: sessions.Viewer = D
                             status_code=303)
 
 
-def _drift_series(rows: list[FindingRow]) -> dict[str, list[Point]]:
+#: the evidence fields each chart of the model page reads (nothing else of the evidence is fetched)
+DRIFT_FIELDS = ("features", "alpha")
+FAIRNESS_FIELDS = ("outcome_kind", "attribute", "metric", "groups")
+OPS_FIELDS = ("metric", "value", "expected_low", "expected_high")
+
+
+def _drift_series(rows: list[queries.FindingView]) -> dict[str, list[Point]]:
     series: dict[str, list[Point]] = {}
     for f in rows:
         if f.kind != "distribution_drift":
@@ -341,7 +348,7 @@ def _drift_series(rows: list[FindingRow]) -> dict[str, list[Point]]:
     return dict(sorted(series.items())[:9])
 
 
-def _fairness(rows: list[FindingRow]) -> list[dict[str, Any]]:
+def _fairness(rows: list[queries.FindingView]) -> list[dict[str, Any]]:
     """The latest disparity finding per (outcome, attribute, metric), with each cohort's rate and interval."""
     seen: dict[tuple[Any, ...], dict[str, Any]] = {}
     for f in rows:  # newest first
@@ -362,7 +369,7 @@ def _fairness(rows: list[FindingRow]) -> list[dict[str, Any]]:
     return list(seen.values())[:6]
 
 
-def _ops_series(rows: list[FindingRow]) -> dict[str, dict[str, list[Point]]]:
+def _ops_series(rows: list[queries.FindingView]) -> dict[str, dict[str, list[Point]]]:
     out: dict[str, dict[str, list[Point]]] = {}
     for f in rows:
         ev = f.evidence or {}
@@ -385,36 +392,56 @@ async def model_page(request: Request, tenant: str, model: str, version: str | N
     tests over time per version, fairness by cohort, ops-metric anomalies, training runs and lineage."""
     who.principal.require_tenant(tenant)
     engine = request.app.state.engine
-    versions = await asyncio.to_thread(registry.list_versions, engine, tenant, model)
-    aliases = await asyncio.to_thread(registry.list_aliases, engine, tenant, model)
-    histories = {a.alias: await asyncio.to_thread(registry.alias_history, engine, tenant, model, a.alias)
-                 for a in aliases}
-    asked = None
-    if _blank(alias) and _blank(at):
-        when = _when(at, "at")
-        assert when is not None
-        asked = {"alias": alias, "at": when,
-                 "version": await asyncio.to_thread(registry.alias_at, engine, tenant, model, str(alias), when)}
+    when = _when(at, "at") if _blank(alias) and _blank(at) else None
+    # the independent reads run side by side (each on its own pooled connection): the page waits for the
+    # slowest, not for their sum; charts are drawn in the worker threads, off the event loop
+    reg, (ops_rows, ops_charts), fairness, runs = await asyncio.gather(
+        asyncio.to_thread(_registry_view, engine, tenant, model, _blank(alias), when),
+        asyncio.to_thread(_ops_view, engine, tenant, model),
+        asyncio.to_thread(_fairness_view, engine, tenant, model),
+        asyncio.to_thread(queries.model_findings, engine, tenant, model, "training", fields=("run_id",),
+                          kinds=lineage.RUN_KINDS, limit=40))
+    versions, aliases = reg["versions"], reg["aliases"]
     production = next((a.version for a in aliases if a.alias == "production"), None)
     chosen = _blank(version) or production or (versions[0].version if versions else None)
-    drift_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "drift", version=chosen,
-                                         limit=300)
-    drift_chart = time_series(f"Drift tests of version {chosen}: p-value per feature (marked: drifted)",
-                              _drift_series(drift_rows), log_y=True, y_label="p-value",
-                              hline=float((drift_rows[0].evidence or {}).get("alpha") or 0.05) if drift_rows else None,
-                              hline_label="alpha")
-    bias_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "bias", limit=200)
-    ops_rows = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "anomaly", limit=300)
-    ops_charts = {m: time_series(f"{m}: anomalous intervals with their expected range", s, y_label=m,
-                                     lines=False)
-                  for m, s in _ops_series(ops_rows).items()}
-    runs = await asyncio.to_thread(queries.model_findings, engine, tenant, model, "training",
-                                   kinds=lineage.RUN_KINDS, limit=40)
-    chain = await asyncio.to_thread(lineage.version_lineage, engine, tenant, model, chosen) if chosen else None
+    (drift_rows, drift_chart), chain = await asyncio.gather(
+        asyncio.to_thread(_drift_view, engine, tenant, model, chosen),
+        asyncio.to_thread(lineage.version_lineage, engine, tenant, model, chosen, findings=False) if chosen
+        else asyncio.sleep(0, None))
     return render(request, "model.html", who, tenant=tenant, model=model, versions=versions, aliases=aliases,
-                  histories=histories, asked=asked, chosen=chosen, drift_rows=drift_rows[:20], drift_chart=drift_chart,
-                  fairness=_fairness(bias_rows), ops_charts=ops_charts, ops_rows=ops_rows[:20], runs=runs,
+                  histories=reg["histories"], asked=reg["asked"], chosen=chosen, drift_rows=drift_rows[:20],
+                  drift_chart=drift_chart, fairness=fairness, ops_charts=ops_charts, ops_rows=ops_rows[:20], runs=runs,
                   lineage=chain, version_names=[v.version for v in versions])
+
+
+def _registry_view(engine: Any, tenant: str, model: str, alias: str | None, when: datetime | None) -> dict[str, Any]:
+    """Versions, aliases, every alias's history, and (asked) which version ``alias`` named at ``when``."""
+    versions = registry.list_versions(engine, tenant, model)
+    aliases = registry.list_aliases(engine, tenant, model)
+    histories = {a.alias: registry.alias_history(engine, tenant, model, a.alias) for a in aliases}
+    asked = None
+    if alias is not None and when is not None:
+        asked = {"alias": alias, "at": when, "version": registry.alias_at(engine, tenant, model, alias, when)}
+    return {"versions": versions, "aliases": aliases, "histories": histories, "asked": asked}
+
+
+def _drift_view(engine: Any, tenant: str, model: str, chosen: str | None) -> tuple[list[queries.FindingView], str]:
+    rows = queries.model_findings(engine, tenant, model, "drift", version=chosen, fields=DRIFT_FIELDS, limit=300)
+    chart = time_series(f"Drift tests of version {chosen}: p-value per feature (marked: drifted)", _drift_series(rows),
+                        log_y=True, y_label="p-value", hline_label="alpha",
+                        hline=float((rows[0].evidence or {}).get("alpha") or 0.05) if rows else None)
+    return rows, chart
+
+
+def _ops_view(engine: Any, tenant: str, model: str) -> tuple[list[queries.FindingView], dict[str, str]]:
+    rows = queries.model_findings(engine, tenant, model, "anomaly", fields=OPS_FIELDS, limit=300)
+    charts = {m: time_series(f"{m}: anomalous intervals with their expected range", s, y_label=m, lines=False)
+              for m, s in _ops_series(rows).items()}
+    return rows, charts
+
+
+def _fairness_view(engine: Any, tenant: str, model: str) -> list[dict[str, Any]]:
+    return _fairness(queries.model_findings(engine, tenant, model, "bias", fields=FAIRNESS_FIELDS, limit=200))
 
 
 @router.get("/models/{tenant}/{model}/drift-report")
@@ -483,8 +510,10 @@ def _entries(request: Request, principal: Principal, filters: dict[str, str | No
 async def audit_page(request: Request, actor: str | None = None, action: str | None = None,
                      tenant: str | None = None, target_id: str | None = None, since: str | None = None,
                      until: str | None = None, cursor: str | None = None, verify: str | None = None,
-                     who: sessions.Viewer = Depends(page(*AUDIT_ROLES))) -> Response:
-    """The audit trail with filters and pages; ``verify=1`` walks the whole chain and shows the result."""
+                     full: str | None = None, who: sessions.Viewer = Depends(page(*AUDIT_ROLES))) -> Response:
+    """The audit trail with filters and pages, the chain's head and what its last full verification found;
+    ``verify=1`` verifies the entries appended since the last verified checkpoint (fast; a full
+    verification is the form that posts to ``/console/audit/verify``)."""
     filters = {"actor": _blank(actor), "action": _blank(action), "tenant": _blank(tenant),
                "target_id": _blank(target_id), "since": _blank(since), "until": _blank(until)}
     before = None
@@ -493,10 +522,18 @@ async def audit_page(request: Request, actor: str | None = None, action: str | N
             raise HTTPException(400, {"error": "bad_cursor", "detail": "malformed cursor"})
         before = int(str(cursor))
     entries, nxt = await asyncio.to_thread(_entries, request, who.principal, filters, before)
-    verified = await audit.verify_audit(request, who.principal) if verify else None
+    verified = await audit.verify_audit(request, new=True, principal=who.principal) if verify else None
     head = await audit.audit_head(request, who.principal)
     return render(request, "audit.html", who, entries=entries, next_cursor=nxt, filters=filters, verified=verified,
-                  head=head, tenants=who.principal.tenants)
+                  head=head, status=head["verification"], tenants=who.principal.tenants, full_done=full == "done")
+
+
+@router.post("/audit/verify")
+async def verify_full(request: Request, posted: Act = Depends(act(*AUDIT_ROLES))) -> Response:
+    """Walk the whole chain now (the API's ``GET /v1/audit/verify``: recorded as the last full verification,
+    which the audit page then shows with its result and time)."""
+    await audit.verify_audit(request, new=False, principal=posted.viewer.principal)
+    return _redirect("/console/audit", full="done")
 
 
 @router.get("/audit/export")

@@ -110,7 +110,7 @@ def _norm(s: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(s).lower())
 
 
-def detect_target_convention(raws: Iterable[Mapping[str, Any]]) -> str | None:
+def detect_target_convention(raws: Iterable[Mapping[str, Any]]) -> Literal["stereotyped", "bias_target"] | None:
     """Which entity ``target_loc`` names on non-negative questions, judged from BBQ's
     ``answer_info`` / ``additional_metadata.stereotyped_groups`` fields.
 
@@ -118,7 +118,7 @@ def detect_target_convention(raws: Iterable[Mapping[str, Any]]) -> str | None:
     (it is the other entity, as in BBQ's additional_metadata.csv) or ``None`` when the
     fields are absent or inconclusive.
     """
-    votes = {"stereotyped": 0, "bias_target": 0}
+    votes: dict[Literal["stereotyped", "bias_target"], int] = {"stereotyped": 0, "bias_target": 0}
     for raw in raws:
         if str(raw.get("question_polarity", "")).lower() != "nonneg":
             continue
@@ -282,8 +282,8 @@ def bbq_scores(items: Iterable[Mapping[str, Any] | BbqItem], target_convention: 
     conv = target_convention
     if conv == "auto":
         raws = [x for x in items if isinstance(x, Mapping)]
-        conv = detect_target_convention(raws) or "stereotyped"  # type: ignore[assignment]
-    scorer = BbqScorer(conv)  # type: ignore[arg-type]
+        conv = detect_target_convention(raws) or "stereotyped"
+    scorer = BbqScorer(conv)
     for x in items:
         if isinstance(x, BbqItem):
             scorer.add(x)
@@ -344,10 +344,10 @@ class BbqRegressionDetector:
         pending = self._pending.get(key)
         items = list(items)
         if pending is None:
-            resolved = conv
+            resolved: Convention = conv
             if conv == "auto":
                 resolved = detect_target_convention(items) or "stereotyped"
-            pending = self._pending[key] = _Pending(BbqScorer(resolved))  # type: ignore[arg-type]
+            pending = self._pending[key] = _Pending(BbqScorer(resolved))
         for raw in items:
             pending.scorer.add_raw(raw)
 

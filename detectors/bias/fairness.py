@@ -397,7 +397,8 @@ class CohortFairnessMonitor:
         """Rebuild a monitor from :meth:`snapshot` output."""
         if state.get("version") != 2:
             raise ValueError(f"unsupported fairness snapshot version {state.get('version')!r}")
-        m = cls(FairnessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()}))
+        config: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()}
+        m = cls(FairnessConfig(**config))
         for key, item in state.get("windows", {}).items():
             m._subjects[key] = (Subject(**item["subject"]), item["kind"])
             m._windows[key] = _WindowState.from_dict(item["window"])

@@ -27,8 +27,12 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # onnxruntime loads only for the onnx backend
+    from detectors.features.embeddings_onnx import OnnxMiniLM
 
 EMBEDDING_DIM = 384
 BACKENDS = ("torch", "onnx")
@@ -109,7 +113,7 @@ class MiniLMEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         self.config = cfg = config or EmbedderConfig()
         path = model_dir()
-        self.onnx = None
+        self.onnx: OnnxMiniLM | None = None
         """The :class:`~detectors.features.embeddings_onnx.OnnxMiniLM` session (onnx backend), else None."""
         self._fast_tokenizer = None
         if cfg.backend == "onnx":
@@ -122,7 +126,8 @@ class MiniLMEmbedder:
                                     reduce_range=cfg.onnx_reduce_range)
             cache = Path(cfg.onnx_cache_dir).expanduser() if cfg.onnx_cache_dir else None
             self.onnx = OnnxMiniLM(path, options, threads=cfg.threads, cache_dir=cache, device=cfg.device)
-            self.device = "cuda" if "CUDAExecutionProvider" in self.onnx.session.get_providers() else "cpu"
+            # a torch.device on the torch path
+            self.device: Any = "cuda" if "CUDAExecutionProvider" in self.onnx.session.get_providers() else "cpu"
             return
         from transformers import AutoTokenizer
 

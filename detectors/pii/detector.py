@@ -302,10 +302,13 @@ class PiiDetector:
         spans = [s for s in scan(text, self._pattern_types) if s.score >= cfg.threshold(s.type)]
         for recognizer in self._custom:
             spans += [Span(r.start, r.end, r.entity_type, float(r.score))
-                      for r in recognizer.analyze(text, recognizer.supported_entities, None)
+                      for r in recognizer.analyze(text, recognizer.supported_entities, None)  # type: ignore[arg-type]
                       if r.end > r.start and r.score >= cfg.threshold(r.entity_type)]
+        lone = _lone_token(text)
         for t in tags:
             if t.label not in self._tagged_types:
+                continue
+            if lone is not None and not self._lone_entity(lone, t.label):
                 continue
             score = tagger_score(t.score)
             if score < cfg.threshold(t.label):
@@ -321,10 +324,29 @@ class PiiDetector:
         redacted, offsets = redact_with_offsets(text, ents, cfg.redaction, self._hmac_key, cfg.mask_char)
         return PiiResult(redacted, tuple(ents), tuple(offsets))
 
+    def _lone_entity(self, token: str, label: str) -> bool:
+        """Whether a text that is one token alone (an attribute value, a dict key, a parameter name) can be a
+        tagged entity. Without context the tagger guesses from the word's form ("lr", "adamw", "us-east-1"
+        looked like names or addresses): a lone word is no street address; a lower-case one is a name only
+        when it is a frequent first or last name, a place only when it is a big city or a nation; a
+        capitalised one is taken as tagged."""
+        if label == "ADDRESS":
+            return False
+        if any(c.isupper() for c in token):
+            return True
+        codes = self._get_tagger().featurizer.gaz.codes(token.strip(".,;:!?'\"()[]").lower())
+        return bool(set(codes) & ({"f", "l"} if label == "PERSON" else {"B", "N"}))
+
     def _allowed(self, value: str) -> bool:
         """True when every word of a tagged name/place is an allow-term (``Kafka``, ``Julia and Python``)."""
         words = [w for w in value.replace(",", " ").split() if w.lower() not in ("and", "or", "&", "the")]
         return bool(words) and all(w in self._allow for w in words)
+
+
+def _lone_token(text: str) -> str | None:
+    """The text when it is a single token (no whitespace inside), else None."""
+    stripped = text.strip()
+    return stripped if stripped and not any(c.isspace() for c in stripped) else None
 
 
 _FUNCTION_WORDS = frozenset(read_words("detectors.pii", "data/function_words.txt"))

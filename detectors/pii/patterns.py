@@ -105,9 +105,7 @@ def _card_prefix_ok(digits: str) -> bool:
         return 2221 <= int(digits[:4]) <= 2720 and len(digits) == 16
     if first == "3":  # Amex, Diners, JCB
         return (digits[:2] in ("34", "37") and len(digits) == 15) or digits[:2] in ("30", "35", "36", "38", "39")
-    if first == "6":  # Discover, UnionPay, Maestro
-        return True
-    return False
+    return first == "6"  # Discover, UnionPay, Maestro
 
 
 def scan_credit_card(text: str) -> list[Span]:

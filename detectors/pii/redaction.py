@@ -14,7 +14,7 @@ __all__ = ["RedactionMode", "keyed_hash", "redact", "redact_with_offsets", "reso
 class RedactionMode(str, Enum):
     """How a detected value is replaced in the redacted copy."""
 
-    replace = "replace"  # <EMAIL_ADDRESS>
+    replace = "replace"  # type: ignore[assignment]  # a member named like str.replace; <EMAIL_ADDRESS>
     mask = "mask"  # ****************
     hash = "hash"  # <EMAIL_ADDRESS:3f9a0c1d2e4b5a69> (HMAC-SHA256, keyed; equal values, equal tokens)
     drop = "drop"  # removed

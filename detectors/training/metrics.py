@@ -180,8 +180,7 @@ def bleu_from_stats(
         raise ValueError(f"unknown smooth_method {smooth_method!r}; expected one of {_SMOOTH_METHODS}")
     if len(stats) != 2 + 2 * max_order:
         raise ValueError(f"expected {2 + 2 * max_order} statistics, got {len(stats)}")
-    if smooth_value is None:
-        smooth_value = _SMOOTH_DEFAULTS[smooth_method]
+    smooth = float(smooth_value if smooth_value is not None else (_SMOOTH_DEFAULTS[smooth_method] or 0.0))
     sys_len, ref_len = int(stats[0]), int(stats[1])
     correct = [float(x) for x in stats[2 : 2 + max_order]]
     total = [float(x) for x in stats[2 + max_order :]]
@@ -196,8 +195,8 @@ def bleu_from_stats(
     eff_order = max_order
     for n in range(1, max_order + 1):
         if smooth_method == "add-k" and n > 1:
-            correct[n - 1] += smooth_value
-            total[n - 1] += smooth_value
+            correct[n - 1] += smooth
+            total[n - 1] += smooth
         if total[n - 1] == 0:
             break
         if effective_order:
@@ -207,7 +206,7 @@ def bleu_from_stats(
                 smooth_mteval *= 2
                 precisions[n - 1] = 100.0 / (smooth_mteval * total[n - 1])
             elif smooth_method == "floor":
-                precisions[n - 1] = 100.0 * smooth_value / total[n - 1]
+                precisions[n - 1] = 100.0 * smooth / total[n - 1]
         else:
             precisions[n - 1] = 100.0 * correct[n - 1] / total[n - 1]
     log_sum = sum(math.log(p) if p > 0 else -9999999999.0 for p in precisions[:eff_order])
@@ -217,10 +216,11 @@ def bleu_from_stats(
 
 def _transpose_refs(references: Sequence[Sequence[str]] | Sequence[str], n: int) -> list[list[str]]:
     """Per-segment reference lists from sacrebleu's layout (one stream per reference set)."""
+    streams: list[list[str]]
     if references and isinstance(references[0], str):
-        streams = [list(references)]  # type: ignore[list-item]
+        streams = [[str(r) for r in references]]
     else:
-        streams = [list(s) for s in references]  # type: ignore[arg-type]
+        streams = [list(s) for s in references]
     for s in streams:
         if len(s) != n:
             raise ValueError("every reference stream must have one segment per hypothesis")

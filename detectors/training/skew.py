@@ -36,7 +36,7 @@ def sample_texts(item: Mapping[str, object]) -> tuple[str, str] | None:
         turns = [(str(m.get("role", "")), m.get("content")) for m in messages if isinstance(m, dict)]
         turns = [(r, c) for r, c in turns if isinstance(c, str)]
         if turns and turns[-1][0] == "assistant":
-            return "\n".join(c for _, c in turns[:-1]), str(turns[-1][1])
+            return "\n".join(str(c) for _, c in turns[:-1]), str(turns[-1][1])
     return None
 
 

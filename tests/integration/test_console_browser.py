@@ -240,6 +240,8 @@ def test_people_work_in_the_console(stack: Stack) -> None:
             assert "alert.acknowledged" in trail and "alert.resolved" in trail and "operator alice" in trail
             aud.get_by_role("button", name="Verify chain").click()
             expect(aud.locator("#verify-result")).to_contain_text("Chain verified")
+            aud.get_by_role("button", name="Full verification").click()
+            expect(aud.locator("#full-result")).to_contain_text("links from the first entry to the head")
             _shot(stack, aud, "audit")
             aud.goto(f"{stack.base}/console/reports")
             aud.get_by_role("button", name="Build report").click()

@@ -149,6 +149,8 @@ SAMPLES: dict[tuple[str, str], tuple[Sample, bool, tuple[str, ...]]] = {
                                                 True, roles_of_api("POST", "/v1/jobs/{job_id}/cancel")),
     ("GET", "/console/audit"): (lambda g, t: (f"/console/audit?tenant={t}&verify=1", {}), True,
                                 roles_of_api("GET", "/v1/audit")),
+    ("POST", "/console/audit/verify"): (lambda g, t: ("/console/audit/verify", {}), False,
+                                        roles_of_api("GET", "/v1/audit/verify")),
     ("GET", "/console/audit/export"): (lambda g, t: ("/console/audit/export?format=csv", {}), False,
                                        roles_of_api("GET", "/v1/audit/export")),
     ("GET", "/console/reports"): (lambda g, t: (f"/console/reports?tenant={t}&format=csv", {}), True,
@@ -339,4 +341,47 @@ def test_hostile_inputs_are_client_errors(database_url: str) -> None:
         assert r.status_code == 422, (url, form, r.status_code, r.text[:300])
     r = admin.post("/console/keys", content=b'{"role": "admin"}', headers={"content-type": "application/json"})
     assert r.status_code == 415
+    gov.engine.dispose()
+
+
+def test_the_audit_page_checks_new_entries_quickly_and_shows_the_last_full_verification(database_url: str) -> None:
+    """"Verify chain" checks the entries after the checkpoint; "Full verification" (a CSRF-guarded form) walks
+    the whole chain and the page then shows when it ran, by whom, its result and its time, broken or not."""
+    import sqlite3
+
+    import psycopg
+
+    gov = make_gov(database_url)
+    auditor = sign_in(gov, gov.keys[("auditor", "*")])
+    page_ = auditor.get("/console/audit").text
+    assert "No full verification has run yet" in page_ and "Chain verified" not in page_
+    assert auditor.post("/console/audit/verify", data={}, follow_redirects=False).status_code == 403  # no CSRF token
+    r = auditor.post("/console/audit/verify", data={"csrf_token": csrf_of(auditor)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/audit?full=done"
+    full = re.search(r'id="full-result">(.*?)</p>', auditor.get(r.headers["location"]).text, re.S)
+    assert full and "Last full verification" in full.group(1) and "auditor-*" in full.group(1)
+    assert "links from the first entry to the head" in full.group(1) and re.search(r"took \d+\.\d\d s", full.group(1))
+    for i in range(3):
+        audit_trail.record(gov.engine, actor="ops", action="x.y", target_type="t", target_id=str(i), after={"i": i})
+    head = audit_trail.head(gov.engine)[0]
+    quick = re.search(r'id="verify-result">(.*?)</p>', auditor.get("/console/audit?verify=1").text, re.S)
+    assert quick and "Chain verified" in quick.group(1) and f"the 3 entries after the checkpoint (entries {head - 2}–{head})" in quick.group(1)
+    # an entry changed after the full verification: the quick check has no new entry to look at; the full one
+    # finds it, and the page says so (and the quick check, starting from the last good entry, too)
+    if database_url.startswith("sqlite"):
+        conn: Any = sqlite3.connect(database_url.split("///", 1)[1])
+        conn.execute("DROP TRIGGER audit_log_no_update")
+    else:
+        conn = psycopg.connect(database_url)
+        conn.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+    conn.execute(f"UPDATE audit_log SET content = replace(content, '\"i\":0', '\"i\":7') WHERE seq = {head - 2}")
+    conn.commit()
+    conn.close()
+    assert "Chain verified" in auditor.get("/console/audit?verify=1").text
+    auditor.post("/console/audit/verify", data={"csrf_token": csrf_of(auditor)})
+    page_ = auditor.get("/console/audit").text
+    full = re.search(r'id="full-result">(.*?)</p>', page_, re.S)
+    assert full and f"chain BROKEN at entry {head - 2}" in full.group(1) and 'role="alert" id="full-result"' in page_
+    quick = re.search(r'id="verify-result">(.*?)</p>', auditor.get("/console/audit?verify=1").text, re.S)
+    assert quick and f"Chain BROKEN at entry {head - 2}" in quick.group(1)
     gov.engine.dispose()

@@ -89,8 +89,10 @@ def test_cli_create_list_revoke_and_verify(database_url: str, monkeypatch: pytes
     assert runner.invoke(app, ["keys", "create", "--role", "root", "--tenant", "acme"]).exit_code == 2
     assert runner.invoke(app, ["keys", "revoke", rows[0]["prefix"]]).exit_code == 0
     assert gov.client.get("/v1/audit", headers=gov.auth(secret)).status_code == 401
-    res = runner.invoke(app, ["audit", "verify"])
+    res = runner.invoke(app, ["audit", "verify", "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout.splitlines()[0])["checked"] == 2
+    res = runner.invoke(app, ["audit", "verify"])
+    assert res.exit_code == 0 and len(res.stdout.splitlines()) == 1 and "2 entries" in res.stdout
     entries = gov.client.get("/v1/audit", headers=gov.admin).json()["items"]
     assert [e["action"] for e in entries] == ["key.revoked", "key.created"]
     assert all(e["actor"].startswith("cli:") for e in entries)

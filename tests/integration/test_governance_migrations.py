@@ -3,6 +3,7 @@ database in place, and go down and up again."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from governance import audit
-from store import models
+from store import models, rollups
 from store.db import alembic_config, init_db, make_engine
 
 pytestmark = pytest.mark.postgres
@@ -65,12 +66,27 @@ def test_upgrades_a_database_made_before_migrations(database_url: str) -> None:
         conn.execute(text("INSERT INTO findings (finding_id, detector, kind, tenant, model, severity, score, summary, "
                           "evidence, occurred_at, recorded_at) VALUES ('f1', 'rule', 'k', 'acme', 'bot', 2, 1.0, 's', "
                           "'{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        conn.execute(text("INSERT INTO findings (finding_id, detector, kind, tenant, model, severity, score, summary, "
+                          "evidence, occurred_at, recorded_at) VALUES ('f2', 'pii', 'pii_detected', 'acme', 'bot', 3, "
+                          "1.0, 's', '{\"entity_types\": [\"PERSON\", \"EMAIL_ADDRESS\"], \"counts\": "
+                          "{\"EMAIL_ADDRESS\": 2}}', '2026-01-01 00:30:00', '2026-01-01 00:30:00')"))
     init_db(engine)
     init_db(engine)
     with engine.connect() as conn:
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
-        assert conn.execute(text("SELECT finding_id, user_hash FROM findings")).all() == [("f1", None)]
+        assert conn.execute(text("SELECT finding_id, user_hash FROM findings ORDER BY finding_id")).all() == \
+            [("f1", None), ("f2", None)]
+        # the rollups were counted from the findings already stored (0009)
+        at = conn.execute(text("SELECT occurred_at FROM findings WHERE finding_id = 'f1'")).scalar_one()
+        at = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+        hour, day = rollups.bucket_of(at, 3600), rollups.bucket_of(at, 86400)
+        assert conn.execute(text("SELECT tenant, bucket, detector, severity, n FROM finding_counts ORDER BY detector")
+                            ).all() == [("acme", hour, "pii", 3, 1), ("acme", hour, "rule", 2, 1)]
+        assert conn.execute(text("SELECT tenant, bucket, model, kind, n FROM finding_counts_daily ORDER BY kind")
+                            ).all() == [("acme", day, "bot", "k", 1), ("acme", day, "bot", "pii_detected", 1)]
+        assert conn.execute(text("SELECT bucket, model, entity_type, n FROM pii_entity_counts")).all() == \
+            [(day, "bot", "EMAIL_ADDRESS", 2)]  # the counts, not the types, when both are given
     assert audit.verify(engine).ok
     engine.dispose()
 

@@ -22,9 +22,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import Consumer
 
+from api import job_client as client
 from contracts.jobs import JobSpec, TrainSpec
 from contracts.topics import DEPLOYMENTS, JOB_STATUS
-from api import job_client as client
 from jobs.datasets import JsonlHistory
 from jobs.registry_port import JsonFileRegistry
 from jobs.synthetic import support_history

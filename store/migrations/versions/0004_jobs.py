@@ -18,7 +18,7 @@ def upgrade() -> None:
     from store.models import JobRow, JobStatusRow
 
     bind = op.get_bind()
-    for table in (JobRow.__table__, JobStatusRow.__table__):
+    for table in (JobRow.metadata.tables["jobs"], JobStatusRow.metadata.tables["job_statuses"]):
         table.create(bind, checkfirst=True)
 
 

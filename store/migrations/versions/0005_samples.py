@@ -18,7 +18,8 @@ def upgrade() -> None:
     from store.models import SampleLabelRow, SampleRow
 
     bind = op.get_bind()
-    for table in (SampleRow.__table__, SampleLabelRow.__table__):
+    for table in (SampleRow.metadata.tables[str(SampleRow.__tablename__)],
+                  SampleLabelRow.metadata.tables[str(SampleLabelRow.__tablename__)]):
         table.create(bind, checkfirst=True)
 
 

@@ -75,7 +75,7 @@ def test_register_is_idempotent_by_job():
 
 def _register_many(path, n):
     reg = JsonFileRegistry(path)
-    for i in range(n):
+    for _ in range(n):
         reg.register_version("t", "m", artifact_uri="u", task="classification", metrics={})
 
 

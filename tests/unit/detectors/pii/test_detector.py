@@ -226,3 +226,13 @@ def test_long_texts_are_tagged_to_the_end(detector: PiiDetector) -> None:
     text = filler + "Please send the signed copy to Marguerite Oyelaran in Lisbon."
     red = detector.analyze(text).redacted
     assert "Oyelaran" not in red and "Lisbon" not in red
+
+
+def test_a_lone_word_needs_more_than_its_form_to_be_a_name_place_or_address() -> None:
+    """Attribute values, dict keys and parameter names reach the detector as one token without context."""
+    det = PiiDetector()
+    kept = ["lr", "adamw", "optimizer", "cosine", "bleu", "gpt-4o", "us-east-1", "de"]
+    assert [t for t in kept if det.analyze(t).has_pii] == []
+    redacted = {"john": "PERSON", "Mia": "PERSON", "Berlin": "LOCATION", "lisbon": "LOCATION"}
+    assert {t: [e.type for e in det.analyze(t).entities] for t in redacted} == {t: [v] for t, v in redacted.items()}
+    assert det.analyze("John Smith").counts() == {"PERSON": 1}  # two words: the tagger decides as before
