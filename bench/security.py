@@ -73,39 +73,15 @@ def stream_cost(corpus: list[str], n: int, repeats: int) -> dict[str, float]:
         for _ in range(repeats):
             pipe = Pipeline(PipelineConfig(pii=None, embeddings=emb, security=security))
             pipe.warm_up()
-            spent = [0.0]
-            embedded = [0]
-            if pipe.security is not None:
-                scans, per_event, embed = pipe._security_scans, pipe._security, pipe._embed_texts
-
-                def timed_scans(outcomes, vectors, f=scans, spent=spent):  # type: ignore[no-untyped-def,unused-ignore]
-                    t0 = time.perf_counter()
-                    try:
-                        return f(outcomes, vectors)
-                    finally:
-                        spent[0] += time.perf_counter() - t0
-
-                def timed_event(event, subject, found, f=per_event, spent=spent):  # type: ignore[no-untyped-def,unused-ignore]
-                    t0 = time.perf_counter()
-                    try:
-                        return f(event, subject, found)
-                    finally:
-                        spent[0] += time.perf_counter() - t0
-
-                def counted(texts, f=embed, embedded=embedded):  # type: ignore[no-untyped-def,unused-ignore]
-                    embedded[0] += len(texts)
-                    return f(texts)
-
-                pipe._security_scans = timed_scans  # type: ignore[method-assign]
-                pipe._security = timed_event  # type: ignore[method-assign]
-                pipe._embed_texts = counted  # type: ignore[method-assign]
             started = time.perf_counter()
+            spent = 0.0
             for k in range(0, n, 200):
                 pipe.process_batch(items[k:k + 200])
+                spent += pipe.timings.detectors.get("security", 0.0)  # batch scan + per-event findings/windows
             times.append((time.perf_counter() - started) / n * 1000)
             if pipe.security is not None:
-                inside.append(spent[0] / n * 1000)
-                gated_share.append(embedded[0] / (3 * n))  # three scanned texts per event
+                inside.append(spent / n * 1000)
+                gated_share.append(pipe.text_stats["security_embedded"] / (3 * n))  # three scanned texts per event
         out[name] = statistics.median(times)
     out["added_ms"] = statistics.median(inside)
     out["gated_share"] = statistics.median(gated_share)

@@ -19,6 +19,7 @@ derived from its input (event id, or topic/partition/offset for dead letters).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -36,20 +37,26 @@ from streams import metrics
 from streams.checkpoints import MAX_STATE_BYTES, Checkpointer, decode_state, encode_state, state_key
 from streams.config import WorkerConfig
 from streams.offsets import guard_offsets
-from streams.pipeline import Outcome, Pipeline, RawItem
+from streams.pipeline import BatchTimings, Outcome, Pipeline, RawItem
+from streams.textstage import TextStagePool
 
 log = logging.getLogger("warden.worker")
+
+
+def _observe_timings(timings: BatchTimings) -> None:
+    """Seconds per stage and per detector of one batch into the worker's metrics."""
+    for stage, seconds in timings.stages.items():
+        metrics.STAGE_SECONDS.labels(stage).observe(seconds)
+    for detector, seconds in timings.detectors.items():
+        metrics.DETECTOR_SECONDS.labels(detector).observe(seconds)
 
 
 def _observe_batch(size: int, pipe: Pipeline, handled: Counter[tuple[str, str]], found: Counter[tuple[str, str]],
                    publish_s: float) -> None:
     """One processed batch into the worker's metrics (counts aggregated per batch, timings per stage/detector)."""
     metrics.BATCH_SIZE.observe(size)
-    for stage, seconds in pipe.timings.stages.items():
-        metrics.STAGE_SECONDS.labels(stage).observe(seconds)
+    _observe_timings(pipe.timings)
     metrics.STAGE_SECONDS.labels("publish").observe(publish_s)
-    for detector, seconds in pipe.timings.detectors.items():
-        metrics.DETECTOR_SECONDS.labels(detector).observe(seconds)
     for (kind, outcome), n in handled.items():
         metrics.EVENTS.labels(kind, outcome).inc(n)
     for (detector, severity), n in found.items():
@@ -88,10 +95,6 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
     )
     pipe = pipeline
     source = app.topic(*topics.INPUT_TOPICS.values(), key_type=bytes, value_type=bytes)
-    findings = app.topic(topics.FINDINGS, key_type=bytes, value_type=bytes)
-    decisions = app.topic(topics.DECISIONS, key_type=bytes, value_type=bytes)
-    dlq = app.topic(topics.DLQ, key_type=bytes, value_type=bytes)
-    samples = app.topic(topics.SAMPLES, key_type=bytes, value_type=bytes)
     aggregates = app.topic(topics.AGGREGATES, key_type=bytes, value_type=bytes)
     counters: dict[str, int] = {"events": 0, "dead_letters": 0, "findings": 0, "decisions": 0, "samples": 0,
                                 "aggregate_deltas": 0, "checkpoints": 0, "agent_starts": 0, "batch_fallbacks": 0,
@@ -152,7 +155,10 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
             counters["checkpoints"] += 1
 
 
-    outputs = {topics.FINDINGS: findings, topics.DECISIONS: decisions, topics.DLQ: dlq, topics.SAMPLES: samples}
+    async def publish(topic: str, key: bytes | None, value: bytes) -> None:
+        # straight to the producer (raw bytes already: no codec, no channel): faust flushes it before it commits
+        # the input offsets, so at-least-once holds as with Topic.send, for a fraction of the event loop's time
+        await app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
     counted = {topics.FINDINGS: "findings", topics.DECISIONS: "decisions", topics.DLQ: "dead_letters",
                topics.SAMPLES: "samples"}
 
@@ -175,6 +181,75 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                 outcomes.append(out)
         return outcomes
 
+    # The text stage (PII, embeddings, security scans) in child processes: the event loop stays free for the
+    # fast path, heartbeats, commits and sends, and a worker can use more than one core.
+    pool = TextStagePool(pipe.text_stage_config(), config.text_processes) if config.text_processes > 0 else None
+    if pool is not None:
+        pool.start()
+        app.warden_text_pool = pool  # type: ignore[attr-defined]
+
+        @app.on_before_shutdown.connect  # type: ignore[arg-type]
+        async def stop_text_stage(sender: Any, **_: Any) -> None:
+            pool.close()
+
+    async def process_full(items: list[RawItem]) -> list[Outcome]:
+        if pool is None:
+            return process_safely(items)
+        try:
+            outcomes, job = pipe.prepare(items)
+            result = await pool.run(job)
+            step = config.complete_chunk
+            for lo in range(0, len(outcomes), step):  # detectors and policies, in slices: the loop breathes
+                pipe.complete(items, outcomes, job, result, lo, lo + step)
+                if lo + step < len(outcomes):
+                    await asyncio.sleep(0)
+            return outcomes
+        except Exception:
+            if pool.closed:
+                raise
+            counters["batch_fallbacks"] += 1
+            log.exception("batch processing with the text stage processes failed; processing it in the worker")
+            return process_safely(items)
+
+    if pipe.config.fast_path:
+        @app.agent(source, name="warden.fast")
+        async def fast(stream: Any) -> None:
+            # The same events as warden.process (an event is committed once both agents acked it): rules and
+            # operational metrics decided within a batch interval, never behind the text stage.
+            async for batch in stream.take_events(config.batch_max, within=config.batch_within_s):
+                items = [RawItem(bytes(e.value or b""), e.message.topic, e.message.partition, e.message.offset,
+                                 e.message.key) for e in batch]
+                outcomes, timings = process_fast_safely(items)
+                for out in outcomes:
+                    if out.dead_letter is not None:
+                        metrics.DEAD_LETTERS.labels(out.dead_letter.code).inc()
+                    for decision in out.decisions:
+                        metrics.DECISIONS.labels(decision.action.value).inc()
+                    for record in out.records:
+                        counters[counted[record.topic]] += 1
+                        await publish(record.topic, record.key, record.value)
+                for delta in pipe.drain_aggregates():
+                    counters["aggregate_deltas"] += 1
+                    await publish(topics.AGGREGATES, delta.key.encode(), delta.model_dump_json().encode())
+                _observe_timings(timings)
+
+    def process_fast_safely(items: list[RawItem]) -> tuple[list[Outcome], BatchTimings]:
+        try:
+            return pipe.process_fast(items)
+        except Exception:
+            counters["batch_fallbacks"] += 1
+            log.exception("fast path failed on a batch; processing its events one by one")
+        outcomes, timings = [], BatchTimings()
+        for item in items:
+            try:
+                outcomes += pipe.process_fast([item])[0]
+            except Exception as exc:
+                out = Outcome()
+                pipe.fail(item, out, "fast path", exc)
+                out.records = pipe.encode(out)
+                outcomes.append(out)
+        return outcomes, timings
+
     @app.agent(source, name="warden.process")
     async def process(stream: Any) -> None:
         # Batches amortise faust's per-event overhead; take_events acks the batch only after
@@ -183,7 +258,7 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
         async for batch in stream.take_events(config.batch_max, within=config.batch_within_s):
             items = [RawItem(bytes(e.value or b""), e.message.topic, e.message.partition, e.message.offset,
                              e.message.key) for e in batch]
-            outcomes = process_safely(items)
+            outcomes = await process_full(items)
             published = time.perf_counter()
             handled: Counter[tuple[str, str]] = Counter()
             found: Counter[tuple[str, str]] = Counter()
@@ -195,7 +270,8 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                     next_offset[position] = max(next_offset.get(position, 0), item.offset + 1)
                 if out.dead_letter is not None:
                     handled[(kind, "dead_letter")] += 1
-                    metrics.DEAD_LETTERS.labels(out.dead_letter.code).inc()
+                    if out.records:  # else the fast path dead-lettered it
+                        metrics.DEAD_LETTERS.labels(out.dead_letter.code).inc()
                     log.warning(
                         "event rejected",
                         extra={"code": out.dead_letter.code, "reason": out.dead_letter.reason,
@@ -209,10 +285,10 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                         metrics.DECISIONS.labels(decision.action.value).inc()
                 for record in out.records:  # serialised by the pipeline: sending cannot fail on content
                     counters[counted[record.topic]] += 1
-                    await outputs[record.topic].send(key=record.key, value=record.value)
+                    await publish(record.topic, record.key, record.value)
             for delta in pipe.drain_aggregates():
                 counters["aggregate_deltas"] += 1
-                await aggregates.send(key=delta.key.encode(), value=delta.model_dump_json().encode())
+                await publish(topics.AGGREGATES, delta.key.encode(), delta.model_dump_json().encode())
             _observe_batch(len(items), pipe, handled, found, time.perf_counter() - published)
             now = time.monotonic()
             for item, out in zip(items, outcomes):
@@ -249,7 +325,7 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
             for decision, dkey, value in encoded:
                 counters["decisions"] += 1
                 metrics.DECISIONS.labels(decision.action.value).inc()
-                await decisions.send(key=dkey, value=value)
+                await publish(topics.DECISIONS, dkey, value)
 
     @app.timer(interval=max(0.5, config.state_checkpoint_s / 2))
     async def checkpoint_idle_models() -> None:

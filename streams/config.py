@@ -24,6 +24,12 @@ class WorkerConfig:
     """Longest wait to fill a batch."""
     web_port: int = 6066
     """The worker's HTTP port: Prometheus ``/metrics`` (faust's own web server stays off)."""
+    text_processes: int = 1
+    """Child processes running the text stage (PII, embeddings, security scans) of ``warden.process``; 0: none,
+    the stage runs on the event loop."""
+    complete_chunk: int = 50
+    """Events per slice of the detectors-and-policies step after the text stage (the event loop runs other work
+    between slices)."""
     lag_interval_s: float = 10.0
     """How often the consumer lag per input partition is measured."""
     instance: str = "worker"

@@ -15,6 +15,12 @@
 The faust agent (``streams.app``) feeds raw bytes in and publishes what comes out; keeping this
 pure makes it testable without a broker and lets the benchmark measure it alone.
 
+:meth:`Pipeline.process_batch` is three steps the worker runs apart: :meth:`Pipeline.prepare` (decode, plan the
+text stage), the text stage (:mod:`streams.textstage`: PII, embeddings, security scans — stateless, in child
+processes in the worker) and :meth:`Pipeline.complete` (redacted events, detectors, policies, serialisation — the
+per-model state, on the worker's event loop). With ``fast_path``, :meth:`Pipeline.process_fast` handles rules and
+operational metrics beside it, so their decisions never wait for the text stage.
+
 Failures are isolated per event: an exception while one event is redacted, embedded, scanned, detected
 on, decided on, turned into history or serialised sends that event alone to the dead-letter topic (code
 ``processing_error``, the stage and the exception's type — never its message, which may quote the
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +50,7 @@ from detectors.anomaly.opsmetrics import OpsMetricsConfig, OpsMetricsMonitor
 from detectors.base import PerModelState
 from detectors.bias.fairness import CohortFairnessMonitor, FairnessConfig
 from detectors.bias.outcomes import protected_groups, refusal_outcome
+from detectors.drift.budget import EmbeddingBudget
 from detectors.drift.monitor import DriftConfig
 from detectors.drift.monitors import DriftMonitors
 from detectors.features.embeddings import EmbedderConfig, MiniLMEmbedder
@@ -67,13 +74,12 @@ from detectors.training.skew import SkewMonitors
 from policies.routing import AggregateCollector
 from streams.codec import decode_event
 from streams.redaction import Path, field_name, free_texts, message_texts, replace_texts
+from streams.textstage import TextJob, TextPlan, TextResult, TextStage, TextStageConfig
 
 #: format of :meth:`Pipeline.model_state` checkpoints (version 1 still restores)
 MODEL_STATE_VERSION = 2
 #: reference rows a drift finding carries for the Evidently report (its current window is kept whole)
 MAX_REPORT_ROWS = 500
-#: embeddings of recent texts kept (system prompts and templates repeat)
-EMBEDDING_CACHE = 20_000
 #: the dead-letter code of an event some stage failed on (the reason names the stage and the exception type)
 PROCESSING_ERROR = "processing_error"
 
@@ -106,6 +112,8 @@ class Outcome:
     """What the event adds to the training history (``warden.samples``), if anything."""
     records: list[OutputRecord] = field(default_factory=list)
     """Everything above, serialised for its topic (what the worker publishes, in order)."""
+    text_plan: int | None = None
+    """Between :meth:`Pipeline.prepare` and :meth:`Pipeline.complete`: the event's plan in the text job."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +155,11 @@ class PipelineConfig:
     #: share of events whose texts are embedded (chosen by event id, so a replay picks the same ones): the MMD
     #: test needs tens of vectors per window, not one per event, and embedding is the costliest stage
     embedding_fraction: float = 0.5
+    #: embedded events per second per (tenant, model) at most, on top of ``embedding_fraction`` (None: no limit):
+    #: drift compares a bounded sample of embeddings, so its cost follows the number of models, not the event rate
+    #: (see :mod:`detectors.drift.budget`)
+    embedding_rate: float | None = None
+    embedding_burst: float = 10.0
     #: share of inference events kept as redacted training samples on ``warden.samples`` (chosen by event id;
     #: 0 keeps none). Samples are only published when the PII stage redacts (``pii`` set).
     sample_fraction: float = 1.0
@@ -158,6 +171,9 @@ class PipelineConfig:
     #: aggregate policies: collect their inputs per batch for routing to the owner of each group
     #: (``drain_aggregates``), instead of counting in this pipeline's own windows
     route_aggregates: bool = False
+    #: the worker's fast path (:meth:`Pipeline.process_fast`) handles the rule detector, the operational metrics and
+    #: their anomalies; :meth:`Pipeline.process_batch` then leaves them out (and leaves decode rejections to it)
+    fast_path: bool = False
 
 
 def _subject(event: Event) -> Subject:
@@ -246,6 +262,13 @@ class Pipeline:
         self._loaded: set[tuple[str, str]] = set()
         self.embedder = MiniLMEmbedder(self.config.embeddings) if self.config.embeddings is not None else None
         self._embedding_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: what the in-process text stage embedded so far (see :attr:`streams.textstage.TextStage.stats`)
+        self.text_stats: Counter[str] = Counter()
+        cfg = self.config
+        self.embedding_budget = (EmbeddingBudget(cfg.embedding_rate, cfg.embedding_burst)
+                                 if cfg.embedding_rate else None)
+        #: the fast path's own PII detector (error texts of failed calls; the text stage may run elsewhere)
+        self._fast_pii = PiiDetector(cfg.pii) if cfg.pii is not None and cfg.fast_path else None
         #: what the last :meth:`process_batch` spent per stage and per detector
         self.timings = BatchTimings()
 
@@ -258,12 +281,15 @@ class Pipeline:
         }
         return {name: part for name, part in parts.items() if part is not None}
 
-    def warm_up(self) -> None:
-        """Load the expensive models (the PII tagger, MiniLM) before the first event."""
-        if self.pii is not None:
+    def warm_up(self, text_stage: bool = True) -> None:
+        """Load the expensive models before the first event: the PII tagger and MiniLM of the in-process text
+        stage (``text_stage``; a worker whose text stage runs in child processes leaves them), the fast path's."""
+        if text_stage and self.pii is not None:
             self.pii.warm_up()
-        if self.embedder is not None:
+        if text_stage and self.embedder is not None:
             self.embedder.embed(["warm-up"])
+        if self._fast_pii is not None:
+            self._fast_pii.warm_up()
 
     def process(self, raw: bytes, *, topic: str, partition: int | None = None, offset: int | None = None,
                 key: bytes | None = None) -> Outcome:
@@ -274,35 +300,86 @@ class Pipeline:
         """Decode, redact, detect, decide and serialise for a batch; never raises on bad input, and an
         exception in any stage dead-letters only the event it happened on (see the module's docstring).
 
-        Afterwards :attr:`timings` holds the seconds each stage and each detector spent on the batch."""
+        It is :meth:`prepare`, the text stage (:mod:`streams.textstage`, in this process) and :meth:`complete`;
+        the stream worker runs the text stage in child processes instead. Afterwards :attr:`timings` holds the
+        seconds each stage and each detector spent on the batch."""
+        outcomes, job = self.prepare(items)
+        stage = TextStage(self.pii, self.embedder, self.security)
+        stage.cache = self._embedding_cache
+        result = stage.run(job)
+        self.text_stats.update(stage.stats)
+        self.complete(items, outcomes, job, result)
+        return outcomes
+
+    def text_stage_config(self) -> TextStageConfig:
+        """What a text stage process needs to build the same PII detector, embedder and security scanner."""
+        cfg = self.config
+        return TextStageConfig(cfg.pii, cfg.embeddings if cfg.drift is not None else None, cfg.security)
+
+    def prepare(self, items: Sequence[RawItem]) -> tuple[list[Outcome], TextJob]:
+        """Decode the batch and list what the text stage must do: every free text of every event for PII, the
+        (redacted) prompt and response of the events drift embeds, the messages and response of the events
+        security scans. Starts a new :attr:`timings`."""
         self.timings = timings = BatchTimings()
         clock = time.perf_counter
         started = clock()
         outcomes = [self._decode(item) for item in items]
-        now = clock()
-        timings.stages["decode"], started = now - started, now
-        if self.pii is not None:
-            self._batched("pii", items, outcomes, self._redact)
-            now = clock()
-            timings.stages["pii"] = timings.detectors["pii"] = now - started
-            started = now
-        vectors: dict[int, dict[str, np.ndarray]] = {}
-        self._batched("embeddings", items, outcomes, lambda part: vectors.update(self._embed(part)))
-        now = clock()
-        timings.stages["embed"], started = now - started, now
-        scans: dict[int, list[Scan]] = {}
-        if self.security is not None:
-            self._batched("security", items, outcomes, lambda part: scans.update(self._security_scans(part, vectors)))
-            now = clock()
-            timings.stages["security"] = timings.detectors["security"] = now - started
-            started = now
-        decide = 0.0
-        for item, out in zip(items, outcomes):
-            if out.event is None:
+        job = TextJob()
+        budget, now = self.embedding_budget, time.monotonic()
+        embeds = self.embedder is not None and self.config.drift is not None
+        for out in outcomes:
+            event = out.event
+            if event is None:
                 continue
-            stage = "detectors"
+            named = message_texts(event)
+            free = free_texts(event) if self.pii is not None else []
+            plan = TextPlan(len(job.texts), len(named), len(free))
+            job.texts.extend(t for _, t in named)
+            job.texts.extend(t for _, t in free)
+            if isinstance(event, InferenceEvent):
+                body = event.inference
+                plan.roles = [m.role for m in body.messages]
+                plan.has_response = body.response is not None
+                users = [i for i, m in enumerate(body.messages) if m.role == "user"]
+                plan.prompt = users[-1] if users else len(body.messages) - 1
+                plan.scan = self.security is not None
+                plan.embed = (embeds and body.is_llm_call and _sampled(event.event_id, self.config.embedding_fraction)
+                              and (budget is None or budget.allow((event.tenant, event.model.name), now)))
+            out.text_plan = len(job.plans)
+            job.plans.append(plan)
+        timings.stages["decode"] = clock() - started
+        return outcomes, job
+
+    def complete(self, items: Sequence[RawItem], outcomes: list[Outcome], job: TextJob, result: TextResult,
+                 start: int = 0, stop: int | None = None) -> None:
+        """Apply the text stage's results to ``outcomes[start:stop]`` (redacted events and PII findings), run the
+        detectors and policies on them and serialise what they produce; adds to :attr:`timings`. Called once
+        for the whole batch, or for consecutive slices of it (the worker yields to its event loop in between)."""
+        timings = self.timings
+        for name, seconds in result.seconds.items():
+            if start == 0:
+                timings.stages[name] = timings.stages.get(name, 0.0) + seconds
+                if name in ("pii", "security"):
+                    timings.detectors[name] = timings.detectors.get(name, 0.0) + seconds
+        clock = time.perf_counter
+        started = clock()
+        decide = 0.0
+        stop = len(outcomes) if stop is None else stop
+        for item, out in zip(items[start:stop], outcomes[start:stop]):
+            k, out.text_plan = out.text_plan, None
+            if out.event is None or k is None:
+                continue
+            plan = job.plans[k]
+            if result.errors[k] is not None:
+                failed, kind = result.errors[k]  # type: ignore[misc]
+                self.fail(item, out, failed, kind)
+                continue
+            stage = "pii"
             try:
-                out.findings.extend(self.detect(out.event, vectors.get(id(out)), scans.get(id(out))))
+                if self.pii is not None:
+                    self._apply_pii(out, plan, result.pii[plan.start:plan.start + plan.n_named + plan.n_free])
+                stage = "detectors"
+                out.findings.extend(self.detect(out.event, result.vectors[k], result.scans[k]))
                 _tag_trace(out)
                 stage = "policies"
                 user_hash = self._tag_user(out)
@@ -313,15 +390,74 @@ class Pipeline:
                 out.history = self._history(out.event, user_hash)
             except Exception as exc:
                 self.fail(item, out, stage, exc)
-        for item, out in zip(items, outcomes):
+        for item, out in zip(items[start:stop], outcomes[start:stop]):
+            if self.config.fast_path and out.dead_letter is not None and out.dead_letter.code != PROCESSING_ERROR:
+                continue  # the fast path dead-letters what cannot be decoded
             try:
                 out.records = self.encode(out)
             except Exception as exc:
                 self.fail(item, out, "serialisation", exc)
                 out.records = self.encode(out)
-        timings.stages["detect"] = clock() - started - decide
-        timings.stages["decide"] = decide
-        return outcomes
+        timings.stages["detect"] = timings.stages.get("detect", 0.0) + clock() - started - decide
+        timings.stages["decide"] = timings.stages.get("decide", 0.0) + decide
+
+    def process_fast(self, items: Sequence[RawItem]) -> tuple[list[Outcome], BatchTimings]:
+        """The fast path of a batch: decode (rejections become dead letters), then for model calls the rule
+        detector and the operational metrics with their anomaly detectors, their policies, serialised. It runs
+        beside :meth:`process_batch` on the same events (the worker's two agents; ``fast_path`` set), so failed
+        and slow calls are decided on without waiting for PII, embeddings and the other detectors.
+
+        The only free text it uses is a failed call's error, redacted first (the same PII detector, in this
+        process). No ratio denominators are counted here (the full path counts them with the PII findings)."""
+        timings = BatchTimings()
+        clock = time.perf_counter
+        started = clock()
+        outcomes = [self._decode(item) for item in items]
+        spent = timings.detectors
+        for item, out in zip(items, outcomes):
+            event = out.event
+            if not (isinstance(event, InferenceEvent) and event.inference.is_llm_call):
+                continue
+            stage = "rules"
+            try:
+                self._ensure_loaded(event.tenant, event.model.name)
+                body = event.inference
+                t = clock()
+                error = body.error
+                if error and self._fast_pii is not None:
+                    error = self._fast_pii.analyze(error).redacted
+                out.findings = self.rules.update(subject=_subject(event), event_id=event.event_id,
+                                                 occurred_at=event.occurred_at, status=body.status,
+                                                 latency_ms=body.latency_ms, error=error)
+                t = _lap(spent, "rule", t)
+                if self.ops is not None:
+                    stage = "anomaly"
+                    out.findings += self._observe_ops(event)
+                    t = _lap(spent, "anomaly", t)
+                _tag_trace(out)
+                stage = "policies"
+                self._tag_user(out)
+                out.decisions = [d for f in out.findings for d in self.policy.evaluate(f, self._routed)]
+                _lap(timings.stages, "decide", t)
+            except Exception as exc:
+                self.fail(item, out, stage, exc)
+        for item, out in zip(items, outcomes):
+            try:
+                out.records = self.encode(out) if out.dead_letter is not None or out.findings else []
+            except Exception as exc:
+                self.fail(item, out, "serialisation", exc)
+                out.records = self.encode(out)
+        timings.stages["fast"] = clock() - started
+        return outcomes, timings
+
+    def _observe_ops(self, event: InferenceEvent) -> list[Finding]:
+        assert self.ops is not None
+        body = event.inference
+        tokens = None
+        if body.usage is not None and (body.usage.input_tokens is not None or body.usage.output_tokens is not None):
+            tokens = (body.usage.input_tokens or 0) + (body.usage.output_tokens or 0)
+        return self.ops.observe(Subject(tenant=event.tenant, model=event.model.name), event.occurred_at,
+                                body.latency_ms, body.status == "error", tokens, body.cost_usd)
 
     def _decode(self, item: RawItem) -> Outcome:
         decoded = decode_event(item.value, self.config.max_event_bytes)
@@ -330,32 +466,15 @@ class Pipeline:
                                                         partition=item.partition, offset=item.offset, key=item.key))
         return Outcome(event=decoded)
 
-    def _batched(self, stage: str, items: Sequence[RawItem], outcomes: list[Outcome],
-                 run: Callable[[list[Outcome]], None]) -> None:
-        """Run a batched stage over the live events; if it raises, run it event by event and dead-letter
-        the events it still raises on."""
-        live = [i for i, o in enumerate(outcomes) if o.event is not None]
-        if not live:
-            return
-        try:
-            run([outcomes[i] for i in live])
-            return
-        except Exception:
-            pass
-        for i in live:
-            try:
-                run([outcomes[i]])
-            except Exception as exc:
-                self.fail(items[i], outcomes[i], stage, exc)
-
     @staticmethod
-    def fail(item: RawItem, out: Outcome, stage: str, exc: BaseException) -> None:
+    def fail(item: RawItem, out: Outcome, stage: str, exc: BaseException | str) -> None:
         """Turn an event some stage raised on into a dead letter (its partial outputs are dropped).
 
         The reason names the stage and the exception's type only: an exception's message may quote the
         event's text, and dead letters reach logs and the store."""
         event = out.event
-        reason = (f"processing failed in stage {stage!r} ({type(exc).__name__}); the event was set aside "
+        kind = exc if isinstance(exc, str) else type(exc).__name__
+        reason = (f"processing failed in stage {stage!r} ({kind}); the event was set aside "
                   "and the batch went on")
         rejection = Rejection(PROCESSING_ERROR, reason, event.event_id if event else None,
                               event.tenant if event else None)
@@ -398,67 +517,6 @@ class Pipeline:
             return sample_of(event, user_hash)
         return None
 
-    def _embed(self, outcomes: list[Outcome]) -> dict[int, dict[str, np.ndarray]]:
-        """Prompt and response embeddings of the (redacted) inference events, batched and cached, by ``id()``
-        of their outcome."""
-        if self.embedder is None or self.config.drift is None:
-            return {}
-        wanted: dict[int, tuple[str, str]] = {
-            id(o): (o.event.inference.prompt_text, o.event.inference.response_text)
-            for o in outcomes
-            if isinstance(o.event, InferenceEvent) and o.event.inference.is_llm_call
-            and _sampled(o.event.event_id, self.config.embedding_fraction)
-        }
-        cache = self._embedding_cache
-        missing = list(dict.fromkeys(t for pair in wanted.values() for t in pair if t not in cache))
-        if missing:
-            for text, vec in zip(missing, self.embedder.embed(missing)):
-                cache[text] = vec
-            while len(cache) > EMBEDDING_CACHE:
-                cache.popitem(last=False)
-        return {i: {"prompt": cache[p], "response": cache[r]} for i, (p, r) in wanted.items()}
-
-    def _security_scans(self, outcomes: list[Outcome],
-                        vectors: dict[int, dict[str, np.ndarray]]) -> dict[int, list[Scan]]:
-        """Security verdicts of the inference events, by ``id()`` of their outcome: drift vectors are reused, and
-        texts the lexical pre-score marks suspicious are embedded (one batch call, cached with the drift
-        embeddings)."""
-        if self.security is None:
-            return {}
-        index = [o for o in outcomes if isinstance(o.event, InferenceEvent)]
-        if not index:
-            return {}
-        known: dict[str, np.ndarray] = {}
-        events = []
-        for out in index:
-            i = id(out)
-            event = out.event
-            assert isinstance(event, InferenceEvent)
-            body = event.inference
-            events.append(([(m.role, m.text) for m in body.messages],
-                           body.response_text if body.response is not None else None))
-            if i in vectors:
-                known[body.prompt_text] = vectors[i]["prompt"]
-                known[body.response_text] = vectors[i]["response"]
-        cache = self._embedding_cache
-        for messages, response in events:
-            for text in [t for _, t in messages] + ([response] if response else []):
-                if text not in known and text in cache:
-                    known[text] = cache[text]
-        results = self.security.scan_batch(events, known, self._embed_texts if self.embedder is not None else None)
-        return {id(out): scans for out, scans in zip(index, results)}
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Embed ``texts`` and keep them in the embedding cache."""
-        assert self.embedder is not None
-        vecs = self.embedder.embed(texts)
-        cache = self._embedding_cache
-        for text, vec in zip(texts, vecs):
-            cache[text] = vec
-        while len(cache) > EMBEDDING_CACHE:
-            cache.popitem(last=False)
-        return vecs
-
     def _security(self, event: InferenceEvent, subject: Subject, scans: list[Scan] | None) -> list[Finding]:
         found, scans = self._security_verdicts(event, subject, scans)
         if self.security_windows is not None:
@@ -485,49 +543,35 @@ class Pipeline:
         return [security_finding(s, subject, event.event_id, event.occurred_at, config)
                 for s in scans if s.verdict.flagged], scans
 
-    def _redact(self, outcomes: list[Outcome]) -> None:
-        """Analyse every free text of the events (one batch) and replace each event by its redacted copy.
+    def _apply_pii(self, out: Outcome, plan: TextPlan, results: Sequence[PiiResult | None]) -> None:
+        """Replace the event by its redacted copy and add its PII findings.
 
-        The messages and the response, and every other string the event carries except identifiers and
-        enumerations (``streams.redaction``): errors, tool calls and outputs, metadata, user attributes,
-        training params and samples, feedback comments, deployment notes. PII findings name the fields:
-        ``pii_detected`` for inference events, ``pii_in_training_data`` for training samples (``items``),
-        ``pii_in_metadata`` for the other fields of training, feedback and deployment events.
-
-        Everything is computed before any outcome changes, so a failure leaves the outcomes as they were
-        (the batch is then retried event by event)."""
-        assert self.pii is not None
-        texts: list[str] = []
-        plans: list[tuple[Outcome, list[tuple[str, str]], list[tuple[Path, str]], int]] = []
-        for out in outcomes:
-            if out.event is None:
-                continue
-            named, free = message_texts(out.event), free_texts(out.event)
-            plans.append((out, named, free, len(texts)))
-            texts.extend(t for _, t in named)
-            texts.extend(t for _, t in free)
-        if not texts:
-            return
-        results = self.pii.analyze_batch(texts)
-        changes: list[tuple[Outcome, Event, list[Finding]]] = []
-        for out, named, free, start in plans:
-            event = out.event
-            assert event is not None
-            mine = results[start:start + len(named)]
-            rest = results[start + len(named):start + len(named) + len(free)]
-            fields: dict[str, dict[str, PiiResult]] = {}
-            for (name, _), res in zip(named, mine):
-                fields.setdefault(_pii_kind(event, None), {})[name] = res
-            for (path, _), res in zip(free, rest):
-                fields.setdefault(_pii_kind(event, path), {})[field_name(path)] = res
-            findings = [f for kind, by_field in fields.items()
-                        if (f := pii_finding(_subject(event), event.event_id, by_field, event.occurred_at, kind=kind))]
-            redacted: Event = redact_inference(event, mine) if isinstance(event, InferenceEvent) else event
-            swaps = {path: res.redacted for (path, text), res in zip(free, rest) if res.redacted != text}
-            changes.append((out, replace_texts(redacted, swaps) if swaps else redacted, findings))
-        for out, redacted, findings in changes:
-            out.findings.extend(findings)
-            out.event = redacted
+        Every free text was analysed: the messages and the response, and every other string the event carries
+        except identifiers and enumerations (``streams.redaction``): errors, tool calls and outputs, metadata,
+        user attributes, training params and samples, feedback comments, deployment notes. PII findings name the
+        fields: ``pii_detected`` for inference events, ``pii_in_training_data`` for training samples (``items``),
+        ``pii_in_metadata`` for the other fields of training, feedback and deployment events. Everything is
+        computed before the outcome changes."""
+        event = out.event
+        assert event is not None
+        if any(r is None for r in results):
+            raise RuntimeError("a text of the event has no PII result")
+        named, free = message_texts(event), free_texts(event)
+        if len(named) != plan.n_named or len(free) != plan.n_free:
+            raise RuntimeError("the event's texts changed since the text stage was planned")
+        mine = [r for r in results[:plan.n_named] if r is not None]
+        rest = [r for r in results[plan.n_named:] if r is not None]
+        fields: dict[str, dict[str, PiiResult]] = {}
+        for (name, _), res in zip(named, mine):
+            fields.setdefault(_pii_kind(event, None), {})[name] = res
+        for (path, _), res in zip(free, rest):
+            fields.setdefault(_pii_kind(event, path), {})[field_name(path)] = res
+        findings = [f for kind, by_field in fields.items()
+                    if (f := pii_finding(_subject(event), event.event_id, by_field, event.occurred_at, kind=kind))]
+        redacted: Event = redact_inference(event, mine) if isinstance(event, InferenceEvent) else event
+        swaps = {path: res.redacted for (path, text), res in zip(free, rest) if res.redacted != text}
+        out.event = replace_texts(redacted, swaps) if swaps else redacted
+        out.findings.extend(findings)
 
     def detect(self, event: Event, embeddings: dict[str, np.ndarray] | None = None,
                security: list[Scan] | None = None) -> list[Finding]:
@@ -563,16 +607,14 @@ class Pipeline:
         body = event.inference
         clock, spent = time.perf_counter, self.timings.detectors
         t = clock()
-        findings = self.rules.update(subject=subject, event_id=event.event_id, occurred_at=event.occurred_at,
-                                     status=body.status, latency_ms=body.latency_ms, error=body.error)
-        t = _lap(spent, "rule", t)
-        if self.ops is not None:
-            tokens = None
-            if body.usage is not None and (body.usage.input_tokens is not None or body.usage.output_tokens is not None):
-                tokens = (body.usage.input_tokens or 0) + (body.usage.output_tokens or 0)
-            findings += self.ops.observe(Subject(tenant=event.tenant, model=event.model.name), event.occurred_at,
-                                         body.latency_ms, body.status == "error", tokens, body.cost_usd)
-            t = _lap(spent, "anomaly", t)
+        findings: list[Finding] = []
+        if not self.config.fast_path:  # else the fast path (process_fast) ran these
+            findings = self.rules.update(subject=subject, event_id=event.event_id, occurred_at=event.occurred_at,
+                                         status=body.status, latency_ms=body.latency_ms, error=body.error)
+            t = _lap(spent, "rule", t)
+            if self.ops is not None:
+                findings += self._observe_ops(event)
+                t = _lap(spent, "anomaly", t)
         if self.drift is not None:
             findings += self._drift(event, subject, embeddings)
             t = _lap(spent, "drift", t)

@@ -57,7 +57,8 @@ def run_worker(settings: Settings) -> None:
     configure_logging("worker", settings.log_level, settings.log_json)
     prepare_topics(settings)
     pipeline = Pipeline(settings.pipeline_config(), settings.policy_engine())
-    pipeline.warm_up()  # load the PII tagger and MiniLM before joining the group, not on the first batch
+    # load the models before joining the group, not on the first batch (the text stage processes load their own)
+    pipeline.warm_up(text_stage=settings.worker_text_processes == 0)
     app = create_app(settings.worker_config(), pipeline)
     serve_metrics(settings.worker_web_port)
     build_worker(app, settings).execute_from_commandline()

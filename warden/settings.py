@@ -57,6 +57,11 @@ class Settings(BaseSettings):
                                  description="the stream worker's HTTP port: Prometheus /metrics (0: none)")
     worker_batch_max: int = Field(default=500, ge=1, description="events a worker handles per batch")
     worker_batch_within_s: float = Field(default=0.05, gt=0, description="longest wait to fill a batch")
+    worker_fast_path: bool = Field(default=True, description=(
+        "decide on failed and slow calls and operational-metric anomalies in an agent of their own, without "
+        "waiting for PII, embeddings and the other detectors"))
+    worker_text_processes: int = Field(default=1, ge=0, description=(
+        "child processes of a worker running PII, embeddings and security scans (0: on the worker's event loop)"))
     worker_heartbeat_s: float = Field(default=5.0, gt=0, description=(
         "how often a stream worker publishes a heartbeat on warden.heartbeats (read by /healthz)"))
     health_expect_worker: bool = Field(default=False, description=(
@@ -91,6 +96,9 @@ class Settings(BaseSettings):
     drift_embeddings: bool = Field(default=True, description="also test MiniLM prompt/response embeddings (MMD)")
     drift_embedding_fraction: float = Field(default=0.5, gt=0, le=1,
                                             description="share of events embedded (by event id; MMD needs tens per window)")
+    drift_embedding_rate: float = Field(default=0.2, ge=0, description=(
+        "embedded events per second per model at most (0: no limit): the MMD tests compare bounded samples, so "
+        "the embedding cost follows the number of models, not the event rate"))
     security_enabled: bool = Field(default=True, description="prompt-injection and toxicity detectors")
     security_injection_threshold: float = Field(default=0.7, ge=0, le=1,
                                                 description="flag injections at this calibrated score")
@@ -183,6 +191,8 @@ class Settings(BaseSettings):
             if self.drift_enabled else None,
             embeddings=EmbedderConfig.fast_cpu() if self.drift_enabled and self.drift_embeddings else None,
             embedding_fraction=self.drift_embedding_fraction,
+            embedding_rate=self.drift_embedding_rate or None,
+            fast_path=self.worker_fast_path,
             sample_fraction=self.sample_fraction,
             security=SecurityConfig(injection_threshold=self.security_injection_threshold,
                                     toxicity_threshold=self.security_toxicity_threshold,
@@ -218,6 +228,7 @@ class Settings(BaseSettings):
             topic_partitions=self.topic_partitions, topic_replication=self.topic_replication,
             session_timeout_s=self.session_timeout_s, state_checkpoint_s=self.state_checkpoint_s,
             batch_max=self.worker_batch_max, batch_within_s=self.worker_batch_within_s, web_port=self.worker_web_port,
+            text_processes=self.worker_text_processes,
             instance=f"{self.worker_id}@{socket.gethostname()}", heartbeat_s=self.worker_heartbeat_s,
         )
 

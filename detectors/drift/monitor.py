@@ -5,7 +5,11 @@ One :class:`DriftMonitor` per (tenant, model, version). It pins a reference — 
 or an uploaded / training-eval sample (:meth:`DriftMonitor.pin_reference`) — then keeps the last
 ``window_size`` events as the current window and evaluates it every ``step`` events (or when
 ``window_seconds`` have passed). State is bounded: reference feature columns (≤ ``max_reference``
-rows), a bottom-k sample of reference embeddings, the current window ring, counters.
+rows), a bottom-k sample of reference embeddings, the current window ring, counters. Embeddings have a
+window of their own (the last ``window_size`` embedded events), so a stream that embeds only a bounded number of
+events per model (:mod:`detectors.drift.budget`) still tests enough of them; when every event is embedded it
+holds exactly the tabular window's embeddings. A reference pinned with fewer than ``embedding_reference_min``
+embeddings keeps collecting them, and the MMD tests start once it has them.
 
 Calibration. Each window runs one test per feature (KS for numeric, chi-square homogeneity for
 categorical, MMD with a permutation null for each embedding stream) and Holm's procedure across
@@ -74,6 +78,10 @@ class DriftConfig:
     """Cap on pinned reference rows (a deterministic sample is kept beyond it)."""
     embedding_reference_size: int = 300
     """Reference embeddings kept per stream (bounded MMD cost)."""
+    embedding_reference_min: int = 100
+    """Fewest embedded events the embedding reference waits for: when the tabular reference pins with some but
+    fewer embeddings (the stream embeds a bounded number per model), embeddings keep being collected until there
+    are this many, and the MMD tests start then."""
     window_size: int = 200
     """Events in the current window."""
     step: int = 100
@@ -225,6 +233,11 @@ class DriftMonitor:
         self._window: deque[tuple[dict[str, Any], dict[str, np.ndarray], datetime]] = deque(
             maxlen=self.config.window_size
         )
+        # the current embeddings: the last ``window_size`` embedded events, apart from the tabular window so that
+        # a stream that embeds only some events (a budget per model) still has enough of them to test
+        self._emb_window: deque[dict[str, np.ndarray]] = deque(maxlen=self.config.window_size)
+        self._emb_collect: list[dict[str, np.ndarray]] = []  # embeddings for a reference still short of them
+        self.embedding_pending = False
         self.events_seen = 0
         self.since_eval = 0
         self.windows_evaluated = 0
@@ -238,6 +251,9 @@ class DriftMonitor:
         self.phase = "collecting"
         self._collect = []
         self._window.clear()
+        self._emb_window.clear()
+        self._emb_collect = []
+        self.embedding_pending = False
         self._pairs.clear()
         self.since_eval = 0
         self.drifting = False
@@ -279,23 +295,30 @@ class DriftMonitor:
                 if v is not None:
                     counts[str(v)] = counts.get(str(v), 0) + 1
             self._ref_cat[f] = counts
-        self._ref_emb, self._ref_xx = {}, {}
-        names = sorted({k for e in embs for k in e})
-        for name in names:
-            idx = [i for i, e in enumerate(embs) if name in e]
-            pick = self._bottom_k(len(idx), cfg.embedding_reference_size, salt=2)
-            mat = np.stack([embs[idx[i]][name] for i in pick]).astype(np.float16).astype(np.float32)
-            self._set_ref_emb(name, mat)
+        self._pin_embeddings(embs)
         self.phase = "monitoring"
         self.reference_source = source
         self.reference_pinned_at = _ts(ts)
         self._collect = []
         self._window.clear()
+        self._emb_window.clear()
+        self._emb_collect = []
+        self.embedding_pending = False
         self._pairs.clear()
         self.since_eval = 0
         self.windows_evaluated = 0
         self.drifting = False
         self.last_result = None
+
+    def _pin_embeddings(self, embs: list[dict[str, np.ndarray]]) -> None:
+        """The embedding reference: per stream, a deterministic bottom-k sample of ``embedding_reference_size``."""
+        self._ref_emb, self._ref_xx = {}, {}
+        names = sorted({k for e in embs for k in e})
+        for name in names:
+            idx = [i for i, e in enumerate(embs) if name in e]
+            pick = self._bottom_k(len(idx), self.config.embedding_reference_size, salt=2)
+            mat = np.stack([embs[idx[i]][name] for i in pick]).astype(np.float16).astype(np.float32)
+            self._set_ref_emb(name, mat)
 
     def _index_pairs(self) -> None:
         """Prompt key -> mean log(1 + paired feature) over the reference rows with that prompt."""
@@ -331,8 +354,20 @@ class DriftMonitor:
             if len(self._collect) >= self.config.reference_size:
                 rows, embs = zip(*self._collect)
                 self.pin_reference(rows, embs, source="first_events", ts=when)
+                embedded = [e for e in embs if e]
+                if 0 < len(embedded) < self.config.embedding_reference_min:  # too few yet: no MMD until then
+                    self._emb_collect, self.embedding_pending = embedded, True
+                    self._ref_emb, self._ref_xx = {}, {}
             return []
-        self._window.append((dict(features), emb, when))
+        self._window.append((dict(features), {}, when))
+        if emb:
+            if self.embedding_pending:
+                self._emb_collect.append(emb)
+                if len(self._emb_collect) >= self.config.embedding_reference_min:
+                    self._pin_embeddings(self._emb_collect)
+                    self._emb_collect, self.embedding_pending = [], False
+            else:
+                self._emb_window.append(emb)
         self._pair(features)
         self.since_eval += 1
         cfg = self.config
@@ -389,8 +424,9 @@ class DriftMonitor:
             if sum(counts.values()) < cfg.min_feature_n:
                 continue
             results.append(categorical_test(f, ref_counts, counts))
+        current = [] if self.embedding_pending else list(self._emb_window)[-n:]
         for name, ref_mat in self._ref_emb.items():
-            cur_vecs = [r[1][name] for r in rows if name in r[1]]
+            cur_vecs = [e[name] for e in current if name in e]
             if len(cur_vecs) < cfg.min_feature_n or len(ref_mat) < cfg.min_feature_n:
                 continue
             results.append(mmd_test(f"{name}_embedding", ref_mat, np.stack(cur_vecs), n_perm=cfg.n_permutations,
@@ -489,7 +525,7 @@ class DriftMonitor:
         for _, e, _ in self._window:
             for k, v in e.items():
                 dims.setdefault(k, int(v.shape[0]))
-        for _, e in self._collect:
+        for e in (*(e for _, e in self._collect), *self._emb_window, *self._emb_collect):
             for k, v in e.items():
                 dims.setdefault(k, int(v.shape[0]))
         return {
@@ -509,6 +545,9 @@ class DriftMonitor:
                         for f, e in self._collect],
             "window": [[{k: _clean(v) for k, v in f.items()}, {k: _enc(v) for k, v in e.items()}, t.isoformat()]
                        for f, e, t in self._window],
+            "emb_window": [{k: _enc(v) for k, v in e.items()} for e in self._emb_window],
+            "emb_collect": [{k: _enc(v) for k, v in e.items()} for e in self._emb_collect],
+            "embedding_pending": self.embedding_pending,
             "events_seen": self.events_seen,
             "since_eval": self.since_eval,
             "windows_evaluated": self.windows_evaluated,
@@ -546,8 +585,12 @@ class DriftMonitor:
                          {k: _dec(s, dims[k])[0] for k, s in e.items()}) for f, e in data.get("collect") or []]
         for f, e, t in data.get("window") or []:
             mon._window.append(({k: (float("nan") if v is None and k in cfg.numeric_features else v)
-                                 for k, v in f.items()},
-                                {k: _dec(s, dims[k])[0] for k, s in e.items()}, datetime.fromisoformat(t)))
+                                 for k, v in f.items()}, {}, datetime.fromisoformat(t)))
+            if e and "emb_window" not in data:  # written before embeddings had their own window
+                mon._emb_window.append({k: _dec(s, dims[k])[0] for k, s in e.items()})
+        mon._emb_window.extend({k: _dec(s, dims[k])[0] for k, s in e.items()} for e in data.get("emb_window") or [])
+        mon._emb_collect = [{k: _dec(s, dims[k])[0] for k, s in e.items()} for e in data.get("emb_collect") or []]
+        mon.embedding_pending = bool(data.get("embedding_pending", False))
         mon.events_seen = int(data.get("events_seen", 0))
         mon.since_eval = int(data.get("since_eval", 0))
         mon.windows_evaluated = int(data.get("windows_evaluated", 0))

@@ -56,7 +56,7 @@ class EmbedderConfig:
     """How to run the embedder."""
 
     device: str | None = None
-    """``"cuda"``, ``"cpu"``…; None picks cuda when available, else cpu (the onnx backend is CPU only)."""
+    """``"cuda"``, ``"cpu"``…; None picks cuda when available, else cpu (onnx: when ONNX Runtime has CUDA)."""
     dtype: str = "float32"
     """``"float32"`` or ``"bfloat16"`` (``"float16"`` on cuda); torch backend only."""
     quantize_int8: bool = False
@@ -80,8 +80,8 @@ class EmbedderConfig:
             raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
         if self.backend == "onnx" and self.dtype != "float32":
             raise ValueError("the onnx backend runs float32 (or int8 with quantize_int8); dtype must be float32")
-        if self.backend == "onnx" and self.device not in (None, "cpu"):
-            raise ValueError("the onnx backend runs on CPU only")
+        if self.backend == "onnx" and self.device not in (None, "cpu", "cuda"):
+            raise ValueError("the onnx backend runs on cpu or cuda")
         if self.max_tokens < 2 or self.batch_size < 1:
             raise ValueError("max_tokens must be >= 2 and batch_size >= 1")
 
@@ -98,7 +98,8 @@ class EmbedderConfig:
         from detectors.features.embeddings_onnx import onnx_available
 
         if onnx_available():
-            return cls(device="cpu", quantize_int8=True, max_tokens=48, batch_size=8, threads=threads,
+            # device None: ONNX Runtime's CUDA provider on a GPU machine (onnxruntime-gpu), the CPU elsewhere
+            return cls(device=None, quantize_int8=True, max_tokens=48, batch_size=8, threads=threads,
                        backend="onnx")
         log.warning("onnxruntime/onnx not importable: MiniLM embeddings fall back to torch dynamic int8")
         return cls(device="cpu", quantize_int8=True, max_tokens=48, batch_size=8, threads=threads)
@@ -124,8 +125,9 @@ class MiniLMEmbedder:
             options = ExportOptions(quantize_int8=cfg.quantize_int8, per_channel=cfg.onnx_per_channel,
                                     reduce_range=cfg.onnx_reduce_range)
             cache = Path(cfg.onnx_cache_dir).expanduser() if cfg.onnx_cache_dir else None
-            self.onnx = OnnxMiniLM(path, options, threads=cfg.threads, cache_dir=cache)
-            self.device: Any = "cpu"  # a torch.device on the torch path
+            self.onnx = OnnxMiniLM(path, options, threads=cfg.threads, cache_dir=cache, device=cfg.device)
+            # a torch.device on the torch path
+            self.device: Any = "cuda" if "CUDAExecutionProvider" in self.onnx.session.get_providers() else "cpu"
             return
         from transformers import AutoTokenizer
 

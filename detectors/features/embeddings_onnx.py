@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from detectors.onnx import onnx_providers
+
 log = logging.getLogger(__name__)
 
 #: bump when the exported graph changes shape or semantics (invalidates every cached file)
@@ -229,7 +231,7 @@ class OnnxMiniLM:
     """An ONNX Runtime session over the cached MiniLM graph: ``(ids, mask) -> (batch, 384)`` unit vectors."""
 
     def __init__(self, model_path: Path, options: ExportOptions, *, threads: int | None = None,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, device: str | None = None) -> None:
         import onnxruntime as ort
 
         self.path, self.exported = ensure_model(model_path, options, cache_dir)
@@ -240,7 +242,7 @@ class OnnxMiniLM:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"],
+        self.session = ort.InferenceSession(str(self.path), so, providers=onnx_providers(device),
                                             disabled_optimizers=list(DISABLED_OPTIMIZERS))
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

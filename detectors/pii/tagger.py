@@ -21,6 +21,8 @@ from importlib import resources
 
 import numpy as np
 
+from detectors.onnx import onnx_providers
+
 __all__ = ["LABELS", "N_FEATS", "Encoded", "Featurizer", "Gazetteer", "Tagger", "TaggedSpan", "WordPiece", "words"]
 
 LABELS: tuple[str, ...] = ("O", "PERSON", "LOCATION", "ADDRESS")
@@ -281,11 +283,12 @@ def _read(package: str, name: str) -> bytes:
 
 
 class Tagger:
-    """ONNX tagger over batches of texts (callers serialise calls: the word cache is a plain dict)."""
+    """ONNX tagger over batches of texts (callers serialise calls: the word cache is a plain dict); on CUDA when
+    ONNX Runtime has it (``device`` None), or on ``device``."""
 
     def __init__(self, package: str = "detectors.pii", max_pieces: int = 256,
                  model: str = "data/pii_tagger.onnx", vocab: str = "data/wordpiece_vocab.txt",
-                 gazetteer: str = "data/gazetteer.txt.gz", threads: int = 1):
+                 gazetteer: str = "data/gazetteer.txt.gz", threads: int = 1, device: str | None = None):
         import onnxruntime as ort
 
         self.max_pieces = max_pieces
@@ -295,7 +298,7 @@ class Tagger:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(_read(package, model), so, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(_read(package, model), so, providers=onnx_providers(device))
 
     def probabilities(self, encoded: Sequence[Encoded]) -> list[np.ndarray]:
         """Per-piece class probabilities of each encoded text, one ONNX call per text.

@@ -178,7 +178,8 @@ def _worker_lag(stack: Stack, health: dict[str, Any]) -> int:
 
 
 def test_healthz_is_degraded_within_bounded_time_after_kill_9_of_the_worker_and_ok_after_restart(stack: Stack) -> None:
-    assert stack.health()["status"] == "ok"
+    h0 = stack.health()
+    assert h0["status"] == "ok", h0
     assert stop(stack.worker, signal.SIGKILL) == -signal.SIGKILL
     killed = time.monotonic()
     body = poll(lambda: (h := stack.health())["status"] == "degraded" and h, STALE_S + 20, interval=0.5,

@@ -246,3 +246,53 @@ def test_pairs_survive_a_snapshot() -> None:
     a = [f.finding_id for i, row in enumerate(verbose[250:]) for f in whole.update(row, ts=251 + i)]
     b = [f.finding_id for i, row in enumerate(verbose[250:]) for f in resumed.update(row, ts=251 + i)]
     assert a and a == b
+
+
+def _sparse_feed(mon, traffic, n, t0, every, **shift):
+    """Like ``_feed``, but only every ``every``-th event carries its embedding (a budget per model)."""
+    out = []
+    for i in range(n):
+        f, e = traffic.event(**shift)
+        out.extend((t0 + i, x) for x in mon.update(f, e if i % every == 0 else None, ts=t0 + i))
+    return out
+
+
+def test_sparse_embeddings_complete_the_reference_later_and_still_catch_an_embedding_only_shift():
+    mon = DriftMonitor(_cfg(embedding_reference_min=60), SUBJECT)
+    tr = Traffic(2)
+    _sparse_feed(mon, tr, 300, 0, every=10)  # 30 embedded events when the tabular reference pins
+    assert mon.phase == "monitoring" and mon.embedding_pending and "response" not in mon._ref_emb
+    _sparse_feed(mon, tr, 300, 300, every=10)
+    assert not mon.embedding_pending and len(mon._ref_emb["response"]) == 60
+    assert _sparse_feed(mon, tr, 500, 600, every=10) == []  # same distribution: no alarm
+    found = _sparse_feed(mon, tr, 2000, 1100, every=10, topic=2.5)
+    assert found and found[0][1].evidence["drifted"] == ["response_embedding"]
+    assert found[0][1].evidence["features"]["response_embedding"]["n_cur"] <= 100
+
+
+def test_every_event_embedded_tests_the_embeddings_of_the_window():
+    mon = DriftMonitor(_cfg(), SUBJECT)
+    tr = Traffic(6)
+    _feed(mon, tr, 400, 0)
+    assert not mon.embedding_pending and len(mon._emb_window) == 100 == len(mon._window)
+    assert mon.last_result.results["response_embedding"].as_dict()["n_cur"] == 100
+
+
+def test_embeddings_survive_a_snapshot_and_an_old_snapshot_restores_them():
+    mon = DriftMonitor(_cfg(embedding_reference_min=60), SUBJECT)
+    tr = Traffic(7)
+    _sparse_feed(mon, tr, 320, 0, every=10)
+    snap = json.loads(json.dumps(mon.snapshot()))
+    back = DriftMonitor.restore(snap)
+    assert back.embedding_pending and len(back._emb_collect) == len(mon._emb_collect)
+    _feed(mon, tr, 200, 320)
+    old = json.loads(json.dumps(mon.snapshot()))
+    # the format before embeddings had their own window: they travelled with the window's rows
+    rows = old.pop("emb_window")
+    for row, emb in zip(old["window"][-len(rows):], rows):
+        row[1] = emb
+    for key in ("emb_collect", "embedding_pending"):
+        old.pop(key)
+    back = DriftMonitor.restore(old)
+    assert [np.asarray(e["response"]).round(3).tolist() for e in back._emb_window] == [
+        np.asarray(e["response"]).round(3).tolist() for e in mon._emb_window]

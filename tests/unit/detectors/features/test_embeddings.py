@@ -192,11 +192,11 @@ def test_fast_cpu_prefers_onnx_and_falls_back_to_torch_int8(monkeypatch, caplog)
     assert any("fall back to torch" in r.getMessage() for r in caplog.records)
 
 
-def test_config_rejects_unknown_backend_and_onnx_on_cuda():
+def test_config_rejects_unknown_backend_and_onnx_on_another_device():
     with pytest.raises(ValueError):
         EmbedderConfig(backend="tensorflow")
     with pytest.raises(ValueError):
-        EmbedderConfig(backend="onnx", device="cuda")
+        EmbedderConfig(backend="onnx", device="mps")
     with pytest.raises(ValueError):
         EmbedderConfig(backend="onnx", dtype="bfloat16")
 
@@ -210,3 +210,17 @@ def test_onnx_tokenizer_gives_the_transformers_ids(onnx_embedder):
             texts, truncation=True, max_length=max_tokens, padding=False, return_attention_mask=False)["input_ids"]
         emb = MiniLMEmbedder(EmbedderConfig(**{**vars(onnx_embedder.config), "max_tokens": max_tokens}))
         assert emb.tokenize(texts) == ref
+
+
+def test_onnx_sessions_take_cuda_only_where_onnx_runtime_has_it():
+    import onnxruntime as ort
+
+    from detectors.onnx import onnx_providers
+
+    assert onnx_providers("cpu") == ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        assert onnx_providers(None)[0] == onnx_providers("cuda")[0] == "CUDAExecutionProvider"
+    else:
+        assert onnx_providers(None) == ["CPUExecutionProvider"]
+        with pytest.raises(ValueError, match="onnxruntime-gpu"):
+            onnx_providers("cuda")
