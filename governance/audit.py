@@ -26,21 +26,27 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store.audit_log import AUDIT_HEAD as _HEAD
 from store.audit_log import AUDIT_TABLE
-from store.models import AuditRow, AuditVerificationRow
-from store.models import to_utc as _utc
+from store.models import AuditRow, AuditVerificationRow, to_utc
 
 GENESIS = "0" * 64
 ALL_TENANTS = "*"
 # ---------------------------------------------------------------- canonical form and hashes
+
+
+def as_utc(value: datetime) -> datetime:
+    """:func:`store.models.to_utc` of a datetime that is present (typed: the result is never None)."""
+    out = to_utc(value)
+    assert out is not None  # to_utc maps only None to None
+    return out
 
 
 def _json_default(value: Any) -> Any:
@@ -84,7 +90,7 @@ def entry_content(
 ) -> str:
     """The canonical content string of one entry (what ``content_hash`` covers)."""
     return canonical_json({
-        "seq": seq, "at": _utc(at).isoformat(), "actor": actor, "action": action, "tenant": tenant,
+        "seq": seq, "at": as_utc(at).isoformat(), "actor": actor, "action": action, "tenant": tenant,
         "target_type": target_type, "target_id": target_id, "before": before, "after": after,
     })
 
@@ -117,9 +123,9 @@ def append(
         update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.at)
     ).one()
     seq, prev = int(row[0]), str(row[1])
-    when = _utc(at or datetime.now(UTC))
-    if row[2] is not None and when < _utc(row[2]):
-        when = _utc(row[2])  # time never runs backwards along the chain (clock steps, back-dated calls)
+    when = as_utc(at or datetime.now(UTC))
+    if row[2] is not None and when < as_utc(row[2]):
+        when = as_utc(row[2])  # time never runs backwards along the chain (clock steps, back-dated calls)
     content = entry_content(seq=seq, at=when, actor=actor, action=action, tenant=tenant, target_type=target_type,
                             target_id=target_id, before=before, after=after)
     chash = content_digest(content)
@@ -265,8 +271,10 @@ def _span_pg(engine: Engine, start: int, last: int | None, snap: _Snapshot, chun
 
     def reader() -> None:
         raw = engine.raw_connection()
-        conn = raw.driver_connection
         try:
+            conn = raw.driver_connection
+            if conn is None:  # only after the pool invalidated it; raised here it reaches the consumer
+                raise RuntimeError("audit verification: the pooled connection has no driver connection")
             with conn.cursor(binary=True) as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 hs, hh = cur.execute(_HEAD_SQL).fetchone()
@@ -383,7 +391,7 @@ CHECKPOINT = "checkpoint"
 
 
 def _record(session: Session, kind: str, result: VerifyResult, by: str, *, only_forward: bool) -> None:
-    table = AuditVerificationRow.__table__  # type: ignore[attr-defined]
+    table = AuditVerificationRow.__table__  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
     values = {"kind": kind, "ok": result.ok, "checked": result.checked, "head_seq": result.head_seq,
               "head_hash": result.head_hash, "first_broken_seq": result.first_broken_seq, "reason": result.reason,
               "seconds": round(result.seconds, 4), "verified_at": datetime.now(UTC), "verified_by": by[:200]}
@@ -426,7 +434,7 @@ def verification_status(engine: Engine) -> dict[str, Any]:
         found: list[AuditVerificationRow] = list(session.execute(select(AuditVerificationRow)).scalars())
         rows = {r.kind: r.model_dump() for r in found}
     for r in rows.values():
-        r["verified_at"] = _utc(r["verified_at"])
+        r["verified_at"] = to_utc(r["verified_at"])
     return {"full": rows.get(FULL), "checkpoint": rows.get(CHECKPOINT)}
 
 
@@ -469,35 +477,38 @@ def list_entries(
     scoped = sorted(set(tenants)) if tenants is not None else None
     if scoped is not None and len(scoped) == 1 and tenant is None:
         tenant, scoped = scoped[0], None
-    for col, value in ((AuditRow.actor, actor), (AuditRow.action, action), (AuditRow.tenant, tenant),
-                       (AuditRow.target_type, target_type), (AuditRow.target_id, target_id)):
+    for column, value in ((col(AuditRow.actor), actor), (col(AuditRow.action), action),
+                          (col(AuditRow.tenant), tenant), (col(AuditRow.target_type), target_type),
+                          (col(AuditRow.target_id), target_id)):
         if value is not None:
-            conds.append(col == value)
+            conds.append(column == value)
     if before_seq is not None:
-        conds.append(AuditRow.seq < before_seq)
-    cols = (AuditRow.seq, AuditRow.prev_hash, AuditRow.content_hash, AuditRow.hash, AuditRow.content)
-    newest = AuditRow.seq.desc()  # type: ignore[union-attr]
+        conds.append(col(AuditRow.seq) < before_seq)
+    cols = (col(AuditRow.seq), col(AuditRow.prev_hash), col(AuditRow.content_hash), col(AuditRow.hash),
+            col(AuditRow.content))
+    newest = col(AuditRow.seq).desc()
     with engine.connect() as conn:
         if since is not None or until is not None:
             bounds = seq_range(conn, since, until)  # the time window as a primary-key range
             if bounds is None:
                 return [], None
-            conds.append(AuditRow.seq.between(*bounds))  # type: ignore[attr-defined]
+            conds.append(col(AuditRow.seq).between(*bounds))
         if scoped is not None and tenant is None:
             # one ordered, limited index scan per tenant, merged: an IN list would read every row of
             # those tenants and sort them (slow with millions of entries)
-            parts = [select(*cols).where(AuditRow.tenant == t, *conds).order_by(newest).limit(limit + 1).subquery()
+            parts = [select(*cols).where(col(AuditRow.tenant) == t, *conds).order_by(newest).limit(limit + 1).subquery()
                      for t in scoped]
             merged = union_all(*[select(*p.c) for p in parts]).subquery()
             stmt = select(*merged.c).order_by(merged.c.seq.desc()).limit(limit + 1)
         else:
             if scoped is not None:  # an explicit tenant outside the scope matches nothing
-                conds.append(AuditRow.tenant.in_(scoped))  # type: ignore[union-attr]
+                conds.append(col(AuditRow.tenant).in_(scoped))
             stmt = select(*cols).where(*conds).order_by(newest).limit(limit + 1)
-        rows = [tuple(r) for r in conn.execute(stmt)]
+        # the five selected columns, in the order of ``cols`` (the driver's rows are untyped)
+        rows = cast(list[tuple[int, str, str, str, str]], [tuple(r) for r in conn.execute(stmt)])
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (rows[-1][0] if more and rows else None)  # type: ignore[return-value]
+    return rows, (rows[-1][0] if more and rows else None)
 
 
 def page_json(rows: Sequence[Sequence[Any]], next_cursor: int | None) -> bytes:
@@ -513,13 +524,13 @@ def seq_range(conn: Any, start: datetime | None, end: datetime | None) -> tuple[
     """First and last seq whose ``at`` lies in [start, end) — two index lookups, valid because ``at``
     never decreases along ``seq``; None when the range holds no entry."""
     lo = hi = None
-    at, seq = AuditRow.at, AuditRow.seq
+    at, seq = col(AuditRow.at), col(AuditRow.seq)
     if start is not None:
-        lo = conn.execute(select(seq).where(at >= _utc(start)).order_by(at, seq).limit(1)).scalar()
+        lo = conn.execute(select(seq).where(at >= as_utc(start)).order_by(at, seq).limit(1)).scalar()
         if lo is None:
             return None
     if end is not None:
-        hi = conn.execute(select(seq).where(at < _utc(end)).order_by(at.desc(), seq.desc())  # type: ignore[union-attr]
+        hi = conn.execute(select(seq).where(at < as_utc(end)).order_by(at.desc(), seq.desc())
                           .limit(1)).scalar()
         if hi is None:
             return None

@@ -61,7 +61,7 @@ def touch_alerts(session: Session, engine: Engine, decisions: Sequence[Decision]
                        last_decision_id=d.decision_id, first_seen=min(row["first_seen"], d.created_at),
                        last_seen=max(row["last_seen"], d.created_at))
     if folded:
-        table = AlertRow.__table__
+        table = AlertRow.__table__  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
         stmt = upsert_statement(engine, table)
         session.connection().execute(stmt.on_conflict_do_update(
             index_elements=["alert_id"],
@@ -96,8 +96,12 @@ def persist_batch(
         out.findings = len(new_findings)
         new_ids = insert_new(session, engine, DecisionRow, "decision_id", [decision_row(d) for d in decisions])
         out.decisions = len(new_ids)
+        fresh: list[Decision] = []  # the newly stored decisions, each id once, in batch order
         seen: set[str] = set()
-        fresh = [d for d in decisions if d.decision_id in new_ids and not (d.decision_id in seen or seen.add(d.decision_id))]
+        for d in decisions:
+            if d.decision_id in new_ids and d.decision_id not in seen:
+                seen.add(d.decision_id)
+                fresh.append(d)
         out.alerts_touched = touch_alerts(session, engine, fresh)
         enqueue_notifications(session, fresh, config=alerting)  # transactional outbox: notifications commit with the alerts
         out.dead_letters = len(

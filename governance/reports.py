@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from governance.audit import seq_range
+from governance.audit import as_utc, seq_range
 from store import rollups
 from store.models import (
     AlertRow,
@@ -30,7 +30,6 @@ from store.models import (
     RegisteredModelRow,
     SampleRow,
 )
-from store.models import to_utc as _utc
 
 SEVERITY = {0: "info", 1: "low", 2: "medium", 3: "high", 4: "critical"}
 CATEGORIES = ("pii", "drift", "anomaly", "bias")
@@ -47,21 +46,26 @@ def _stats(seconds: list[float]) -> dict[str, float | int | None]:
             "median_s": round(statistics.median(ordered), 3), "p90_s": round(p90, 3), "max_s": round(ordered[-1], 3)}
 
 
-#: the tables whose rows name a tenant Warden knows (one row in any is enough)
-_TENANT_TABLES = (FindingRow, DecisionRow, AlertRow, JobRow, RegisteredModelRow, SampleRow, AuditRow)
+#: the tenant column of each table whose rows name a tenant Warden knows (one row in any is enough)
+_TENANT_COLUMNS = tuple(col(table.tenant) for table in (
+    FindingRow, DecisionRow, AlertRow, JobRow, RegisteredModelRow, SampleRow, AuditRow))
 
 
 def tenant_known(engine: Engine, tenant: str) -> bool:
     """Whether the store holds anything of ``tenant`` (findings, decisions, alerts, jobs, registered models,
     training samples or audit entries)."""
     with Session(engine) as session:
-        return any(session.execute(select(t.c.tenant).where(t.c.tenant == tenant).limit(1)).first()
-                   for t in (table.__table__ for table in _TENANT_TABLES))  # type: ignore[union-attr]
+        return any(session.execute(select(column).where(column == tenant).limit(1)).first()
+                   for column in _TENANT_COLUMNS)
+
+
+def _first_seen(alert: AlertRow) -> datetime:
+    return as_utc(alert.first_seen)
 
 
 def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) -> dict[str, Any]:
     """The compliance report of ``tenant`` for the period [start, end)."""
-    start, end = _utc(start), _utc(end)  # type: ignore[assignment]
+    start, end = as_utc(start), as_utc(end)
     out: dict[str, Any] = {"tenant": tenant, "period": {"from": start.isoformat(), "to": end.isoformat()},
                            "generated_at": datetime.now(UTC).isoformat()}
     with Session(engine) as s:
@@ -80,11 +84,11 @@ def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) ->
         out["findings"] = {d: {"total": sum(r["count"] for r in detectors.get(d, [])), "by": detectors.get(d, [])}
                            for d in sorted(set(CATEGORIES) | set(detectors))}
         # alerts first seen in the period, with time to acknowledge and to resolve
-        alerts = list(s.execute(select(AlertRow).where(AlertRow.tenant == tenant, AlertRow.first_seen >= start,
-                                                       AlertRow.first_seen < end)).scalars())
-        to_ack = [(_utc(a.acknowledged_at) - _utc(a.first_seen)).total_seconds()  # type: ignore[operator]
+        alerts: list[AlertRow] = list(s.execute(select(AlertRow).where(
+            col(AlertRow.tenant) == tenant, col(AlertRow.first_seen) >= start, col(AlertRow.first_seen) < end)).scalars())
+        to_ack = [(as_utc(a.acknowledged_at) - as_utc(a.first_seen)).total_seconds()
                   for a in alerts if a.acknowledged_at]
-        to_res = [(_utc(a.resolved_at) - _utc(a.first_seen)).total_seconds()  # type: ignore[operator]
+        to_res = [(as_utc(a.resolved_at) - as_utc(a.first_seen)).total_seconds()
                   for a in alerts if a.resolved_at]
         out["alerts"] = {
             "opened": len(alerts),
@@ -93,31 +97,32 @@ def build_report(engine: Engine, tenant: str, start: datetime, end: datetime) ->
             "time_to_acknowledge": _stats(to_ack),
             "time_to_resolve": _stats(to_res),
             "items": [{"alert_id": a.alert_id, "model": a.model, "severity": SEVERITY.get(a.severity, str(a.severity)),
-                       "status": a.status, "summary": a.summary, "first_seen": _utc(a.first_seen).isoformat(),  # type: ignore[union-attr]
-                       "acknowledged_at": _utc(a.acknowledged_at).isoformat() if a.acknowledged_at else None,  # type: ignore[union-attr]
-                       "resolved_at": _utc(a.resolved_at).isoformat() if a.resolved_at else None}  # type: ignore[union-attr]
-                      for a in sorted(alerts, key=lambda a: _utc(a.first_seen))],  # type: ignore[arg-type,return-value]
+                       "status": a.status, "summary": a.summary, "first_seen": as_utc(a.first_seen).isoformat(),
+                       "acknowledged_at": as_utc(a.acknowledged_at).isoformat() if a.acknowledged_at else None,
+                       "resolved_at": as_utc(a.resolved_at).isoformat() if a.resolved_at else None}
+                      for a in sorted(alerts, key=_first_seen)],
         }
         # jobs: requested by policy decisions, and job state changes recorded in the audit trail
-        job_decisions = list(s.execute(select(DecisionRow.job, DecisionRow.model).where(
-            DecisionRow.tenant == tenant, DecisionRow.created_at >= start, DecisionRow.created_at < end,
-            DecisionRow.action == "job")))
+        job_decisions: list[tuple[dict[str, Any] | None, str]] = list(s.execute(
+            select(col(DecisionRow.job), col(DecisionRow.model)).where(
+                col(DecisionRow.tenant) == tenant, col(DecisionRow.created_at) >= start,
+                col(DecisionRow.created_at) < end, col(DecisionRow.action) == "job")).tuples())
         # the audit trail's period as a seq range (``at`` never decreases along ``seq``): an index range
         seqs = seq_range(conn, start, end) or (0, -1)
-        audit_counts = s.execute(select(AuditRow.action, func.count()).where(
-            AuditRow.tenant == tenant, AuditRow.seq.between(*seqs)).group_by(AuditRow.action)).all()  # type: ignore[attr-defined]
+        audit_counts = s.execute(select(col(AuditRow.action), func.count()).where(
+            col(AuditRow.tenant) == tenant, col(AuditRow.seq).between(*seqs)).group_by(col(AuditRow.action))).all()
         job_audit = [(a, n) for a, n in audit_counts if str(a).startswith("job.")]
         out["jobs"] = {
             "requested_by_policy": len(job_decisions),
-            "by_kind": dict(sorted(Counter(str((j or {}).get("kind", "unknown")) for j, _ in job_decisions).items())),
+            "by_kind": dict(sorted(Counter(str(j.get("kind", "unknown") if j else "unknown") for j, _ in job_decisions).items())),
             "audited_state_changes": {a: n for a, n in sorted(job_audit)},
         }
-        switches = list(s.execute(select(AliasHistoryRow).where(
-            AliasHistoryRow.tenant == tenant, AliasHistoryRow.switched_at >= start, AliasHistoryRow.switched_at < end)
-            .order_by(AliasHistoryRow.switched_at)).scalars())
+        switches: list[AliasHistoryRow] = list(s.execute(select(AliasHistoryRow).where(
+            col(AliasHistoryRow.tenant) == tenant, col(AliasHistoryRow.switched_at) >= start,
+            col(AliasHistoryRow.switched_at) < end).order_by(col(AliasHistoryRow.switched_at))).scalars())
         out["alias_switches"] = [
             {"model": h.model, "alias": h.alias, "from_version": h.from_version, "to_version": h.to_version,
-             "action": h.action, "actor": h.actor, "reason": h.reason, "at": _utc(h.switched_at).isoformat()}  # type: ignore[union-attr]
+             "action": h.action, "actor": h.actor, "reason": h.reason, "at": as_utc(h.switched_at).isoformat()}
             for h in switches]
         out["audit"] = {"entries_by_action": {a: n for a, n in sorted(audit_counts)}}
     return out

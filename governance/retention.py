@@ -12,12 +12,12 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, select
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy import Delete, delete, func, select
+from sqlalchemy.engine import CursorResult, Engine
+from sqlmodel import Session, col
 
 from governance import audit
 from store import rollups
@@ -89,6 +89,11 @@ _KINDS: dict[str, tuple[Any, Any, str]] = {
 }
 
 
+def _deleted(session: Session, stmt: Delete) -> int:
+    """How many rows a DELETE removed (the session runs DML on a cursor: its result is a CursorResult)."""
+    return int(cast(CursorResult[Any], session.execute(stmt)).rowcount or 0)
+
+
 def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | None = None,
           dry_run: bool = False) -> dict[str, Any]:
     """Delete records older than their kind's retention; one audit entry with the counts and cutoffs."""
@@ -96,7 +101,7 @@ def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | N
     counts: dict[str, int] = {}
     cutoffs: dict[str, str | None] = {}
     with Session(engine) as session:
-        for kind, (table, col, field) in _KINDS.items():
+        for kind, (table, dated_by, field) in _KINDS.items():
             days = getattr(retention, field)
             if days is None:
                 cutoffs[kind] = None
@@ -105,9 +110,9 @@ def purge(engine: Engine, retention: Retention, *, actor: str, now: datetime | N
             cutoff = now - timedelta(days=days)
             cutoffs[kind] = cutoff.isoformat()
             if dry_run:
-                counts[kind] = int(session.execute(select(func.count()).select_from(table).where(col < cutoff)).scalar_one())
+                counts[kind] = int(session.execute(select(func.count()).select_from(table).where(dated_by < cutoff)).scalar_one())
             else:
-                counts[kind] = int(session.execute(delete(table).where(col < cutoff)).rowcount or 0)
+                counts[kind] = _deleted(session, delete(table).where(dated_by < cutoff))
                 if table is FindingRow:
                     rollups.after_purge(session.connection(), cutoff)
         result = {"deleted": counts, "cutoffs": cutoffs, "retention": retention.model_dump(), "dry_run": dry_run}
@@ -128,16 +133,16 @@ def erase_user(engine: Engine, *, pii_key: str | bytes, user_id: str, actor: str
     with Session(engine) as session:
         deleted: dict[str, int] = {}
         for kind, table in (("findings", FindingRow), ("samples", SampleRow)):  # the records that carry a user hash
-            cond: list[Any] = [table.user_hash == uh]
+            cond: list[Any] = [col(table.user_hash) == uh]
             if tenants is not None:
-                cond.append(table.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
+                cond.append(col(table.tenant).in_(list(tenants)))
             if table is FindingRow:  # what the rollups must uncount
                 gone = [r._asdict() for r in session.execute(delete(table).where(*cond).returning(
                     *(getattr(table, c) for c in rollups.FINDING_COLUMNS)))]
                 rollups.subtract(session.connection(), gone)
                 deleted[kind] = len(gone)
             else:
-                deleted[kind] = int(session.execute(delete(table).where(*cond)).rowcount or 0)
+                deleted[kind] = _deleted(session, delete(table).where(*cond))
         result = {"user_hash": uh, "deleted": deleted,
                   "tenants": list(tenants) if tenants is not None else ["*"]}
         audit.append(session, actor=actor, action="data.erased", target_type="user", target_id=uh,

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from detectors.finding import Severity, stable_id
 from governance import audit
@@ -97,7 +97,11 @@ class _NewTrack:
     next_escalation_at: datetime | None = None
 
     def row(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+#: an alert's tracking: its stored row, or the one a first firing is about to insert
+Track = AlertTrackRow | _NewTrack
 
 
 # ---------------------------------------------------------------- history
@@ -110,19 +114,19 @@ def history_event(alert_id: str, tenant: str, kind: str, actor: str, now: dateti
 
 def write_history(session: Session, events: list[dict[str, Any]]) -> None:
     if events:
-        session.execute(insert(AlertEventRow.__table__), events)  # type: ignore[attr-defined]
+        session.execute(insert(AlertEventRow.__table__), events)  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
 
 
 def alert_history(session: Session, alert_id: str) -> list[AlertEventRow]:
     """Every recorded event of an alert, oldest first."""
-    stmt = select(AlertEventRow).where(AlertEventRow.alert_id == alert_id).order_by(AlertEventRow.seq)
+    stmt = select(AlertEventRow).where(col(AlertEventRow.alert_id) == alert_id).order_by(col(AlertEventRow.seq))
     return list(session.execute(stmt).scalars())
 
 
 # ---------------------------------------------------------------- the outbox (writes)
 
 
-def notification(alert: AlertRow, track: AlertTrackRow, event: str, **extra: Any) -> dict[str, Any]:
+def notification(alert: AlertRow, track: Track, event: str, **extra: Any) -> dict[str, Any]:
     """What a destination needs to render one notification (JSON-serialisable, no raw PII:
     summaries and labels come from policies over redacted findings)."""
     first, last = as_utc(alert.first_seen), as_utc(alert.last_seen)
@@ -149,8 +153,8 @@ def _due_at(session: Session, destination: str, group_key: str | None, policy: R
     pending flush if one is waiting, else ``group_interval`` after the previous flush."""
     if group_key is None:
         return now
-    stmt = select(AlertGroupRow).where(AlertGroupRow.destination == destination,
-                                       AlertGroupRow.group_key == group_key).with_for_update()
+    stmt = select(AlertGroupRow).where(col(AlertGroupRow.destination) == destination,
+                                       col(AlertGroupRow.group_key) == group_key).with_for_update()
     group = session.execute(stmt).scalar_one_or_none()
     if group is None:
         due = now + timedelta(seconds=policy.group_wait_s)
@@ -175,7 +179,7 @@ class OutboxWriter:
         self.events: list[dict[str, Any]] = []
         self.log_rows: list[dict[str, Any]] = []
 
-    def add(self, alert: AlertRow, track: AlertTrackRow, destination: str, event: str, **extra: Any) -> None:
+    def add(self, alert: AlertRow, track: Track, destination: str, event: str, **extra: Any) -> None:
         policy = self.config.policy(destination)
         group = _group_key(alert, track.labels, policy)
         due = _due_at(self.session, destination, group, policy, self.now) if event != "acknowledge" else self.now
@@ -188,9 +192,9 @@ class OutboxWriter:
 
     def flush(self) -> None:
         if self.rows:
-            self.session.execute(insert(OutboxRow.__table__), self.rows)  # type: ignore[attr-defined]
+            self.session.execute(insert(OutboxRow.__table__), self.rows)  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
         if self.log_rows:
-            self.session.execute(insert(DeliveryLogRow.__table__), self.log_rows)  # type: ignore[attr-defined]
+            self.session.execute(insert(DeliveryLogRow.__table__), self.log_rows)  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
         write_history(self.session, self.events)
         self.rows, self.events, self.log_rows = [], [], []
 
@@ -203,7 +207,7 @@ class OutboxWriter:
         })
 
 
-def notify_trigger(out: OutboxWriter, alert: AlertRow, track: AlertTrackRow, silences: list[SilenceRow], kind: str) -> None:
+def notify_trigger(out: OutboxWriter, alert: AlertRow, track: Track, silences: list[SilenceRow], kind: str) -> None:
     """Notify the alert's destination of a (re)trigger unless a silence holds it back."""
     now = out.now
     destination = out.config.destination_for(alert.route)
@@ -244,8 +248,8 @@ class Enqueued:
 
 
 def _lock_alerts(session: Session, ids: Sequence[str]) -> dict[str, AlertRow]:
-    stmt = select(AlertRow).where(AlertRow.alert_id.in_(ids)).with_for_update()  # type: ignore[attr-defined]
-    return {a.alert_id: a for a in session.execute(stmt).scalars()}
+    stmt = select(AlertRow).where(col(AlertRow.alert_id).in_(ids)).with_for_update()
+    return {a.alert_id: a for a in session.scalars(stmt)}
 
 
 def enqueue_notifications(session: Session, decisions: Sequence[Decision], *, config: AlertingConfig,
@@ -270,8 +274,8 @@ def enqueue_notifications(session: Session, decisions: Sequence[Decision], *, co
         return out
     ids = sorted(latest)
     alerts = _lock_alerts(session, ids)
-    tracks = {t.alert_id: t for t in session.execute(
-        select(AlertTrackRow).where(AlertTrackRow.alert_id.in_(ids))).scalars()}  # type: ignore[attr-defined]
+    tracks = {t.alert_id: t for t in session.scalars(
+        select(AlertTrackRow).where(col(AlertTrackRow.alert_id).in_(ids)))}
     silences = active_silences(session, {a.tenant for a in alerts.values()}, now)
     box = OutboxWriter(session, config, now)
     new_tracks: list[_NewTrack] = []
@@ -279,7 +283,7 @@ def enqueue_notifications(session: Session, decisions: Sequence[Decision], *, co
         alert, d = alerts.get(aid), latest[aid]
         if alert is None:  # the alert upsert did not run in this transaction: nothing to track
             continue
-        track: AlertTrackRow | _NewTrack | None = tracks.get(aid)
+        track: Track | None = tracks.get(aid)
         if track is None:
             track = _NewTrack(alert_id=aid, tenant=alert.tenant, labels=alert_labels(alert, d.labels), updated_at=now)
             new_tracks.append(track)
@@ -304,7 +308,7 @@ def enqueue_notifications(session: Session, decisions: Sequence[Decision], *, co
         if isinstance(track, AlertTrackRow):
             session.add(track)
     if new_tracks:
-        session.execute(insert(AlertTrackRow.__table__), [t.row() for t in new_tracks])  # type: ignore[attr-defined]
+        session.execute(insert(AlertTrackRow.__table__), [t.row() for t in new_tracks])  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
     out.notifications = len(box.rows)
     box.flush()
     session.flush()
@@ -330,7 +334,7 @@ def alert_state(row: AlertRow) -> dict[str, Any]:
 
 
 def _get_locked(session: Session, alert_id: str, tenants: Sequence[str] | None) -> tuple[AlertRow, AlertTrackRow]:
-    alert = session.execute(select(AlertRow).where(AlertRow.alert_id == alert_id).with_for_update()).scalar_one_or_none()
+    alert = session.execute(select(AlertRow).where(col(AlertRow.alert_id) == alert_id).with_for_update()).scalar_one_or_none()
     if alert is None or (tenants is not None and alert.tenant not in tenants):
         raise AlertNotFound(alert_id)
     track = session.get(AlertTrackRow, alert_id)

@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store.models import AlertEventRow, AlertGroupRow, DeliveryLogRow, OutboxRow
 from store.models import to_utc as as_utc
 
-_O = OutboxRow.__table__  # type: ignore[attr-defined]
-_G = AlertGroupRow.__table__  # type: ignore[attr-defined]
+_O = OutboxRow.__table__  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
+_G = AlertGroupRow.__table__  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
 OPEN = ("pending", "sending")
 OUTCOMES = ("delivered", "retry", "failed", "expired")
 
@@ -58,6 +58,17 @@ class AttemptResult:
     latency_ms: float = 0.0
 
 
+def _claimed(row: Sequence[Any], now: datetime) -> OutboxItem:
+    """An item from a row of ``claim_due``'s RETURNING (``created_at`` last; ``now`` when it is missing)."""
+    id_, delivery_id, destination, alert_id, tenant, event, group_key, payload, attempts, created_at = row
+    return OutboxItem(id_, delivery_id, destination, alert_id, tenant, event, group_key, payload, attempts,
+                      created_at=as_utc(created_at) or now)
+
+
+def _item_id(item: OutboxItem) -> int:
+    return item.id
+
+
 def claim_due(engine: Engine, destination: str, *, limit: int, lease_s: float,
               now: datetime | None = None) -> list[OutboxItem]:
     """Claim up to ``limit`` due notifications of ``destination`` (oldest first) for ``lease_s``."""
@@ -79,7 +90,7 @@ def claim_due(engine: Engine, destination: str, *, limit: int, lease_s: float,
                        _O.c.group_key, _O.c.payload, _O.c.attempts, _O.c.created_at))
     with Session(engine) as session:
         rows = session.execute(stmt).all()
-        items = sorted((OutboxItem(*r[:9], created_at=as_utc(r[9]) or now) for r in rows), key=lambda i: i.id)
+        items = sorted((_claimed(r, now) for r in rows), key=_item_id)
         groups = sorted({i.group_key for i in items if i.group_key})
         if groups:  # the group flushes now: its next notification waits group_interval from here
             session.execute(update(_G).where(_G.c.destination == destination, _G.c.group_key.in_(groups))
@@ -128,9 +139,9 @@ def record_results(engine: Engine, results: Sequence[AttemptResult]) -> None:
                 session.execute(update(_O).where(mine).values(
                     status=final, last_status_code=bindparam("b_code"), last_error=bindparam("b_err"),
                     lease_until=None), by[final], execution_options={"synchronize_session": False})
-        session.execute(insert(DeliveryLogRow.__table__), logs)  # type: ignore[attr-defined]
+        session.execute(insert(DeliveryLogRow.__table__), logs)  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
         if events:
-            session.execute(insert(AlertEventRow.__table__), events)  # type: ignore[attr-defined]
+            session.execute(insert(AlertEventRow.__table__), events)  # type: ignore[attr-defined]  # SQLModel leaves the mapped __table__ undeclared
         session.commit()
 
 
@@ -140,7 +151,7 @@ def outbox_counts(engine: Engine, destination: str | None = None) -> dict[str, i
     if destination is not None:
         stmt = stmt.where(_O.c.destination == destination)
     with Session(engine) as session:
-        return {s: int(n) for s, n in session.execute(stmt)}
+        return {s: int(n) for s, n in session.execute(stmt).tuples()}
 
 
 def next_due_at(engine: Engine) -> datetime | None:
@@ -156,13 +167,13 @@ def delivery_log(engine: Engine, *, destination: str | None = None, alert_id: st
     """Delivery attempts, newest first, filtered by destination, alert and tenants."""
     stmt = select(DeliveryLogRow)
     if destination is not None:
-        stmt = stmt.where(DeliveryLogRow.destination == destination)
+        stmt = stmt.where(col(DeliveryLogRow.destination) == destination)
     if alert_id is not None:
-        stmt = stmt.where(DeliveryLogRow.alert_id == alert_id)
+        stmt = stmt.where(col(DeliveryLogRow.alert_id) == alert_id)
     if tenants is not None:
-        stmt = stmt.where(DeliveryLogRow.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(DeliveryLogRow.tenant).in_(list(tenants)))
     if before_seq is not None:
-        stmt = stmt.where(DeliveryLogRow.seq < before_seq)  # type: ignore[operator]
-    stmt = stmt.order_by(DeliveryLogRow.seq.desc()).limit(limit)  # type: ignore[union-attr]
+        stmt = stmt.where(col(DeliveryLogRow.seq) < before_seq)
+    stmt = stmt.order_by(col(DeliveryLogRow.seq).desc()).limit(limit)
     with Session(engine) as session:
         return list(session.execute(stmt).scalars())

@@ -18,7 +18,7 @@ from typing import Any
 
 import re2
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from governance import audit
 from store.models import AlertRow, SilenceRow
@@ -107,8 +107,8 @@ def active_silences(session: Session, tenants: Iterable[str], now: datetime) -> 
     tenants = sorted(set(tenants))
     if not tenants:
         return []
-    stmt = select(SilenceRow).where(SilenceRow.tenant.in_(tenants), SilenceRow.expired_at.is_(None),  # type: ignore[attr-defined]
-                                    SilenceRow.starts_at <= now, SilenceRow.ends_at > now)
+    stmt = select(SilenceRow).where(col(SilenceRow.tenant).in_(tenants), col(SilenceRow.expired_at).is_(None),
+                                    col(SilenceRow.starts_at) <= now, col(SilenceRow.ends_at) > now)
     return list(session.execute(stmt).scalars())
 
 
@@ -164,11 +164,11 @@ def list_silences(session: Session, *, tenants: Sequence[str] | None = None, act
     now = now or datetime.now(UTC)
     stmt = select(SilenceRow)
     if tenants is not None:
-        stmt = stmt.where(SilenceRow.tenant.in_(list(tenants)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(SilenceRow.tenant).in_(list(tenants)))
     if active_only:
-        stmt = stmt.where(SilenceRow.expired_at.is_(None), SilenceRow.starts_at <= now,  # type: ignore[union-attr]
-                          SilenceRow.ends_at > now)
-    stmt = stmt.order_by(SilenceRow.created_at.desc(), SilenceRow.silence_id.desc()).limit(limit)  # type: ignore[attr-defined]
+        stmt = stmt.where(col(SilenceRow.expired_at).is_(None), col(SilenceRow.starts_at) <= now,
+                          col(SilenceRow.ends_at) > now)
+    stmt = stmt.order_by(col(SilenceRow.created_at).desc(), col(SilenceRow.silence_id).desc()).limit(limit)
     return list(session.execute(stmt).scalars())
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from governance.alerting.lifecycle import (
     AUTO_RESOLVE_ACTOR,
@@ -35,7 +35,10 @@ class Swept:
     released: int = 0
 
 
-def _skip_locked(stmt: Any, engine: Engine) -> Any:
+_Query = TypeVar("_Query", bound=Select[Any])
+
+
+def _skip_locked(stmt: _Query, engine: Engine) -> _Query:
     return stmt.with_for_update(skip_locked=True) if engine.dialect.name == "postgresql" else stmt
 
 
@@ -55,23 +58,23 @@ def sweep(engine: Engine, *, config: AlertingConfig, now: datetime | None = None
     if config.resolve_after_s:
         cutoff = now - timedelta(seconds=config.resolve_after_s)
         with Session(engine) as session:
-            stmt = _skip_locked(select(AlertRow.alert_id).where(
-                AlertRow.status.in_(("triggered", "acknowledged")), AlertRow.last_seen < cutoff,  # type: ignore[attr-defined]
-                *(~AlertRow.dedup_key.startswith(p) for p in MANUAL_RESOLVE_PREFIXES),  # type: ignore[attr-defined]
+            stmt = _skip_locked(select(col(AlertRow.alert_id)).where(
+                col(AlertRow.status).in_(("triggered", "acknowledged")), col(AlertRow.last_seen) < cutoff,
+                *(~col(AlertRow.dedup_key).startswith(p) for p in MANUAL_RESOLVE_PREFIXES),
             ).limit(limit), engine)
-            for aid in list(session.execute(stmt).scalars()):
+            for aid in list(session.scalars(stmt)):
                 resolve(session, aid, actor=AUTO_RESOLVE_ACTOR, reason=f"not seen for {config.resolve_after_s:g} s",
                         config=config, now=now, auto=True)
                 out.auto_resolved += 1
             session.commit()
     with Session(engine) as session:
-        stmt = _skip_locked(select(AlertTrackRow).where(or_(
-            AlertTrackRow.next_renotify_at <= now, AlertTrackRow.next_escalation_at <= now,  # type: ignore[operator]
-            AlertTrackRow.suppressed.is_(True),  # type: ignore[attr-defined]
-        )).order_by(AlertTrackRow.alert_id).limit(limit), engine)
-        tracks = list(session.execute(stmt).scalars())
-        alerts = {a.alert_id: a for a in session.execute(
-            select(AlertRow).where(AlertRow.alert_id.in_([t.alert_id for t in tracks]))).scalars()}  # type: ignore[attr-defined]
+        track_stmt = _skip_locked(select(AlertTrackRow).where(or_(
+            col(AlertTrackRow.next_renotify_at) <= now, col(AlertTrackRow.next_escalation_at) <= now,
+            col(AlertTrackRow.suppressed).is_(True),
+        )).order_by(col(AlertTrackRow.alert_id)).limit(limit), engine)
+        tracks = list(session.scalars(track_stmt))
+        alerts = {a.alert_id: a for a in session.scalars(
+            select(AlertRow).where(col(AlertRow.alert_id).in_([t.alert_id for t in tracks])))}
         silences = active_silences(session, {t.tenant for t in tracks}, now)
         box = OutboxWriter(session, config, now)
         for track in tracks:

@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from governance.alerting import AlertingConfig, sweep
 from governance.alerting.delivery import metrics, payloads
@@ -268,13 +268,13 @@ class Dispatcher:
     # ------------------------------------------------------------ claiming and sending
 
     def _due_destinations(self, now: datetime) -> list[str]:
-        o = OutboxRow
-        stmt = select(o.destination).where(or_(
-            and_(o.status == "pending", o.next_attempt_at <= now),
-            and_(o.status == "sending", o.lease_until < now),  # type: ignore[operator]
-        )).group_by(o.destination)
+        destination, status = col(OutboxRow.destination), col(OutboxRow.status)
+        stmt = select(destination).where(or_(
+            and_(status == "pending", col(OutboxRow.next_attempt_at) <= now),
+            and_(status == "sending", col(OutboxRow.lease_until) < now),
+        )).group_by(destination)
         with Session(self.engine) as session:
-            return [d for (d,) in session.execute(stmt)]
+            return list(session.scalars(stmt))
 
     def _claim_round(self) -> list[tuple[Destination, list[OutboxItem]]]:
         now = datetime.now(UTC)
