@@ -124,7 +124,7 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
 
     pipe.state_loader = load_state
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode types receivers as (sender, *args); faust sends one positional `assigned`
     async def forget_moved_models(sender: Any, assigned: Any, **_: Any) -> None:
         # a model whose events now go to another worker is dropped here; it reloads if it comes back
         mine = {tp.partition for tp in assigned if tp.topic in topics.INPUT_TOPICS.values()}

@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from contracts.dead_letter import Rejection
 from contracts.events import EVENT_TYPES, SUPPORTED_SCHEMA_VERSIONS, Event, EventAdapter
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails  # what ValidationError.errors() returns (pydantic's own dependency)
 
 #: deepest nesting of arrays and objects accepted (an event needs about 8)
 MAX_DEPTH = 64
@@ -76,7 +80,7 @@ def _strip_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return loc[1:] if len(loc) > 1 and loc[0] in EVENT_TYPES else loc
 
 
-def _describe(errors: list[dict[str, Any]], limit: int = 5) -> str:
+def _describe(errors: Sequence[ErrorDetails], limit: int = 5) -> str:
     parts = []
     for err in errors[:limit]:
         loc = ".".join(_loc_part(p) for p in _strip_tag(tuple(err.get("loc", ())))) or "(root)"

@@ -370,8 +370,9 @@ class Pipeline:
             if out.event is None or k is None:
                 continue
             plan = job.plans[k]
-            if result.errors[k] is not None:
-                failed, kind = result.errors[k]  # type: ignore[misc]
+            error = result.errors[k]
+            if error is not None:
+                failed, kind = error
                 self.fail(item, out, failed, kind)
                 continue
             stage = "pii"
@@ -661,7 +662,7 @@ class Pipeline:
     def _training_findings(self, event: TrainingEvent) -> list[Finding]:
         body = event.training
         tenant, model = event.tenant, event.model.name
-        if body.phase in ("run_started", "run_finished"):
+        if body.phase == "run_started" or body.phase == "run_finished":  # (== narrows the Literal; `in` does not)
             if body.phase == "run_started":
                 self.training.started(tenant, model, body.run_id, body.base_version)
             return [run_lineage_finding(
