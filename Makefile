@@ -1,6 +1,7 @@
 # Warden — the two commands of the README:
 #   make run    install everything into .venv and start the embedded service with demo traffic
-#   make test   install what the tests need (PostgreSQL server, Chromium, Apache Kafka jars) and run the whole suite
+#   make test   install what the tests need (PostgreSQL server, Chromium, Apache Kafka jars), lint and type-check
+#               (ruff, mypy) and run the whole suite
 
 PYTHON ?= python3
 VENV   := .venv
@@ -43,7 +44,8 @@ kafka-jars: install
 
 test-deps: install postgres-server chromium kafka-jars
 
-test: test-deps
+# lint first: a type or lint error fails the run before the ten-minute suite starts
+test: test-deps lint
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # the pure tests: no Kafka, no PostgreSQL, no browser
