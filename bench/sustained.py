@@ -71,6 +71,16 @@ CLK = os.sysconf("SC_CLK_TCK")
 # ---------------------------------------------------------------------------------------------- /proc
 
 
+
+def _produce(producer: Any, t: Template, wait_s: float) -> None:
+    """Hand one event to the producer, waiting ``wait_s`` at a time while its queue is full."""
+    while True:
+        try:
+            producer.produce(t.topic, value=t.payload(), key=t.key)
+            return
+        except BufferError:
+            producer.poll(wait_s)
+
 def _children() -> dict[int, list[int]]:
     kids: dict[int, list[int]] = defaultdict(list)
     for entry in os.listdir("/proc"):
@@ -327,12 +337,7 @@ def send(bootstrap: str, templates: list[Template], rate: float, sent: dict[str,
         while i < due:
             t = templates[i]
             sent[t.event_id] = time.time()
-            while True:
-                try:
-                    producer.produce(t.topic, value=t.payload(), key=t.key)
-                    break
-                except BufferError:
-                    producer.poll(0.01)
+            _produce(producer, t, 0.01)
             i += 1
         producer.poll(0)
         wait = started + i / rate - time.monotonic()
@@ -528,12 +533,7 @@ def pin_references(stack: Stack, traffic: Traffic, per_model: int) -> None:
         templates += [traffic._inference("ref", k * len(traffic.subjects) + j, s)
                       for j, s in enumerate(traffic.subjects)]
     for t in templates:
-        while True:
-            try:
-                producer.produce(t.topic, value=t.payload(), key=t.key)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        _produce(producer, t, 0.05)
         producer.poll(0)
     producer.flush(120)
     started = time.monotonic()
