@@ -81,6 +81,7 @@ def _produce(producer: Any, t: Template, wait_s: float) -> None:
         except BufferError:
             producer.poll(wait_s)
 
+
 def _children() -> dict[int, list[int]]:
     kids: dict[int, list[int]] = defaultdict(list)
     for entry in os.listdir("/proc"):
