@@ -56,7 +56,10 @@ class DispatcherConfig:
     lease_s: float = 120.0
     sweep_interval_s: float = 1.0
     backoff_base_s: float = 0.5
-    backoff_max_s: float = 300.0
+    backoff_max_s: float = 60.0
+    """Longest wait between two tries of one notification (full jitter below it): a page waits at most about a
+    minute after its receiver is back. The fault harness saw the last notification of a 2-minute receiver outage
+    delivered 2.5 minutes after the receiver returned with 300 s."""
     retry_after_max_s: float = 3600.0
     group_claim_limit: int = 200
     claim_ahead: int = 4  # claim up to this many times a destination's max_in_flight (queued locally)
