@@ -15,9 +15,10 @@ from confluent_kafka import Consumer
 
 from bench.drift_eval import read_jsonl
 from tests.events import inference, raw
-from tests.integration.test_spine_kafka import KEY, _produce
+from tests.integration.test_spine_kafka import _produce
 from tests.support.kafka import KafkaBroker, committed_lag, free_port
 from tests.support.procs import poll, spawn, stop, wait_healthy, warden_env
+from tests.support.stack import KEY
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

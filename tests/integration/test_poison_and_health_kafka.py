@@ -15,46 +15,24 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from confluent_kafka import Producer
 
 from tests.events import inference, raw
 from tests.support.kafka import KafkaBroker, free_port
 from tests.support.procs import poll, spawn, stop, wait_healthy, warden_env
+from tests.support.stack import KEY, WorkerStack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-KEY = "test-admin-key"
 STALE_S = 6.0
 PII_ERROR = "failed for patricia.desrosiers@example.ch card 4111 1111 1111 1111"  # issue 16's example
 PII_PARTS = ("patricia.desrosiers@example.ch", "4111 1111 1111 1111", "desrosiers")
 
 
-@dataclass
-class Stack:
-    kafka: KafkaBroker
-    base: str
-    env: dict[str, str]
-    logs: Path
-    worker: Any
-    api: Any
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.base}{path}", params=params, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
-
-    def health(self) -> dict[str, Any]:
-        r = httpx.get(f"{self.base}/healthz", timeout=10)
-        body: dict[str, Any] = r.json()
-        assert r.status_code == (200 if body["status"] == "ok" else 503)
-        return body
-
-
 @pytest.fixture(scope="module")
-def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerStack]:
     logs = tmp_path_factory.mktemp("poison")
     port = free_port()
     env = warden_env(kafka_bootstrap=kafka.bootstrap, database_url=postgres, admin_key=KEY, api_port=port,
@@ -63,7 +41,7 @@ def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFa
                      health_worker_stale_s=STALE_S, health_expect_worker="true", health_max_lag=50)
     api = spawn("api", env, logs / "api.log")
     worker = spawn("worker", env, logs / "worker.log")
-    s = Stack(kafka, f"http://127.0.0.1:{port}", env, logs, worker, api)
+    s = WorkerStack(kafka, f"http://127.0.0.1:{port}", env, logs, worker, api)
     try:
         wait_healthy(s.base, api, logs / "api.log")
         poll(lambda: s.health()["status"] == "ok" and s.health()["workers"], 180, interval=1.0,
@@ -97,18 +75,7 @@ def _poison(tag: str) -> dict[str, bytes]:
     }
 
 
-def _all(stack: Stack, path: str, **params: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        body = stack.get(path, limit=1000, **params, **({"cursor": cursor} if cursor else {})).json()
-        items += body["items"]
-        cursor = body.get("next_cursor")
-        if not cursor:
-            return items
-
-
-def test_poison_messages_on_one_partition_lose_no_valid_event_and_pii_stays_out(stack: Stack, postgres: str) -> None:
+def test_poison_messages_on_one_partition_lose_no_valid_event_and_pii_stays_out(stack: WorkerStack, postgres: str) -> None:
     tag = f"p{uuid.uuid4().hex[:8]}"
     poison = _poison(tag)
     valid = [inference(f"{tag}-{i}", tenant=tag, status="error") for i in range(90)]
@@ -119,13 +86,13 @@ def test_poison_messages_on_one_partition_lose_no_valid_event_and_pii_stays_out(
     _produce(stack.kafka.bootstrap, values, key=b"support-bot")
 
     wanted = {e["event_id"] for e in valid} | {pii["event_id"]}
-    findings = poll(lambda: (f := [x for x in _all(stack, "/v1/findings", tenant=tag) if x["kind"] == "error_status"])
+    findings = poll(lambda: (f := [x for x in stack.all("/v1/findings", tenant=tag) if x["kind"] == "error_status"])
                     and {x["event_id"] for x in f} >= wanted and f, 180, interval=1.0, what="every valid finding")
     per_event = Counter(f["event_id"] for f in findings)
     assert set(per_event) == wanted and set(per_event.values()) == {1}, per_event.most_common(3)
 
     def dead() -> dict[str, dict[str, Any]]:  # the store keeps a digest of the original bytes (they stay on the topic)
-        return {d["original_sha256"]: d for d in _all(stack, "/v1/dlq")}
+        return {d["original_sha256"]: d for d in stack.all("/v1/dlq")}
 
     digests = {name: hashlib.sha256(payload).hexdigest() for name, payload in poison.items()}
     letters = poll(lambda: (d := dead()) and set(digests.values()) <= set(d) and d, 120, interval=1.0,
@@ -172,12 +139,12 @@ def test_poison_messages_on_one_partition_lose_no_valid_event_and_pii_stays_out(
     assert "alert routes without a destination" in places["log.api.log"]
 
 
-def _worker_lag(stack: Stack, health: dict[str, Any]) -> int:
+def _worker_lag(stack: WorkerStack, health: dict[str, Any]) -> int:
     group = stack.env["WARDEN_CONSUMER_GROUP"]
     return int(next(g["total_lag"] for g in health["consumer_groups"]["groups"] if g["group"] == group))
 
 
-def test_healthz_is_degraded_within_bounded_time_after_kill_9_of_the_worker_and_ok_after_restart(stack: Stack) -> None:
+def test_healthz_is_degraded_within_bounded_time_after_kill_9_of_the_worker_and_ok_after_restart(stack: WorkerStack) -> None:
     h0 = stack.health()
     assert h0["status"] == "ok", h0
     assert stop(stack.worker, signal.SIGKILL) == -signal.SIGKILL

@@ -13,8 +13,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,32 +22,9 @@ from confluent_kafka import Consumer, Producer
 from tests.events import BAD_INPUTS, MINIMAL, inference, raw
 from tests.support.kafka import KafkaBroker, free_port
 from tests.support.procs import poll, spawn, stop, wait_healthy, warden_env
+from tests.support.stack import KEY, WorkerStack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-KEY = "test-admin-key"
-
-
-@dataclass
-class Stack:
-    kafka: KafkaBroker
-    base: str
-    env: dict[str, str]
-    logs: Path
-    worker: Any
-    api: Any
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.base}{path}", params=params, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
-
-    def all_findings(self, **params: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            body = self.get("/v1/findings", limit=1000, **params, **({"cursor": cursor} if cursor else {})).json()
-            items += body["items"]
-            cursor = body["next_cursor"]
-            if not cursor:
-                return items
 
 
 def _produce(bootstrap: str, payloads: list[tuple[bytes, bytes]], topic: str = "warden.inference") -> None:
@@ -66,7 +41,7 @@ def _produce(bootstrap: str, payloads: list[tuple[bytes, bytes]], topic: str = "
 
 
 @pytest.fixture(scope="module")
-def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerStack]:
     logs = tmp_path_factory.mktemp("spine")
     port = free_port()
     env = warden_env(kafka_bootstrap=kafka.bootstrap, database_url=postgres, admin_key=KEY, api_port=port,
@@ -74,7 +49,7 @@ def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFa
                      governance_group=f"g-{uuid.uuid4().hex[:6]}", worker_web_port=free_port())
     api = spawn("api", env, logs / "api.log")
     worker = spawn("worker", env, logs / "worker.log")
-    s = Stack(kafka, f"http://127.0.0.1:{port}", env, logs, worker, api)
+    s = WorkerStack(kafka, f"http://127.0.0.1:{port}", env, logs, worker, api)
     try:
         wait_healthy(s.base, api, logs / "api.log")
         yield s
@@ -83,7 +58,7 @@ def stack(kafka: KafkaBroker, postgres: str, tmp_path_factory: pytest.TempPathFa
         stop(s.api)
 
 
-def test_events_from_another_client_become_findings_alerts_and_dead_letters(stack: Stack) -> None:
+def test_events_from_another_client_become_findings_alerts_and_dead_letters(stack: WorkerStack) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     events = [inference(f"{tenant}-{i}", tenant=tenant, status="error" if i % 5 == 0 else "ok",
                         latency_ms=12_000 if i % 7 == 0 else 400) for i in range(40)]
@@ -92,7 +67,7 @@ def test_events_from_another_client_become_findings_alerts_and_dead_letters(stac
     errors = {e["event_id"] for e in events if e["inference"]["status"] == "error"}
     slow = {e["event_id"] for e in events if e["inference"]["latency_ms"] > 5000}
     expected = len(errors) + len(slow)
-    findings = poll(lambda: (f := stack.all_findings(tenant=tenant)) and len(f) >= expected and f, 60,
+    findings = poll(lambda: (f := stack.all("/v1/findings", tenant=tenant)) and len(f) >= expected and f, 60,
                     what=f"{expected} findings")
     assert len(findings) == expected
     assert {f["event_id"] for f in findings if f["kind"] == "error_status"} == errors
@@ -128,7 +103,7 @@ def test_events_from_another_client_become_findings_alerts_and_dead_letters(stac
     assert stack.worker.poll() is None, "the worker must survive bad input"
 
 
-def test_http_ingest_validates_publishes_and_refuses_clearly(stack: Stack) -> None:
+def test_http_ingest_validates_publishes_and_refuses_clearly(stack: WorkerStack) -> None:
     url = f"{stack.base}/v1/events"
     auth = {"Authorization": f"Bearer {KEY}"}
     assert httpx.post(url, content=raw(MINIMAL)).status_code == 401
@@ -148,7 +123,7 @@ def test_http_ingest_validates_publishes_and_refuses_clearly(stack: Stack) -> No
     assert found[0]["kind"] == "error_status"
 
 
-def test_health_metrics_schema_and_auth(stack: Stack) -> None:
+def test_health_metrics_schema_and_auth(stack: WorkerStack) -> None:
     health = httpx.get(f"{stack.base}/healthz").json()
     assert health["status"] == "ok" and health["broker"]["ok"] and health["database"]["ok"]
     assert health["database"]["dialect"] == "postgresql"
@@ -160,7 +135,7 @@ def test_health_metrics_schema_and_auth(stack: Stack) -> None:
     assert stack.get("/v1/findings", cursor="garbage").status_code == 400
 
 
-def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(stack: Stack) -> None:
+def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(stack: WorkerStack) -> None:
     tenant = f"k-{uuid.uuid4().hex[:8]}"
     n = 10_000
     events = [inference(f"{tenant}-{i}", tenant=tenant, model=f"m{i % 4}", status="error" if i % 10 == 3 else "ok")
@@ -169,13 +144,13 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(stack: Stack) -
     _produce(stack.kafka.bootstrap, [(e["model"]["name"].encode(), raw(e)) for e in events[: n // 2]])
 
     def count() -> int:
-        return len(stack.all_findings(tenant=tenant))
+        return len(stack.all("/v1/findings", tenant=tenant))
 
     poll(lambda: count() >= 50, 90, interval=0.2, what="first findings")
     assert stop(stack.worker, signal.SIGKILL) == -signal.SIGKILL
     _produce(stack.kafka.bootstrap, [(e["model"]["name"].encode(), raw(e)) for e in events[n // 2:]])
     stack.worker = spawn("worker", stack.env, stack.logs / "worker.log")
-    findings = poll(lambda: (f := stack.all_findings(tenant=tenant)) and len(f) >= len(errors) and f, 180,
+    findings = poll(lambda: (f := stack.all("/v1/findings", tenant=tenant)) and len(f) >= len(errors) and f, 180,
                     interval=1.0, what=f"{len(errors)} findings after restart")
     per_event = Counter(f["event_id"] for f in findings)
     assert set(per_event) == errors
@@ -193,7 +168,7 @@ def _sample_count(postgres: str, tenant: str) -> int:
         return int(conn.execute("SELECT count(*) FROM samples WHERE tenant = %s", (tenant,)).fetchone()[0])
 
 
-def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: Stack, postgres: str) -> None:
+def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: WorkerStack, postgres: str) -> None:
     tenant = f"p-{uuid.uuid4().hex[:8]}"
     prompt = (f"Hi, I'm {PLANTED[4]}. Reach me at {PLANTED[0]} or {PLANTED[1]}; card {PLANTED[2]}, SSN "
               f"{PLANTED[3]}. My key is {PLANTED[5]} and the server is {PLANTED[6]}.")
@@ -202,14 +177,14 @@ def test_planted_pii_reaches_no_store_log_alert_finding_or_later_topic(stack: St
                         response={"content": f"Thanks {PLANTED[4]}, I emailed {PLANTED[0]}.", "finish_reason": "stop"})
               for i in range(6)]
     _produce(stack.kafka.bootstrap, [(b"support-bot", raw(e)) for e in events])
-    findings = poll(lambda: [f for f in stack.all_findings(tenant=tenant) if f["detector"] == "pii"], 90,
+    findings = poll(lambda: [f for f in stack.all("/v1/findings", tenant=tenant) if f["detector"] == "pii"], 90,
                     what="pii findings")
-    poll(lambda: len([f for f in stack.all_findings(tenant=tenant) if f["detector"] == "pii"]) == 6, 60,
+    poll(lambda: len([f for f in stack.all("/v1/findings", tenant=tenant) if f["detector"] == "pii"]) == 6, 60,
          what="all pii findings")
     assert {"EMAIL_ADDRESS", "CREDIT_CARD", "US_SSN", "PHONE_NUMBER"} <= set(findings[0]["evidence"]["entity_types"])
     alerts = poll(lambda: stack.get("/v1/alerts", tenant=tenant).json()["items"], 30, what="alerts")
     # every place a value could land: API answers, database tables, logs, and the stream's output topics
-    places = {"api": json.dumps([stack.all_findings(tenant=tenant), alerts,
+    places = {"api": json.dumps([stack.all("/v1/findings", tenant=tenant), alerts,
                                   stack.get("/v1/dlq", limit=1000).json()])}
     import psycopg
 
