@@ -88,8 +88,6 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def serve(url: str, admin_key: str) -> Iterator[str]:
     """The real app (no Kafka needed for reads) on uvicorn in a thread; yields its base URL."""
-    import uvicorn
-
     from api.app import create_app
     from store.db import make_engine
     from warden.settings import Settings
@@ -105,19 +103,28 @@ def serve(url: str, admin_key: str) -> Iterator[str]:
 
     app.router.lifespan_context = lifespan
     port = _free_port()
+    with run_in_thread(app, port, start_timeout_s=30, stop_timeout_s=10) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def run_in_thread(app: Any, port: int, *, start_timeout_s: float, stop_timeout_s: float) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a daemon thread on ``port``; yields its base URL once it has started."""
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_timeout_s
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(stop_timeout_s)
 
 
 def _queries(rng: random.Random, n: int) -> list[dict[str, Any]]:

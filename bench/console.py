@@ -26,7 +26,6 @@ import os
 import random
 import re
 import statistics
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -218,28 +217,15 @@ def registry_and_keys(engine: Any) -> dict[str, str]:
 @contextlib.contextmanager
 def serve(url: str, admin_key: str, bootstrap: str) -> Iterator[str]:
     """The real app with its lifespan (producer, consumer, dispatcher) on uvicorn in a thread."""
-    import uvicorn
-
     from api.app import create_app
-    from bench.api import _free_port
+    from bench.api import _free_port, run_in_thread
     from warden.settings import Settings
 
     port = _free_port()
     app = create_app(Settings(admin_key=admin_key, database_url=url, kafka_bootstrap=bootstrap, api_port=port,
                               governance_group=f"bench-{uuid.uuid4().hex[:6]}").api_config(), consume=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
+    with run_in_thread(app, port, start_timeout_s=120, stop_timeout_s=20) as base:
+        yield base
 
 
 def _session(base: str, key: str) -> Any:
