@@ -3,6 +3,7 @@
     python -m bench.sustained [--rates 100,250,500,1000,2000] [--seconds 60] [--warmup 15] [--workers 1]
     python -m bench.sustained --scale-out [--rate 150] [--seconds 60]     # events per worker CPU-second, 1 vs 2
     python -m bench.sustained --profile [--events 3000]                    # the pipeline alone, per stage
+    python -m bench.sustained --set WORKER_TEXT_PROCESSES=2 ...            # any Warden setting, for every process
 
 Runs what production runs: Apache Kafka 4.x (KRaft) and PostgreSQL (``tests/support``), the governance API with
 its Kafka consumer and ``warden worker`` processes, all as real processes with the default settings (PII on every
@@ -509,6 +510,17 @@ HEADER = ("  rate |  offered | achieved | lag start → end         | fast p50 /
           "| CPU-s/1k | RSS MiB")
 
 
+def settings_env(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs of ``--set`` as the processes' ``WARDEN_NAME`` environment."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--set takes NAME=VALUE, not {pair!r}")
+        env["WARDEN_" + name.upper().removeprefix("WARDEN_")] = value
+    return env
+
+
 def make_stack(partitions: int, extra_env: dict[str, str]) -> Stack:
     kafka = start_kafka(partitions=partitions)
     try:
@@ -548,7 +560,7 @@ def sweep(args: argparse.Namespace) -> None:
     rates = [float(r) for r in args.rates.split(",")]
     traffic = Traffic(seed=args.seed)
     with ExitStack() as ex:
-        stack = make_stack(args.partitions, {})
+        stack = make_stack(args.partitions, settings_env(args.set))
         ex.callback(stack.stop)
         stack.start_api()
         for _ in range(args.workers):
@@ -577,7 +589,7 @@ def scale_out(args: argparse.Namespace) -> None:
     traffic = Traffic(seed=args.seed)
     rates: dict[int, list[float]] = {}
     with ExitStack() as ex:
-        stack = make_stack(args.partitions, {})
+        stack = make_stack(args.partitions, settings_env(args.set))
         ex.callback(stack.stop)
         stack.start_api()
         stack.add_worker()
@@ -674,6 +686,8 @@ def main() -> None:
     ap.add_argument("--reference-events", type=int, default=520,
                     help="inference events per model before the rates (the drift reference is 500)")
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a Warden setting for every process, e.g. --set WORKER_TEXT_PROCESSES=2 (repeatable)")
     ap.add_argument("--scale-out", action="store_true", help="1 worker then 2 at --rate: events per CPU-second")
     ap.add_argument("--rate", type=float, default=150.0, help="offered rate of --scale-out")
     ap.add_argument("--profile", action="store_true", help="the pipeline alone, in-process, per stage")
