@@ -79,6 +79,32 @@ def load(url: str, n: int) -> tuple[float, str]:
     return time.perf_counter() - t0, last
 
 
+@contextlib.contextmanager
+def scratch_database(postgres_url: str | None) -> Iterator[str]:
+    """A new database for one run: on the server of ``postgres_url`` (dropped afterwards), or on a throwaway
+    PostgreSQL cluster started here (stopped afterwards) when no URL is given. Yields its URL."""
+    import psycopg
+
+    cluster = None
+    base_url = postgres_url
+    if not base_url:
+        from tests.support.postgres import start_postgres
+
+        cluster = start_postgres()
+        base_url = cluster.url
+    name = "bench_" + uuid.uuid4().hex[:8]
+    try:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        yield base_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        if cluster is None:
+            with psycopg.connect(base_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            cluster.stop()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -193,23 +219,10 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=os.environ.get("WARDEN_BENCH_POSTGRES_URL"))
     args = parser.parse_args()
 
-    import psycopg
-
     from governance import audit, keys
     from store.db import init_db, make_engine
 
-    cluster = None
-    base_url = args.postgres_url
-    if not base_url:
-        from tests.support.postgres import start_postgres
-
-        cluster = start_postgres()
-        base_url = cluster.url
-    name = "bench_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base_url.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database(args.postgres_url) as url:
         engine = make_engine(url)
         init_db(engine)
         load_s, head_hash = load(url, args.rows)
@@ -239,12 +252,6 @@ def main() -> None:
               f"(goal <= 50) verify_s={verify_s:.2f} (goal <= 10 for 1M) "
               f"p99_goal={'met' if stats['p99_ms'] <= 50 else 'MISSED'} "
               f"verify_goal={'met' if verify_s * 1_000_000 / max(args.rows, 1) <= 10 else 'MISSED'}")
-    finally:
-        if cluster is None:
-            with psycopg.connect(base_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
-            cluster.stop()
 
 
 if __name__ == "__main__":

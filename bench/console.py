@@ -323,54 +323,47 @@ def main() -> None:
     parser.add_argument("--no-kafka", action="store_true", help="no broker: the overview reports it down")
     args = parser.parse_args()
 
-    import psycopg
+    from bench.api import scratch_database
 
-    from store.db import init_db, make_engine
-
-    cluster = broker = None
-    base_url = args.postgres_url
-    if not base_url:
-        from tests.support.postgres import start_postgres
-
-        cluster = start_postgres()
-        base_url = cluster.url
+    broker = None
     if not args.no_kafka:
         from tests.support.kafka import start_kafka
 
         broker = start_kafka()
-    name = "bench_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base_url.rsplit("/", 1)[0] + "/" + name
     try:
-        engine = make_engine(url)
-        init_db(engine)
-        took = load(url, args.findings, args.audit, args.days)
-        scoped = registry_and_keys(engine)
-        print(f"loaded {args.findings:,} findings over {args.days} days, 5,000 alerts, 100,000 decisions, "
-              f"10,000 dead letters, 2,000 jobs, {args.audit:,} audit entries: "
-              + ", ".join(f"{k} {v:.0f}s" for k, v in took.items()))
-        admin_key = "bench-admin-" + uuid.uuid4().hex
-        bootstrap = broker.bootstrap if broker else "127.0.0.1:1"
-        with serve(url, admin_key, bootstrap) as base:
-            admin = _session(base, admin_key)
-            _print(f"admin over every tenant ({args.requests} timed requests per page, HTTP wall time):",
-                   time_pages(admin, {**pages(admin, None), **audit_pages()}, args.requests))
-            operator = _session(base, scoped["operator"])
-            _print(f"operator scoped to {TENANTS[0]}:", time_pages(operator, pages(operator, TENANTS[0]), args.requests))
-            auditor = _session(base, scoped["auditor"])
-            _print(f"auditor scoped to {TENANTS[0]}:", time_pages(auditor, audit_pages(TENANTS[0]), args.requests))
-            _print("whole-chain verification (an action: POST, redirect not followed):",
-                   time_full_verification(auditor, max(3, args.requests // 6)))
-            report = f"/console/reports?tenant={TENANTS[0]}&format=html"
-            _print("compliance report (HTML, 30 days of one tenant; an export rather than a page):",
-                   time_pages(auditor, {"report 30d": [report]}, max(3, args.requests // 6)))
-        engine.dispose()
+        with scratch_database(args.postgres_url) as url:
+            _run(args, url, broker.bootstrap if broker else "127.0.0.1:1")
     finally:
         if broker is not None:
             broker.stop()
-        if cluster is not None:
-            cluster.stop()
+
+
+def _run(args: argparse.Namespace, url: str, bootstrap: str) -> None:
+    """Load the data into ``url``, serve the console on it and time its pages."""
+    from store.db import init_db, make_engine
+
+    engine = make_engine(url)
+    init_db(engine)
+    took = load(url, args.findings, args.audit, args.days)
+    scoped = registry_and_keys(engine)
+    print(f"loaded {args.findings:,} findings over {args.days} days, 5,000 alerts, 100,000 decisions, "
+          f"10,000 dead letters, 2,000 jobs, {args.audit:,} audit entries: "
+          + ", ".join(f"{k} {v:.0f}s" for k, v in took.items()))
+    admin_key = "bench-admin-" + uuid.uuid4().hex
+    with serve(url, admin_key, bootstrap) as base:
+        admin = _session(base, admin_key)
+        _print(f"admin over every tenant ({args.requests} timed requests per page, HTTP wall time):",
+               time_pages(admin, {**pages(admin, None), **audit_pages()}, args.requests))
+        operator = _session(base, scoped["operator"])
+        _print(f"operator scoped to {TENANTS[0]}:", time_pages(operator, pages(operator, TENANTS[0]), args.requests))
+        auditor = _session(base, scoped["auditor"])
+        _print(f"auditor scoped to {TENANTS[0]}:", time_pages(auditor, audit_pages(TENANTS[0]), args.requests))
+        _print("whole-chain verification (an action: POST, redirect not followed):",
+               time_full_verification(auditor, max(3, args.requests // 6)))
+        report = f"/console/reports?tenant={TENANTS[0]}&format=html"
+        _print("compliance report (HTML, 30 days of one tenant; an export rather than a page):",
+               time_pages(auditor, {"report 30d": [report]}, max(3, args.requests // 6)))
+    engine.dispose()
 
 
 if __name__ == "__main__":
