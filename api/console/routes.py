@@ -234,24 +234,25 @@ async def alert_page(request: Request, alert_id: str, done: str | None = None,
                   done=done, labels=(track.labels if track else alerting.alert_labels(row)))
 
 
+async def _transition(request: Request, alert_id: str, posted: Act, route: Callable[..., Any], done: str) -> Response:
+    """Run an alert lifecycle route of the API (audited, whoever was paged is told) with the form's reason."""
+    body = alert_lifecycle.AlertAction(reason=posted.form.get("reason")[:2000])
+    await asyncio.to_thread(_in_session, request, route, config=deps.get_alerting(request),
+                            wake=await deps.get_dispatcher_wake(request), alert_id=alert_id, body=body,
+                            principal=posted.viewer.principal)
+    return _redirect(f"/console/alerts/{alert_id}", done=done)
+
+
 @router.post("/alerts/{alert_id}/acknowledge")
 async def acknowledge(request: Request, alert_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Acknowledge (the API's route: audited, whoever was paged is told)."""
-    body = alert_lifecycle.AlertAction(reason=posted.form.get("reason")[:2000])
-    await asyncio.to_thread(_in_session, request, alert_lifecycle.acknowledge_alert, config=deps.get_alerting(request),
-                            wake=await deps.get_dispatcher_wake(request), alert_id=alert_id, body=body,
-                            principal=posted.viewer.principal)
-    return _redirect(f"/console/alerts/{alert_id}", done="acknowledged")
+    return await _transition(request, alert_id, posted, alert_lifecycle.acknowledge_alert, "acknowledged")
 
 
 @router.post("/alerts/{alert_id}/resolve")
 async def resolve(request: Request, alert_id: str, posted: Act = Depends(act(*ADMIN_OPERATOR))) -> Response:
     """Resolve (the API's route: audited, whoever was paged is told)."""
-    body = alert_lifecycle.AlertAction(reason=posted.form.get("reason")[:2000])
-    await asyncio.to_thread(_in_session, request, alert_lifecycle.resolve_alert, config=deps.get_alerting(request),
-                            wake=await deps.get_dispatcher_wake(request), alert_id=alert_id, body=body,
-                            principal=posted.viewer.principal)
-    return _redirect(f"/console/alerts/{alert_id}", done="resolved")
+    return await _transition(request, alert_id, posted, alert_lifecycle.resolve_alert, "resolved")
 
 
 @router.post("/alerts/{alert_id}/silence")
