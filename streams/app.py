@@ -51,11 +51,11 @@ def _observe_timings(timings: BatchTimings) -> None:
         metrics.DETECTOR_SECONDS.labels(detector).observe(seconds)
 
 
-def _observe_batch(size: int, pipe: Pipeline, handled: Counter[tuple[str, str]], found: Counter[tuple[str, str]],
-                   publish_s: float) -> None:
+def _observe_batch(size: int, timings: BatchTimings, handled: Counter[tuple[str, str]],
+                   found: Counter[tuple[str, str]], publish_s: float) -> None:
     """One processed batch into the worker's metrics (counts aggregated per batch, timings per stage/detector)."""
     metrics.BATCH_SIZE.observe(size)
-    _observe_timings(pipe.timings)
+    _observe_timings(timings)
     metrics.STAGE_SECONDS.labels("publish").observe(publish_s)
     for (kind, outcome), n in handled.items():
         metrics.EVENTS.labels(kind, outcome).inc(n)
@@ -162,11 +162,11 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
     counted = {topics.FINDINGS: "findings", topics.DECISIONS: "decisions", topics.DLQ: "dead_letters",
                topics.SAMPLES: "samples"}
 
-    def process_safely(items: list[RawItem]) -> list[Outcome]:
+    def process_safely(items: list[RawItem]) -> tuple[list[Outcome], BatchTimings]:
         # The pipeline isolates failures per event; should a bug escape it, the batch is processed one
         # event at a time and an event that still raises is dead-lettered: input never stops the agent.
         try:
-            return pipe.process_batch(items)
+            return pipe.process_batch(items), pipe.timings  # (synchronous: the timings are this batch's)
         except Exception:
             counters["batch_fallbacks"] += 1
             log.exception("batch processing failed; processing its events one by one")
@@ -179,7 +179,7 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                 pipe.fail(item, out, "pipeline", exc)
                 out.records = pipe.encode(out)
                 outcomes.append(out)
-        return outcomes
+        return outcomes, pipe.timings
 
     # The text stage (PII, embeddings, security scans) in child processes: the event loop stays free for the
     # fast path, heartbeats, commits and sends, and a worker can use more than one core.
@@ -192,18 +192,20 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
         async def stop_text_stage(sender: Any, **_: Any) -> None:
             pool.close()
 
-    async def process_full(items: list[RawItem]) -> list[Outcome]:
+    async def process_full(items: list[RawItem]) -> tuple[list[Outcome], BatchTimings]:
         if pool is None:
             return process_safely(items)
         try:
             outcomes, job = pipe.prepare(items)
+            timings = pipe.timings  # this batch's: another batch in flight replaces pipe.timings meanwhile
             result = await pool.run(job)
             step = config.complete_chunk
             for lo in range(0, len(outcomes), step):  # detectors and policies, in slices: the loop breathes
+                pipe.timings = timings  # (complete() adds to pipe.timings and does not await)
                 pipe.complete(items, outcomes, job, result, lo, lo + step)
                 if lo + step < len(outcomes):
                     await asyncio.sleep(0)
-            return outcomes
+            return outcomes, timings
         except Exception:
             if pool.closed:
                 raise
@@ -250,15 +252,22 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
                 outcomes.append(out)
         return outcomes, timings
 
-    @app.agent(source, name="warden.process")
+    # Batches in flight at once: the agent's actors share one queue, so while the text stage processes work on
+    # one actor's batch, the event loop runs the detectors and policies of another's.
+    in_flight = config.batches_in_flight if pool is not None else 1
+    actor_starts: Counter[int | None] = Counter()
+
+    @app.agent(source, name="warden.process", concurrency=in_flight)
     async def process(stream: Any) -> None:
         # Batches amortise faust's per-event overhead; take_events acks the batch only after
         # this body has handled it (and sent its outputs), so at-least-once is kept.
-        counters["agent_starts"] += 1  # more than 1: faust restarted the agent after a crash
+        actor_starts[getattr(stream, "concurrency_index", None)] += 1
+        # above 1: faust restarted an actor after a crash
+        counters["agent_starts"] = 1 + sum(n - 1 for n in actor_starts.values())
         async for batch in stream.take_events(config.batch_max, within=config.batch_within_s):
             items = [RawItem(bytes(e.value or b""), e.message.topic, e.message.partition, e.message.offset,
                              e.message.key) for e in batch]
-            outcomes = await process_full(items)
+            outcomes, timings = await process_full(items)
             published = time.perf_counter()
             handled: Counter[tuple[str, str]] = Counter()
             found: Counter[tuple[str, str]] = Counter()
@@ -289,7 +298,7 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
             for delta in pipe.drain_aggregates():
                 counters["aggregate_deltas"] += 1
                 await publish(topics.AGGREGATES, delta.key.encode(), delta.model_dump_json().encode())
-            _observe_batch(len(items), pipe, handled, found, time.perf_counter() - published)
+            _observe_batch(len(items), timings, handled, found, time.perf_counter() - published)
             now = time.monotonic()
             for item, out in zip(items, outcomes):
                 if out.event is not None:

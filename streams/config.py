@@ -27,7 +27,10 @@ class WorkerConfig:
     text_processes: int = 1
     """Child processes running the text stage (PII, embeddings, security scans) of ``warden.process``; 0: none,
     the stage runs on the event loop."""
-    complete_chunk: int = 50
+    batches_in_flight: int = 2
+    """Batches of ``warden.process`` in flight (the agent's concurrency): while the text stage processes work on
+    one batch, the event loop completes another. 1 with ``text_processes`` 0 (nothing would overlap)."""
+    complete_chunk: int = 20
     """Events per slice of the detectors-and-policies step after the text stage (the event loop runs other work
     between slices)."""
     lag_interval_s: float = 10.0

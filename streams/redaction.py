@@ -51,35 +51,90 @@ class Key:
 Path = tuple[Any, ...]
 
 
-def _skipped(path: Path) -> bool:
-    for pattern in NOT_TEXT:
-        if len(path) >= len(pattern) and all(p is _ANY or p == q for p, q in zip(pattern, path)):
-            return True
-    return False
+#: what :func:`_compile` makes of :data:`NOT_TEXT`: key -> sub-rule, :data:`_SKIP` where everything below is not text
+Rule = dict[Any, Any]
+_SKIP: Rule = {}
 
 
-def _walk(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
+def _compile(patterns: tuple[tuple[Any, ...], ...]) -> Rule:
+    """The patterns as a trie walked along with the event (one dict lookup per field instead of a scan of
+    every pattern at every string). A key's rule holds the rules of ``_ANY`` at the same level too."""
+    trie: Rule = {}
+    for pattern in patterns:
+        node = trie
+        for k, part in enumerate(pattern):
+            if k == len(pattern) - 1:
+                node[part] = _SKIP
+            elif node.get(part) is _SKIP:
+                break
+            else:
+                node = node.setdefault(part, {})
+
+    def merge_any(node: Rule) -> Rule:
+        if node is _SKIP:
+            return node
+        anything = node.get(_ANY)
+        out: Rule = {}
+        for key, sub in node.items():
+            if key is not _ANY and anything is not None and sub is not _SKIP:
+                sub = _SKIP if anything is _SKIP else _union(sub, anything)
+            out[key] = merge_any(sub)
+        return out
+
+    return merge_any(trie)
+
+
+def _union(a: Rule, b: Rule) -> Rule:
+    if a is _SKIP or b is _SKIP:
+        return _SKIP
+    out = dict(a)
+    for key, sub in b.items():
+        out[key] = _union(out[key], sub) if key in out else sub
+    return out
+
+
+_RULES = _compile(NOT_TEXT)
+
+
+def _below(rule: Rule | None, key: Any) -> Rule | None:
+    """The rule for ``key`` under ``rule`` (None: no identifier anywhere below, every string is text)."""
+    if not rule:
+        return None
+    sub = rule.get(key)
+    return sub if sub is not None else rule.get(_ANY)
+
+
+def _walk(value: Any, path: Path, rule: Rule | None) -> Iterator[tuple[Path, str]]:
+    # ``rule`` is _SKIP where value is an identifier (nothing below is text): such subtrees are not entered
     if isinstance(value, str):
-        if not _skipped(path):
-            yield path, value
+        yield path, value
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            yield from _walk(getattr(value, name), (*path, name))
+            sub = _below(rule, name)
+            if sub is not _SKIP:
+                yield from _walk(getattr(value, name), (*path, name), sub)
         for name, item in (value.model_extra or {}).items():
-            yield from _walk(item, (*path, name))
+            sub = _below(rule, name)
+            if sub is not _SKIP:
+                yield from _walk(item, (*path, name), sub)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            if isinstance(key, str) and not _skipped((*path, key)):
+            sub = _below(rule, key)
+            if sub is _SKIP:
+                continue
+            if isinstance(key, str):
                 yield (*path, Key(key)), key
-            yield from _walk(item, (*path, key))
+            yield from _walk(item, (*path, key), sub)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            yield from _walk(item, (*path, i))
+            sub = _below(rule, i)
+            if sub is not _SKIP:
+                yield from _walk(item, (*path, i), sub)
 
 
 def free_texts(event: Event) -> list[tuple[Path, str]]:
     """Every free-text string of ``event`` with its path (message and response contents excluded)."""
-    return [(p, t) for p, t in _walk(event, ()) if t]
+    return [(p, t) for p, t in _walk(event, (), _RULES) if t]
 
 
 def message_texts(event: Event) -> list[tuple[str, str]]:

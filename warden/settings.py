@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         "waiting for PII, embeddings and the other detectors"))
     worker_text_processes: int = Field(default=1, ge=0, description=(
         "child processes of a worker running PII, embeddings and security scans (0: on the worker's event loop)"))
+    worker_batches_in_flight: int = Field(default=2, ge=1, description=(
+        "batches a worker's full path has in flight: while the text processes work on one, the event loop runs "
+        "the detectors and policies of another (1: one batch at a time)"))
     worker_heartbeat_s: float = Field(default=5.0, gt=0, description=(
         "how often a stream worker publishes a heartbeat on warden.heartbeats (read by /healthz)"))
     health_expect_worker: bool = Field(default=False, description=(
@@ -228,7 +231,7 @@ class Settings(BaseSettings):
             topic_partitions=self.topic_partitions, topic_replication=self.topic_replication,
             session_timeout_s=self.session_timeout_s, state_checkpoint_s=self.state_checkpoint_s,
             batch_max=self.worker_batch_max, batch_within_s=self.worker_batch_within_s, web_port=self.worker_web_port,
-            text_processes=self.worker_text_processes,
+            text_processes=self.worker_text_processes, batches_in_flight=self.worker_batches_in_flight,
             instance=f"{self.worker_id}@{socket.gethostname()}", heartbeat_s=self.worker_heartbeat_s,
         )
 

@@ -86,3 +86,27 @@ def test_field_names_in_findings_do_not_quote_keys_that_may_be_personal_data(pip
     fields = {name for f in out.findings if f.detector == "pii" for name in f.evidence["fields"]}
     assert "attributes.tool_output" in fields
     assert all(EMAIL not in name for name in fields)
+
+
+def test_free_texts_are_every_string_but_the_identifiers() -> None:
+    # the walk skips identifier subtrees (ids, model, roles, message contents) without entering them, and
+    # still finds text at any depth below a field that only holds identifiers further down (training.items[*].id)
+    from streams.codec import decode_event
+    from streams.redaction import Key, free_texts
+
+    for name in ("training.items", "inference.attributes", "inference.user.attributes"):
+        event = decode_event(PAYLOADS[name], 1 << 20)
+        paths = {p for p, _ in free_texts(event)}  # type: ignore[arg-type]
+        assert not any(p[0] in {"schema_version", "event_id", "type", "tenant", "model"} for p in paths)
+        assert ("inference", "messages") not in {p[:2] for p in paths}
+        assert ("inference", "user", "id") not in paths
+        assert not any(p[:2] == ("training", "items") and p[-1] == "id" for p in paths)
+    event = decode_event(PAYLOADS["training.items"], 1 << 20)
+    texts = dict(free_texts(event))  # type: ignore[arg-type]
+    assert texts[("training", "items", 0, "text")] == f"Contact {EMAIL} about the invoice"
+    assert texts[("training", "items", 0, "meta", "card")] == CARD
+    assert texts[("training", "items", 0, "meta", Key("card"))] == "card"
+    event = decode_event(PAYLOADS["inference.attributes"], 1 << 20)
+    texts = dict(free_texts(event))  # type: ignore[arg-type]
+    assert texts[("inference", "attributes", Key(EMAIL))] == EMAIL
+    assert texts[("inference", "attributes", "tool_output")] == f"customer card {CARD}"
