@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import multiprocessing
 import os
@@ -214,6 +215,7 @@ def _start_child(config: TextStageConfig, parent: int) -> None:
                        MiniLMEmbedder(config.embeddings) if config.embeddings is not None else None,
                        SecurityScanner(config.security) if config.security is not None else None)
     _STAGE.warm_up()
+    gc.freeze()  # the loaded models stay for the process's life: full collections need not walk them
 
 
 def _run_in_child(job: TextJob) -> TextResult:

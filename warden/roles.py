@@ -51,6 +51,8 @@ def build_worker(app: Any, settings: Settings) -> Any:
 
 def run_worker(settings: Settings) -> None:
     """Run the faust stream worker until SIGINT/SIGTERM."""
+    import gc
+
     from streams.app import create_app
     from streams.pipeline import Pipeline
 
@@ -61,6 +63,7 @@ def run_worker(settings: Settings) -> None:
     pipeline.warm_up(text_stage=settings.worker_text_processes == 0)
     app = create_app(settings.worker_config(), pipeline)
     serve_metrics(settings.worker_web_port)
+    gc.freeze()  # models, vocabularies and policies live as long as the process: full collections skip them
     build_worker(app, settings).execute_from_commandline()
 
 
