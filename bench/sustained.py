@@ -44,7 +44,9 @@ import contextlib
 import json
 import os
 import re
+import signal
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -176,6 +178,24 @@ def stage_sums(samples: dict[str, float]) -> dict[str, float]:
         if m:
             out[f"{m.group(1)}:{m.group(2)}"] = v
     return out
+
+
+def loop_delay_buckets(samples: dict[str, float]) -> dict[float, float]:
+    """The worker's event-loop delay histogram: upper bound (s) → cumulative count."""
+    out = {}
+    for k, v in samples.items():
+        m = re.match(r'warden_worker_loop_delay_seconds_bucket\{le="([^"]+)"\}', k)
+        if m:
+            out[float(m.group(1))] = v
+    return out
+
+
+def bucket_quantile(buckets: dict[float, float], q: float) -> float | None:
+    """The upper bound of the bucket holding quantile ``q`` of a cumulative histogram (None: no observations)."""
+    total = buckets.get(float("inf"), 0.0)
+    if total <= 0:
+        return None
+    return next(le for le, n in sorted(buckets.items()) if n >= q * total)
 
 
 @dataclass
@@ -393,6 +413,8 @@ class RateResult:
     events: float
     per_worker_events: list[float]
     sent: int
+    loop_delay: dict[float, float] = field(default_factory=dict)
+    """Event-loop delay histogram of the measured period, summed over workers (upper bound → cumulative count)."""
 
     @property
     def flat(self) -> bool:
@@ -473,17 +495,21 @@ def run_rate(stack: Stack, traffic: Traffic, rate: float, warmup: float, seconds
     span = end.at - start.at
     d_cpu = {k: end.cpu[k] - start.cpu.get(k, 0.0) for k in end.cpu}
     prof: dict[str, float] = defaultdict(float)
+    delay: dict[float, float] = defaultdict(float)
     for a, b in zip(start.metrics, end.metrics):
         sa, sb = stage_sums(a), stage_sums(b)
         for k, v in sb.items():
             prof[k] += v - sa.get(k, 0.0)
+        da, db = loop_delay_buckets(a), loop_delay_buckets(b)
+        for le, count in db.items():
+            delay[le] += count - da.get(le, 0.0)
     return RateResult(rate=rate, offered=sent_in / span, achieved=done / span, lag_start=start.lag, lag_end=end.lag,
                       fast=fast, fast_late=late, heavy=heavy,
                       cpu_per_1000=d_cpu["workers"] / max(done, 1) * 1000, rss=end.rss,
                       other_cpu={k: v / span for k, v in d_cpu.items()},
                       profile={k: v * 1000 / max(done, 1) for k, v in prof.items()}, events=done,
                       per_worker_events=[events_done(b) - events_done(a) for a, b in zip(start.metrics, end.metrics)],
-                      sent=len(templates))
+                      sent=len(templates), loop_delay=dict(delay))
 
 
 def _ms(xs: list[float], q: float, late: int = 0) -> str:
@@ -504,6 +530,10 @@ def print_result(r: RateResult) -> None:
     stages = ", ".join(f"{k.split(':')[1]} {v:.2f}" for k, v in r.profile.items() if k.startswith("stage:"))
     dets = ", ".join(f"{k.split(':')[1]} {v:.2f}" for k, v in r.profile.items() if k.startswith("detector:"))
     print(f"         per event (ms, worker metrics): stages: {stages}; detectors: {dets}", flush=True)
+    p50, p99 = bucket_quantile(r.loop_delay, 0.5), bucket_quantile(r.loop_delay, 0.99)
+    if p50 is not None and p99 is not None:
+        print(f"         event-loop delay (a 0.1 s sleep woke late by, bucket upper bounds): p50 <= {p50 * 1000:g} ms, "
+              f"p99 <= {p99 * 1000:g} ms", flush=True)
 
 
 HEADER = ("  rate |  offered | achieved | lag start → end         | fast p50 / p99 ms      | heavy p50 / p99 ms     "
@@ -694,6 +724,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=3000, help="events of --profile")
     ap.add_argument("--batch", type=int, default=100, help="batch size of --profile")
     args = ap.parse_args()
+    # a bench stopped with SIGTERM (kill, timeout) still stops the stack it started (the ExitStack unwinds)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.profile:
         profile(args)
     elif args.scale_out:

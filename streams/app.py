@@ -366,6 +366,14 @@ def create_app(config: WorkerConfig, pipeline: Pipeline) -> faust.App:
             metrics.CONSUMER_LAG.labels(*series).set(max(0, end - done))
             lag_series.add(series)
 
+    @app.task
+    async def watch_loop() -> None:
+        # how long ready work waits for the event loop (what a fast-path batch or a heartbeat waits at worst)
+        while not app.should_stop:
+            asked = time.monotonic()
+            await asyncio.sleep(0.1)
+            metrics.LOOP_DELAY.observe(max(0.0, time.monotonic() - asked - 0.1))
+
     @app.timer(interval=30.0)
     async def report() -> None:
         log.info("worker progress", extra=dict(counters))

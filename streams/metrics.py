@@ -33,3 +33,6 @@ MODELS = Gauge("warden_worker_models", "Models whose detector state this worker 
 
 OFFSET_JUMPS = Counter("warden_worker_offset_jumps_total", "Deliveries that jumped ahead of the last offset read on "
                        "a partition (a stale fetch): the skipped range is read again, not counted as done", ["topic"])
+LOOP_DELAY = Histogram("warden_worker_loop_delay_seconds", "How late a 0.1 s sleep on the worker's event loop woke "
+                       "up: time the loop spent in other work (decoding, detectors, sends) before it could run the next "
+                       "ready task (fast-path batches, heartbeats, commits wait that long)", buckets=_SECONDS)
